@@ -1,0 +1,26 @@
+//! troupe-agents: the agents steps run and the validators that check their output.
+//!
+//! For now this crate ships the demo agents used by the examples and benchmarks
+//! ([`demo`]) and the JSON Schema validator ([`validators::JsonSchemaValidator`]). LLM
+//! providers and the built-in software and research agents come with the agents issue; this
+//! crate is the only one that will talk to LLM APIs.
+
+#![warn(missing_docs)]
+
+pub mod demo;
+pub mod validators;
+
+use troupe_runtime::RuntimeBuilder;
+
+/// The agent kinds [`register_builtins`] registers.
+pub const BUILTIN_AGENTS: &[&str] = &["echo", "sleep"];
+/// The validators [`register_builtins`] registers.
+pub const BUILTIN_VALIDATORS: &[&str] = &["json_schema"];
+
+/// Registers every agent and validator this crate provides under its usual name.
+pub fn register_builtins(builder: RuntimeBuilder) -> RuntimeBuilder {
+    builder
+        .agent("echo", demo::EchoAgent)
+        .agent("sleep", demo::SleepAgent::default())
+        .validator("json_schema", validators::JsonSchemaValidator::default())
+}

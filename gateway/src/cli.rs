@@ -1,0 +1,96 @@
+//! The command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// troupe: an actor-based multi-agent runtime.
+#[derive(Debug, Parser)]
+#[command(name = "troupe", version, about)]
+pub struct Cli {
+    /// Where troupe keeps its state (SQLite database, node id, secrets).
+    #[arg(long, global = true, env = "TROUPE_DATA_DIR", default_value = "./troupe-data")]
+    pub data_dir: PathBuf,
+    /// The database to use instead of the SQLite file in the data dir (`postgres://…` or
+    /// `sqlite://path`).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log format on standard error.
+    #[arg(long, global = true, env = "TROUPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs a pipeline (a .json/.yaml file) and shows live progress per step.
+    Run(RunArgs),
+    /// Finishes the executions a stopped or killed process left unfinished.
+    Resume(OutputArgs),
+    /// Applies database migrations.
+    Migrate,
+    /// Works with pipeline definitions.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Runs benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// How progress is shown.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print every event as one JSON object per line (machine output).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `troupe run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline definition file.
+    pub pipeline: PathBuf,
+    /// The execution input, as JSON.
+    #[arg(long, default_value = "{}")]
+    pub input: String,
+    /// How many executions of the pipeline to start.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// The most executions running at once (the rest wait in `planned`).
+    #[arg(long)]
+    pub max_live: Option<usize>,
+    /// Output options.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `troupe pipeline …`.
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Checks a pipeline definition and reports every problem, naming the step and field.
+    Check {
+        /// The pipeline definition file.
+        file: PathBuf,
+    },
+    /// Prints the JSON Schema of the pipeline format.
+    Schema,
+}
+
+/// `troupe bench …`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Measures orchestration: 10-step linear pipelines of stand-in agents.
+    Pipeline(crate::bench::PipelineBenchArgs),
+}

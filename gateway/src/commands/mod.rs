@@ -1,0 +1,37 @@
+//! The commands.
+
+mod pipeline;
+mod run;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{BenchCommand, Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Pipeline(command) => pipeline::run(command),
+        Command::Bench(BenchCommand::Pipeline(args)) => crate::bench::pipeline(args, cli.database_url.as_deref()),
+        Command::Run(_) | Command::Resume(_) | Command::Migrate => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("failed to start the async runtime")?;
+            runtime.block_on(async {
+                match &cli.command {
+                    Command::Run(args) => run::run(&cli, args).await,
+                    Command::Resume(args) => run::resume(&cli, args).await,
+                    Command::Migrate => {
+                        crate::setup::ensure_data_dir(&cli.data_dir)?;
+                        crate::setup::open_store(&cli).await?;
+                        println!("migrations applied");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    _ => unreachable!("handled above"),
+                }
+            })
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Wiring: logs, the data dir, the store and the runtime.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+use troupe_runtime::store::ExecutionStore;
+use troupe_runtime::{Runtime, RuntimeConfig};
+
+use crate::cli::{Cli, LogFormat};
+
+/// Sends logs to standard error, filtered by `RUST_LOG` (default `warn,troupe=info`).
+pub fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
+}
+
+/// Creates the data dir (owner-only) if needed.
+pub fn ensure_data_dir(data_dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("failed to create the data dir `{}`", data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// Returns this node's id, kept in the data dir so a restarted process holds the same leases.
+pub fn node_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        _ => {
+            let id = format!("node-{}", uuid::Uuid::now_v7());
+            std::fs::write(&path, &id).with_context(|| format!("failed to write `{}`", path.display()))?;
+            Ok(id)
+        }
+    }
+}
+
+/// Opens the configured store (PostgreSQL from `--database-url`, else SQLite in the data dir)
+/// and applies migrations.
+pub async fn open_store(cli: &Cli) -> anyhow::Result<Arc<dyn ExecutionStore>> {
+    let url = match &cli.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", cli.data_dir.join("troupe.db").display()),
+    };
+    troupe_memory::open_store(&url)
+        .await
+        .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&url)))
+}
+
+/// Starts a runtime with the built-in agents on the configured store.
+pub async fn start_runtime(cli: &Cli, resume: bool, max_live: Option<usize>) -> anyhow::Result<Runtime> {
+    ensure_data_dir(&cli.data_dir)?;
+    let store = open_store(cli).await?;
+    let config = RuntimeConfig {
+        node_id: node_id(&cli.data_dir)?,
+        resume,
+        max_live_executions: max_live,
+        ..RuntimeConfig::default()
+    };
+    let builder = Runtime::builder().store(store).config(config);
+    troupe_agents::register_builtins(builder).start().await.context("failed to start the runtime")
+}

@@ -1,0 +1,60 @@
+//! troupe-memory: every store, on SQLite (the embedded default) and PostgreSQL.
+//!
+//! This is the only crate that speaks SQL. [`SqliteStore`] and [`PostgresStore`] implement
+//! the runtime's [`ExecutionStore`](troupe_runtime::store::ExecutionStore) with the same
+//! statements (written with `$n` placeholders, which both databases accept); the schema lives
+//! in `migrations/sqlite` and `migrations/postgres` and is embedded in the binary.
+//!
+//! Vector memory, embeddings and encryption at rest arrive with the memory issue.
+
+#![warn(missing_docs)]
+
+pub mod scratch;
+mod sql;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testing;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use sql::{PostgresStore, SqliteStore};
+use troupe_runtime::store::{ExecutionStore, StoreError};
+
+/// Opens the store a URL names: `postgres://…` / `postgresql://…` or `sqlite://path`; applies
+/// migrations.
+pub async fn open_store(database_url: &str) -> Result<Arc<dyn ExecutionStore>, StoreError> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(database_url, 8).await?))
+    } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
+        Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "unsupported database URL (expected postgres:// or sqlite://): {}",
+            redact(database_url)
+        )))
+    }
+}
+
+/// Returns the URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme_end + 3], &credentials[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(super::redact("postgres://bob:secret@db/x"), "postgres://bob:***@db/x");
+        assert_eq!(super::redact("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(super::redact("sqlite://data/troupe.db"), "sqlite://data/troupe.db");
+    }
+}

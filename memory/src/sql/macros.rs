@@ -1,0 +1,521 @@
+//! `sql_store!`: the `ExecutionStore` implementation shared by SQLite and PostgreSQL.
+//!
+//! Every statement uses `$n` placeholders and portable SQL (`ON CONFLICT … DO UPDATE`,
+//! `RETURNING`), so one text serves both databases. A batch is one transaction with one
+//! multi-row statement per table and chunk.
+
+macro_rules! sql_store {
+    ($store:path, $db:ty) => {
+        mod store_impl {
+            use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
+            use serde_json::Value;
+            use sqlx::types::Json;
+            use sqlx::{QueryBuilder, Row};
+            use troupe_runtime::ids::{ExecutionId, ProjectId, UserId};
+            use troupe_runtime::model::{
+                ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, LogLevel,
+                LogRecord, StepRecord,
+            };
+            use troupe_runtime::pipeline::PipelineDef;
+            use troupe_runtime::store::{
+                ExecutionQuery, ExecutionSnapshot, ExecutionStore, StoreError, StoredPipeline, WriteBatch,
+            };
+            use uuid::Uuid;
+
+            use super::super::{CHUNK_ROWS, corrupt, db_error, last_per_key};
+
+            type Db = $db;
+            type DbRow = <Db as sqlx::Database>::Row;
+
+            fn json<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, StoreError> {
+                serde_json::from_value(value).map_err(|error| corrupt(what, error))
+            }
+
+            fn error_info(row: &DbRow, column: &str) -> Result<Option<ErrorInfo>, StoreError> {
+                let value: Option<Json<Value>> = row.try_get(column).map_err(db_error)?;
+                value.map(|Json(value)| json(value, column)).transpose()
+            }
+
+            fn execution_from_row(row: &DbRow) -> Result<ExecutionRecord, StoreError> {
+                let status: String = row.try_get("status").map_err(db_error)?;
+                let Json(pipeline): Json<Value> = row.try_get("pipeline").map_err(db_error)?;
+                let Json(input): Json<Value> = row.try_get("input").map_err(db_error)?;
+                Ok(ExecutionRecord {
+                    id: ExecutionId(row.try_get::<Uuid, _>("id").map_err(db_error)?),
+                    owner: UserId(row.try_get::<Uuid, _>("owner_id").map_err(db_error)?),
+                    project_id: row.try_get::<Option<Uuid>, _>("project_id").map_err(db_error)?.map(ProjectId),
+                    pipeline_name: row.try_get("pipeline_name").map_err(db_error)?,
+                    pipeline_hash: row.try_get("pipeline_hash").map_err(db_error)?,
+                    pipeline: json::<PipelineDef>(pipeline, "executions.pipeline")?,
+                    input,
+                    status: status.parse().map_err(|error| corrupt("executions.status", error))?,
+                    error: error_info(row, "error")?,
+                    idempotency_key: row.try_get("idempotency_key").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    updated_at: row.try_get("updated_at").map_err(db_error)?,
+                    started_at: row.try_get("started_at").map_err(db_error)?,
+                    finished_at: row.try_get("finished_at").map_err(db_error)?,
+                    lease_owner: row.try_get("lease_owner").map_err(db_error)?,
+                    lease_expires_at: row.try_get("lease_expires_at").map_err(db_error)?,
+                })
+            }
+
+            fn step_from_row(row: &DbRow) -> Result<StepRecord, StoreError> {
+                let status: String = row.try_get("status").map_err(db_error)?;
+                let output: Option<Json<Value>> = row.try_get("output").map_err(db_error)?;
+                Ok(StepRecord {
+                    execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
+                    key: row.try_get("key").map_err(db_error)?,
+                    agent: row.try_get("agent").map_err(db_error)?,
+                    status: status.parse().map_err(|error| corrupt("steps.status", error))?,
+                    attempt: row.try_get::<i64, _>("attempt").map_err(db_error)? as u32,
+                    corrections: row.try_get::<i64, _>("corrections").map_err(db_error)? as u32,
+                    output: output.map(|Json(value)| value),
+                    error: error_info(row, "error")?,
+                    started_at: row.try_get("started_at").map_err(db_error)?,
+                    finished_at: row.try_get("finished_at").map_err(db_error)?,
+                    updated_at: row.try_get("updated_at").map_err(db_error)?,
+                })
+            }
+
+            fn attempt_from_row(row: &DbRow) -> Result<AttemptRecord, StoreError> {
+                let status: String = row.try_get("status").map_err(db_error)?;
+                let kind: String = row.try_get("kind").map_err(db_error)?;
+                let Json(input): Json<Value> = row.try_get("input").map_err(db_error)?;
+                let output: Option<Json<Value>> = row.try_get("output").map_err(db_error)?;
+                Ok(AttemptRecord {
+                    execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
+                    step_key: row.try_get("step_key").map_err(db_error)?,
+                    attempt: row.try_get::<i64, _>("attempt").map_err(db_error)? as u32,
+                    kind: AttemptKind::parse(&kind).ok_or_else(|| corrupt("attempts.kind", &kind))?,
+                    status: status.parse().map_err(|error| corrupt("attempts.status", error))?,
+                    input,
+                    output: output.map(|Json(value)| value),
+                    error: error_info(row, "error")?,
+                    started_at: row.try_get("started_at").map_err(db_error)?,
+                    finished_at: row.try_get("finished_at").map_err(db_error)?,
+                })
+            }
+
+            fn event_from_row(row: &DbRow) -> Result<Event, StoreError> {
+                let Json(payload): Json<Value> = row.try_get("payload").map_err(db_error)?;
+                Ok(Event {
+                    execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
+                    seq: row.try_get::<i64, _>("seq").map_err(db_error)? as u64,
+                    at: row.try_get("created_at").map_err(db_error)?,
+                    kind: json::<EventKind>(payload, "execution_events.payload")?,
+                })
+            }
+
+            fn artifact_from_row(row: &DbRow) -> Result<ArtifactRecord, StoreError> {
+                Ok(ArtifactRecord {
+                    execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
+                    step_key: row.try_get("step_key").map_err(db_error)?,
+                    name: row.try_get("name").map_err(db_error)?,
+                    content_type: row.try_get("content_type").map_err(db_error)?,
+                    content: row.try_get("content").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                })
+            }
+
+            fn pipeline_from_row(row: &DbRow) -> Result<StoredPipeline, StoreError> {
+                let Json(definition): Json<Value> = row.try_get("definition").map_err(db_error)?;
+                Ok(StoredPipeline {
+                    owner: UserId(row.try_get::<Uuid, _>("owner_id").map_err(db_error)?),
+                    def: json(definition, "pipelines.definition")?,
+                    hash: row.try_get("content_hash").map_err(db_error)?,
+                })
+            }
+
+            const STEP_SELECT: &str = "SELECT s.execution_id, s.key, s.agent, s.status, s.attempt, s.corrections, \
+                 s.error, s.started_at, s.finished_at, s.updated_at, a.output \
+                 FROM steps s LEFT JOIN attempts a ON a.execution_id = s.execution_id AND a.step_key = s.key \
+                 AND a.attempt = s.attempt AND s.status = 'completed' AND a.status = 'succeeded' \
+                 WHERE s.execution_id = $1";
+
+            impl $store {
+                async fn steps_in_order(&self, id: ExecutionId) -> Result<Vec<StepRecord>, StoreError> {
+                    let rows = sqlx::query(STEP_SELECT).bind(id.0).fetch_all(&self.reader).await.map_err(db_error)?;
+                    let mut steps = rows.iter().map(step_from_row).collect::<Result<Vec<_>, _>>()?;
+                    if let Some(execution) = self.get_execution(id).await? {
+                        let position = |key: &str| execution.pipeline.steps.iter().position(|step| step.key == key);
+                        steps.sort_by_key(|step| position(&step.key).unwrap_or(usize::MAX));
+                    }
+                    Ok(steps)
+                }
+            }
+
+            #[async_trait]
+            impl ExecutionStore for $store {
+                async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    for chunk in batch.new_executions.chunks(CHUNK_ROWS) {
+                        let mut query = QueryBuilder::<Db>::new(
+                            "INSERT INTO executions (id, owner_id, project_id, pipeline_name, pipeline_hash, pipeline, input, \
+                             status, error, idempotency_key, created_at, updated_at, started_at, finished_at, lease_owner, \
+                             lease_expires_at) ",
+                        );
+                        query.push_values(chunk, |mut row, record| {
+                            row.push_bind(record.id.0)
+                                .push_bind(record.owner.0)
+                                .push_bind(record.project_id.map(|project| project.0))
+                                .push_bind(&record.pipeline_name)
+                                .push_bind(&record.pipeline_hash)
+                                .push_bind(Json(&record.pipeline))
+                                .push_bind(Json(&record.input))
+                                .push_bind(record.status.as_str())
+                                .push_bind(record.error.as_ref().map(Json))
+                                .push_bind(&record.idempotency_key)
+                                .push_bind(record.created_at)
+                                .push_bind(record.updated_at)
+                                .push_bind(record.started_at)
+                                .push_bind(record.finished_at)
+                                .push_bind(&record.lease_owner)
+                                .push_bind(record.lease_expires_at);
+                        });
+                        query.build().execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    for update in last_per_key(&batch.execution_updates, |update| update.id) {
+                        sqlx::query(
+                            "UPDATE executions SET status = $2, error = $3, updated_at = $4, started_at = $5, finished_at = $6 \
+                             WHERE id = $1",
+                        )
+                        .bind(update.id.0)
+                        .bind(update.status.as_str())
+                        .bind(update.error.as_ref().map(Json))
+                        .bind(update.updated_at)
+                        .bind(update.started_at)
+                        .bind(update.finished_at)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    }
+                    for (id, hash, def) in &batch.pipeline_updates {
+                        sqlx::query("UPDATE executions SET pipeline = $2, pipeline_hash = $3 WHERE id = $1")
+                            .bind(id.0)
+                            .bind(Json(def))
+                            .bind(hash)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    let steps = last_per_key(&batch.steps, |step| (step.execution_id, step.key.as_str()));
+                    for chunk in steps.chunks(CHUNK_ROWS) {
+                        let mut query = QueryBuilder::<Db>::new(
+                            "INSERT INTO steps (execution_id, key, agent, status, attempt, corrections, error, started_at, \
+                             finished_at, updated_at) ",
+                        );
+                        query.push_values(chunk, |mut row, step| {
+                            row.push_bind(step.execution_id.0)
+                                .push_bind(&step.key)
+                                .push_bind(&step.agent)
+                                .push_bind(step.status.as_str())
+                                .push_bind(step.attempt as i64)
+                                .push_bind(step.corrections as i64)
+                                .push_bind(step.error.as_ref().map(Json))
+                                .push_bind(step.started_at)
+                                .push_bind(step.finished_at)
+                                .push_bind(step.updated_at);
+                        });
+                        query.push(
+                            " ON CONFLICT (execution_id, key) DO UPDATE SET status = excluded.status, \
+                             attempt = excluded.attempt, corrections = excluded.corrections, error = excluded.error, \
+                             started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                             updated_at = excluded.updated_at",
+                        );
+                        query.build().execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    let attempts =
+                        last_per_key(&batch.attempts, |attempt| (attempt.execution_id, attempt.step_key.as_str(), attempt.attempt));
+                    for chunk in attempts.chunks(CHUNK_ROWS) {
+                        let mut query = QueryBuilder::<Db>::new(
+                            "INSERT INTO attempts (execution_id, step_key, attempt, kind, status, input, output, error, \
+                             started_at, finished_at) ",
+                        );
+                        query.push_values(chunk, |mut row, attempt| {
+                            row.push_bind(attempt.execution_id.0)
+                                .push_bind(&attempt.step_key)
+                                .push_bind(attempt.attempt as i64)
+                                .push_bind(attempt.kind.as_str())
+                                .push_bind(attempt.status.as_str())
+                                .push_bind(Json(&attempt.input))
+                                .push_bind(attempt.output.as_ref().map(Json))
+                                .push_bind(attempt.error.as_ref().map(Json))
+                                .push_bind(attempt.started_at)
+                                .push_bind(attempt.finished_at);
+                        });
+                        query.push(
+                            " ON CONFLICT (execution_id, step_key, attempt) DO UPDATE SET status = excluded.status, \
+                             output = excluded.output, error = excluded.error, finished_at = excluded.finished_at",
+                        );
+                        query.build().execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    for chunk in batch.events.chunks(CHUNK_ROWS) {
+                        let mut query =
+                            QueryBuilder::<Db>::new("INSERT INTO execution_events (execution_id, seq, kind, payload, created_at) ");
+                        query.push_values(chunk, |mut row, event| {
+                            row.push_bind(event.execution_id.0)
+                                .push_bind(event.seq as i64)
+                                .push_bind(event.kind.name())
+                                .push_bind(Json(&event.kind))
+                                .push_bind(event.at);
+                        });
+                        query.build().execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    for chunk in batch.logs.chunks(CHUNK_ROWS) {
+                        let mut query = QueryBuilder::<Db>::new(
+                            "INSERT INTO execution_logs (execution_id, step_key, level, message, created_at) ",
+                        );
+                        query.push_values(chunk, |mut row, log| {
+                            row.push_bind(log.execution_id.0)
+                                .push_bind(&log.step_key)
+                                .push_bind(log.level.as_str())
+                                .push_bind(&log.message)
+                                .push_bind(log.created_at);
+                        });
+                        query.build().execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    let artifacts = last_per_key(&batch.artifacts, |artifact| {
+                        (artifact.execution_id, artifact.step_key.as_str(), artifact.name.as_str())
+                    });
+                    for chunk in artifacts.chunks(CHUNK_ROWS) {
+                        let mut query = QueryBuilder::<Db>::new(
+                            "INSERT INTO artifacts (execution_id, step_key, name, content_type, size, content, created_at) ",
+                        );
+                        query.push_values(chunk, |mut row, artifact| {
+                            row.push_bind(artifact.execution_id.0)
+                                .push_bind(&artifact.step_key)
+                                .push_bind(&artifact.name)
+                                .push_bind(&artifact.content_type)
+                                .push_bind(artifact.content.len() as i64)
+                                .push_bind(&artifact.content)
+                                .push_bind(artifact.created_at);
+                        });
+                        query.push(
+                            " ON CONFLICT (execution_id, step_key, name) DO UPDATE SET content_type = excluded.content_type, \
+                             size = excluded.size, content = excluded.content, created_at = excluded.created_at",
+                        );
+                        query.build().execute(&mut *tx).await.map_err(db_error)?;
+                    }
+                    tx.commit().await.map_err(db_error)
+                }
+
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.reader).await.map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn claim_resumable(&self, node: &str, now_ms: i64, expires_at_ms: i64) -> Result<Vec<ExecutionId>, StoreError> {
+                    let rows = sqlx::query(
+                        "UPDATE executions SET lease_owner = $1, lease_expires_at = $3 \
+                         WHERE status NOT IN ('completed', 'failed', 'cancelled') \
+                         AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at IS NULL OR lease_expires_at < $2) \
+                         RETURNING id",
+                    )
+                        .bind(node)
+                        .bind(now_ms)
+                        .bind(expires_at_ms)
+                        .fetch_all(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    let mut ids = rows
+                        .iter()
+                        .map(|row| row.try_get::<Uuid, _>("id").map(ExecutionId).map_err(db_error))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    ids.sort();
+                    Ok(ids)
+                }
+
+                async fn renew_leases(&self, node: &str, expires_at_ms: i64) -> Result<u64, StoreError> {
+                    let result = sqlx::query(
+                        "UPDATE executions SET lease_expires_at = $2 \
+                         WHERE lease_owner = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
+                    ).bind(node).bind(expires_at_ms).execute(&self.writer).await.map_err(db_error)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT id FROM executions \
+                         WHERE lease_owner = $1 AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY id",
+                    ).bind(node).fetch_all(&self.reader).await.map_err(db_error)?;
+                    rows.iter()
+                        .map(|row| row.try_get::<Uuid, _>("id").map(ExecutionId).map_err(db_error))
+                        .collect()
+                }
+
+                async fn load_execution(&self, id: ExecutionId) -> Result<Option<ExecutionSnapshot>, StoreError> {
+                    let Some(execution) = self.get_execution(id).await? else { return Ok(None) };
+                    let steps = self.steps_in_order(id).await?;
+                    let last_seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM execution_events WHERE execution_id = $1")
+                        .bind(id.0)
+                        .fetch_one(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    Ok(Some(ExecutionSnapshot { execution, steps, last_seq: last_seq.unwrap_or(0) as u64 }))
+                }
+
+                async fn get_execution(&self, id: ExecutionId) -> Result<Option<ExecutionRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM executions WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(execution_from_row).transpose()
+                }
+
+                async fn find_by_idempotency_key(&self, owner: UserId, key: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM executions WHERE owner_id = $1 AND idempotency_key = $2 ORDER BY id LIMIT 1")
+                        .bind(owner.0)
+                        .bind(key)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(execution_from_row).transpose()
+                }
+
+                async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<ExecutionRecord>, StoreError> {
+                    let mut sql = QueryBuilder::<Db>::new("SELECT * FROM executions WHERE 1 = 1");
+                    if let Some(owner) = query.owner {
+                        sql.push(" AND owner_id = ").push_bind(owner.0);
+                    }
+                    if let Some(status) = query.status {
+                        sql.push(" AND status = ").push_bind(status.as_str());
+                    }
+                    if let Some(pipeline) = &query.pipeline {
+                        sql.push(" AND pipeline_name = ").push_bind(pipeline.clone());
+                    }
+                    if let Some(project) = query.project {
+                        sql.push(" AND project_id = ").push_bind(project.0);
+                    }
+                    if let Some(before) = query.before {
+                        sql.push(" AND id < ").push_bind(before.0);
+                    }
+                    sql.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(query.limit.unwrap_or(50)));
+                    let rows = sql.build().fetch_all(&self.reader).await.map_err(db_error)?;
+                    rows.iter().map(execution_from_row).collect()
+                }
+
+                async fn list_steps(&self, id: ExecutionId) -> Result<Vec<StepRecord>, StoreError> {
+                    self.steps_in_order(id).await
+                }
+
+                async fn list_attempts(&self, id: ExecutionId) -> Result<Vec<AttemptRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM attempts WHERE execution_id = $1 ORDER BY step_key, attempt")
+                        .bind(id.0)
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(attempt_from_row).collect()
+                }
+
+                async fn list_events(&self, id: ExecutionId, after_seq: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT * FROM execution_events WHERE execution_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                    )
+                    .bind(id.0)
+                    .bind(after_seq as i64)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter().map(event_from_row).collect()
+                }
+
+                async fn list_logs(&self, id: ExecutionId) -> Result<Vec<LogRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM execution_logs WHERE execution_id = $1 ORDER BY id")
+                        .bind(id.0)
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter()
+                        .map(|row| {
+                            let level: String = row.try_get("level").map_err(db_error)?;
+                            Ok(LogRecord {
+                                execution_id: id,
+                                step_key: row.try_get("step_key").map_err(db_error)?,
+                                level: LogLevel::parse(&level).ok_or_else(|| corrupt("execution_logs.level", &level))?,
+                                message: row.try_get("message").map_err(db_error)?,
+                                created_at: row.try_get::<DateTime<Utc>, _>("created_at").map_err(db_error)?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn list_artifacts(&self, id: ExecutionId) -> Result<Vec<ArtifactRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM artifacts WHERE execution_id = $1 ORDER BY step_key, name")
+                        .bind(id.0)
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(artifact_from_row).collect()
+                }
+
+                async fn get_artifact(&self, id: ExecutionId, step_key: &str, name: &str) -> Result<Option<ArtifactRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM artifacts WHERE execution_id = $1 AND step_key = $2 AND name = $3")
+                        .bind(id.0)
+                        .bind(step_key)
+                        .bind(name)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(artifact_from_row).transpose()
+                }
+
+                async fn put_pipeline(&self, owner: UserId, def: &PipelineDef) -> Result<(), StoreError> {
+                    let now = Utc::now();
+                    sqlx::query(
+                        "INSERT INTO pipelines (owner_id, name, definition, content_hash, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (owner_id, name) DO UPDATE SET \
+                         definition = excluded.definition, content_hash = excluded.content_hash, updated_at = excluded.updated_at",
+                    )
+                    .bind(owner.0)
+                    .bind(&def.name)
+                    .bind(Json(def))
+                    .bind(def.content_hash())
+                    .bind(now)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn get_pipeline(&self, owner: UserId, name: &str) -> Result<Option<StoredPipeline>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM pipelines WHERE owner_id = $1 AND name = $2")
+                        .bind(owner.0)
+                        .bind(name)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(pipeline_from_row).transpose()
+                }
+
+                async fn list_pipelines(&self, owner: Option<UserId>) -> Result<Vec<StoredPipeline>, StoreError> {
+                    let rows = match owner {
+                        Some(owner) => sqlx::query("SELECT * FROM pipelines WHERE owner_id = $1 ORDER BY name")
+                            .bind(owner.0)
+                            .fetch_all(&self.reader)
+                            .await,
+                        None => sqlx::query("SELECT * FROM pipelines ORDER BY owner_id, name").fetch_all(&self.reader).await,
+                    }
+                    .map_err(db_error)?;
+                    rows.iter().map(pipeline_from_row).collect()
+                }
+
+                async fn delete_pipeline(&self, owner: UserId, name: &str) -> Result<bool, StoreError> {
+                    let result = sqlx::query("DELETE FROM pipelines WHERE owner_id = $1 AND name = $2")
+                        .bind(owner.0)
+                        .bind(name)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    Ok(result.rows_affected() > 0)
+                }
+            }
+        }
+    };
+}

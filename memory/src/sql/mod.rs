@@ -1,0 +1,39 @@
+//! The SQL stores. One macro, [`sql_store!`], implements `ExecutionStore` for both databases
+//! from the same statements; only connecting and migrating differ.
+
+#[macro_use]
+mod macros;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use troupe_runtime::store::StoreError;
+
+/// Rows per multi-row INSERT: below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+const CHUNK_ROWS: usize = 500;
+
+pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
+            StoreError::Conflict(db.to_string())
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StoreError::Corrupt(error.to_string())
+        }
+        _ => StoreError::Unavailable(error.to_string()),
+    }
+}
+
+fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {error}"))
+}
+
+/// Keeps the last write of each key, in first-seen order.
+fn last_per_key<'a, T, K: Eq + std::hash::Hash + 'a>(rows: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<&'a T> {
+    let mut seen = std::collections::HashSet::with_capacity(rows.len());
+    let mut kept: Vec<&T> = rows.iter().rev().filter(|row| seen.insert(key(row))).collect();
+    kept.reverse();
+    kept
+}

@@ -1,0 +1,400 @@
+//! `AgentSupervisor` (one per agent kind) and its `AgentActor`s.
+//!
+//! The supervisor routes each step to a live child, round robin. A child runs each step as a
+//! task it owns, under the kind's concurrency limit and the step's timeout, and catches a panic
+//! in it. A panic is a crash: the step is reported as crashed (so it is retried), and the
+//! supervisor makes the child fail — it sends the child a `Crash` message *after* the last step
+//! it routed to it, so no routed step is lost in the dead child's mailbox. On the child's
+//! `ActorFailed` the supervisor applies the kind's restart policy: a fresh child with a fresh
+//! agent from the factory after an exponential backoff, or, past the restart intensity,
+//! quarantine — steps fail fast until the kind is released or its quarantine times out.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use super::Shared;
+use super::shard::{ShardMsg, StepDone, StepFailure, StepOutcome};
+use super::shared::AgentKind;
+use crate::agent::{Agent, AgentError, StepContext, StepOutput};
+use crate::ids::ExecutionId;
+use crate::pipeline::StepPlan;
+use crate::supervision::{RestartDecision, RestartTracker};
+
+/// One attempt of one step, on its way to an agent.
+pub(crate) struct StepJob {
+    pub shard: usize,
+    pub execution_id: ExecutionId,
+    pub attempt: u32,
+    pub plan: Arc<StepPlan>,
+    pub ctx: StepContext,
+}
+
+pub(crate) enum AgentSupervisorMsg {
+    Run(Box<StepJob>),
+    TaskPanicked { child: usize, generation: u64, message: String },
+    Respawn { child: usize },
+    Release,
+}
+
+pub(crate) struct AgentSupervisor;
+
+pub(crate) struct AgentSupervisorArgs {
+    pub shared: Arc<Shared>,
+    pub kind: Arc<AgentKind>,
+}
+
+pub(crate) struct AgentSupervisorState {
+    shared: Arc<Shared>,
+    kind: Arc<AgentKind>,
+    children: Vec<Child>,
+    backlog: VecDeque<Box<StepJob>>,
+    next_child: usize,
+    tracker: RestartTracker,
+    semaphore: Arc<Semaphore>,
+    next_generation: u64,
+}
+
+struct Child {
+    actor: Option<ActorRef<AgentMsg>>,
+    generation: u64,
+    crashing: bool,
+}
+
+impl Actor for AgentSupervisor {
+    type Msg = AgentSupervisorMsg;
+    type State = AgentSupervisorState;
+    type Arguments = AgentSupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let config = &args.kind.config;
+        let mut state = AgentSupervisorState {
+            tracker: RestartTracker::new(config.restart),
+            semaphore: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            children: (0..config.pool_size.max(1))
+                .map(|_| Child { actor: None, generation: 0, crashing: false })
+                .collect(),
+            backlog: VecDeque::new(),
+            next_child: 0,
+            next_generation: 0,
+            shared: args.shared,
+            kind: args.kind,
+        };
+        state.kind.live_children.store(0, Ordering::Relaxed);
+        if state.kind.quarantine.lock().expect("quarantine lock").is_none() {
+            for child in 0..state.children.len() {
+                state.spawn_child(&myself, child).await?;
+            }
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AgentSupervisorMsg::Run(job) => state.route(job),
+            AgentSupervisorMsg::TaskPanicked { child, generation, message } => {
+                let slot = &mut state.children[child];
+                if slot.generation == generation
+                    && !slot.crashing
+                    && let Some(actor) = &slot.actor
+                {
+                    slot.crashing = true;
+                    // Queued behind every step already routed to the child, so none is lost.
+                    let _ = actor.send_message(AgentMsg::Crash(message));
+                }
+            }
+            AgentSupervisorMsg::Respawn { child } => {
+                if !state.is_quarantined() && state.children[child].actor.is_none() {
+                    state.spawn_child(&myself, child).await?;
+                    state.kind.restarts.fetch_add(1, Ordering::Relaxed);
+                    state.drain_backlog();
+                }
+            }
+            AgentSupervisorMsg::Release => {
+                let was = state.kind.quarantine.lock().expect("quarantine lock").take();
+                if was.is_some() {
+                    info!(agent = %state.kind.name, "agent kind released from quarantine");
+                }
+                state.tracker.reset();
+                for child in 0..state.children.len() {
+                    if state.children[child].actor.is_none() {
+                        state.spawn_child(&myself, child).await?;
+                    }
+                }
+                state.drain_backlog();
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let (cell, reason) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
+            _ => return Ok(()),
+        };
+        let Some(child) = state
+            .children
+            .iter()
+            .position(|slot| slot.actor.as_ref().is_some_and(|actor| actor.get_id() == cell.get_id()))
+        else {
+            return Ok(());
+        };
+        state.children[child].actor = None;
+        state.children[child].crashing = false;
+        state.kind.live_children.fetch_sub(1, Ordering::Relaxed);
+        state.kind.crashes.fetch_add(1, Ordering::Relaxed);
+        match state.tracker.record_crash(Instant::now()) {
+            RestartDecision::Restart(delay) => {
+                warn!(agent = %state.kind.name, child, ?delay, %reason, "agent crashed; restarting");
+                myself.send_after(delay, move || AgentSupervisorMsg::Respawn { child });
+            }
+            RestartDecision::Escalate => state.quarantine(&myself, &reason),
+        }
+        Ok(())
+    }
+
+    async fn post_stop(&self, _myself: ActorRef<Self::Msg>, state: &mut Self::State) -> Result<(), ActorProcessingErr> {
+        for child in &state.children {
+            if let Some(actor) = &child.actor {
+                actor.stop(None);
+            }
+        }
+        state.kind.live_children.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl AgentSupervisorState {
+    fn is_quarantined(&self) -> bool {
+        self.kind.quarantine.lock().expect("quarantine lock").is_some()
+    }
+
+    async fn spawn_child(
+        &mut self,
+        myself: &ActorRef<AgentSupervisorMsg>,
+        child: usize,
+    ) -> Result<(), ActorProcessingErr> {
+        self.next_generation += 1;
+        let args = AgentActorArgs {
+            child,
+            generation: self.next_generation,
+            instance: (self.kind.factory)(),
+            supervisor: myself.clone(),
+            semaphore: Arc::clone(&self.semaphore),
+            shared: Arc::clone(&self.shared),
+            kind: Arc::clone(&self.kind),
+        };
+        let (actor, _) = Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await?;
+        self.children[child] = Child { actor: Some(actor), generation: self.next_generation, crashing: false };
+        self.kind.live_children.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn route(&mut self, job: Box<StepJob>) {
+        if let Some(reason) = self.kind.quarantine.lock().expect("quarantine lock").clone() {
+            self.shared.report(&job, StepFailure::Quarantined(reason));
+            return;
+        }
+        let count = self.children.len();
+        for offset in 0..count {
+            let index = (self.next_child + offset) % count;
+            let slot = &self.children[index];
+            if slot.crashing {
+                continue;
+            }
+            if let Some(actor) = &slot.actor {
+                self.next_child = (index + 1) % count;
+                match actor.send_message(AgentMsg::Run(job)) {
+                    Ok(()) => return,
+                    Err(ractor::MessagingErr::SendErr(AgentMsg::Run(returned))) => {
+                        self.backlog.push_back(returned);
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+        self.backlog.push_back(job);
+    }
+
+    fn drain_backlog(&mut self) {
+        for job in std::mem::take(&mut self.backlog) {
+            self.route(job);
+        }
+    }
+
+    fn quarantine(&mut self, myself: &ActorRef<AgentSupervisorMsg>, last_error: &str) {
+        let policy = self.kind.config.restart;
+        let reason = format!(
+            "agent `{}` is quarantined: it crashed more than {} times within {:?} (last: {last_error})",
+            self.kind.name, policy.max_restarts, policy.period
+        );
+        error!(agent = %self.kind.name, %reason, "agent kind quarantined");
+        *self.kind.quarantine.lock().expect("quarantine lock") = Some(reason.clone());
+        for job in std::mem::take(&mut self.backlog) {
+            self.shared.report(&job, StepFailure::Quarantined(reason.clone()));
+        }
+        if let Some(after) = self.kind.config.quarantine_for {
+            myself.send_after(after, || AgentSupervisorMsg::Release);
+        }
+    }
+}
+
+pub(crate) enum AgentMsg {
+    Run(Box<StepJob>),
+    Crash(String),
+}
+
+pub(crate) struct AgentActor;
+
+pub(crate) struct AgentActorArgs {
+    child: usize,
+    generation: u64,
+    instance: Arc<dyn Agent>,
+    supervisor: ActorRef<AgentSupervisorMsg>,
+    semaphore: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    kind: Arc<AgentKind>,
+}
+
+impl Actor for AgentActor {
+    type Msg = AgentMsg;
+    type State = AgentActorArgs;
+    type Arguments = AgentActorArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(args)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            AgentMsg::Run(job) => {
+                state.kind.in_flight.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(run_step(
+                    Arc::clone(&state.instance),
+                    job,
+                    Arc::clone(&state.semaphore),
+                    Arc::clone(&state.shared),
+                    Arc::clone(&state.kind),
+                    PanicReport {
+                        supervisor: state.supervisor.clone(),
+                        child: state.child,
+                        generation: state.generation,
+                    },
+                ));
+                Ok(())
+            }
+            AgentMsg::Crash(message) => Err(format!("agent panicked: {message}").into()),
+        }
+    }
+}
+
+struct PanicReport {
+    supervisor: ActorRef<AgentSupervisorMsg>,
+    child: usize,
+    generation: u64,
+}
+
+/// Runs one attempt: concurrency permit, timeout, cancellation, panic capture, validation.
+async fn run_step(
+    instance: Arc<dyn Agent>,
+    job: Box<StepJob>,
+    semaphore: Arc<Semaphore>,
+    shared: Arc<Shared>,
+    kind: Arc<AgentKind>,
+    panic_report: PanicReport,
+) {
+    let StepJob { shard, execution_id, attempt, plan, mut ctx } = *job;
+    let _permit = semaphore.acquire_owned().await;
+    let started_at: DateTime<Utc> = Utc::now();
+    ctx.deadline = Instant::now() + plan.timeout;
+    let cancel = ctx.cancel.clone();
+    let run = AssertUnwindSafe(instance.run(ctx)).catch_unwind();
+    tokio::pin!(run);
+    let result = tokio::select! {
+        biased;
+        result = &mut run => Some(result),
+        _ = tokio::time::sleep(plan.timeout) => {
+            cancel.cancel();
+            None
+        }
+        _ = cancel.cancelled() => {
+            // Give the agent a moment to notice the cancellation and wind down.
+            let _ = tokio::time::timeout(shared.config.cancel_grace, &mut run).await;
+            Some(Ok(Err(AgentError::Cancelled)))
+        }
+    };
+    let outcome = match result {
+        None => StepOutcome::Failed(StepFailure::TimedOut(plan.timeout)),
+        Some(Err(panic)) => {
+            let message = panic_message(panic.as_ref());
+            let _ = panic_report.supervisor.send_message(AgentSupervisorMsg::TaskPanicked {
+                child: panic_report.child,
+                generation: panic_report.generation,
+                message: message.clone(),
+            });
+            StepOutcome::Failed(StepFailure::Crashed(message))
+        }
+        Some(Ok(Err(AgentError::Cancelled))) => StepOutcome::Failed(StepFailure::Cancelled),
+        Some(Ok(Err(AgentError::Retryable(message)))) => StepOutcome::Failed(StepFailure::Retryable(message)),
+        Some(Ok(Err(AgentError::Fatal(message)))) => StepOutcome::Failed(StepFailure::Fatal(message)),
+        Some(Ok(Ok(output))) => validate(&shared, &plan, output),
+    };
+    kind.in_flight.fetch_sub(1, Ordering::Relaxed);
+    let done = StepDone { execution_id, step_index: plan.index, attempt, started_at, finished_at: Utc::now(), outcome };
+    shared.send_to_shard(shard, ShardMsg::StepDone(Box::new(done)));
+}
+
+fn validate(shared: &Shared, plan: &StepPlan, output: StepOutput) -> StepOutcome {
+    if plan.validate.is_empty() {
+        return StepOutcome::Output { output, issues: Vec::new() };
+    }
+    match std::panic::catch_unwind(AssertUnwindSafe(|| shared.validators.run(plan, &output.output))) {
+        Ok(issues) => StepOutcome::Output { output, issues },
+        Err(panic) => {
+            StepOutcome::Failed(StepFailure::Fatal(format!("a validator panicked: {}", panic_message(panic.as_ref()))))
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-text payload".to_owned()
+    }
+}

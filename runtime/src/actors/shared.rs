@@ -1,0 +1,140 @@
+//! State shared by the actors of one runtime: the store, the bus, the directory of live actor
+//! references (updated when a supervisor restarts a child) and admission control.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use ractor::ActorRef;
+
+use super::agent::AgentSupervisorMsg;
+use super::shard::{ShardMsg, StepDone, StepFailure, StepOutcome};
+use crate::agent::AgentFactory;
+use crate::events::{EventBus, EventSink};
+use crate::ids::ExecutionId;
+use crate::runtime::{AgentConfig, RuntimeConfig};
+use crate::store::ExecutionStore;
+use crate::validator::Validators;
+
+pub(crate) struct Shared {
+    pub store: Arc<dyn ExecutionStore>,
+    pub bus: Arc<EventBus>,
+    pub sinks: Vec<Arc<dyn EventSink>>,
+    pub validators: Arc<Validators>,
+    pub agents: HashMap<String, Arc<AgentKind>>,
+    pub shards: Vec<ShardSlot>,
+    pub admission: Admission,
+    pub config: RuntimeConfig,
+    pub node_id: String,
+    pub stopping: AtomicBool,
+}
+
+/// One orchestrator shard's place in the directory.
+pub(crate) struct ShardSlot {
+    pub actor: RwLock<Option<ActorRef<ShardMsg>>>,
+    /// Held while a batch is applied and its effects carried out; a restarted shard takes it
+    /// before reloading, so it never reads the store under a half-published batch.
+    pub commit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Whether the shard has planned executions waiting for admission.
+    pub waiting: AtomicBool,
+    /// Whether the shard has been started before (a later start is a restart).
+    pub started: AtomicBool,
+}
+
+/// One agent kind: how to make it, how to run it, and what the API shows about it.
+pub(crate) struct AgentKind {
+    pub name: String,
+    pub factory: AgentFactory,
+    pub config: AgentConfig,
+    pub supervisor: RwLock<Option<ActorRef<AgentSupervisorMsg>>>,
+    pub restarts: AtomicU64,
+    pub crashes: AtomicU64,
+    pub in_flight: AtomicUsize,
+    pub live_children: AtomicUsize,
+    pub quarantine: Mutex<Option<String>>,
+}
+
+/// Caps the number of live (admitted, non-terminal) executions.
+pub(crate) struct Admission {
+    pub max: Option<usize>,
+    pub live: AtomicUsize,
+}
+
+impl Admission {
+    pub fn try_acquire(&self) -> bool {
+        let Some(max) = self.max else {
+            self.live.fetch_add(1, Ordering::Relaxed);
+            return true;
+        };
+        self.live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |live| (live < max).then_some(live + 1)).is_ok()
+    }
+
+    /// Counts an execution that was already running before a restart, whatever the cap.
+    pub fn force_acquire(&self) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn release(&self) {
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Shared {
+    pub fn shard_of(&self, id: ExecutionId) -> usize {
+        (id.as_uuid().as_u128() % self.shards.len() as u128) as usize
+    }
+
+    pub fn shard(&self, index: usize) -> Option<ActorRef<ShardMsg>> {
+        self.shards[index].actor.read().expect("shard directory lock").clone()
+    }
+
+    /// Sends a message to the shard that owns `index`; a message to a shard being restarted
+    /// is dropped, which is safe: the restarted shard reloads its executions from the store.
+    pub fn send_to_shard(&self, index: usize, message: ShardMsg) {
+        if let Some(shard) = self.shard(index) {
+            let _ = shard.send_message(message);
+        }
+    }
+
+    /// Hands a step to its agent kind's supervisor, or reports at once why it cannot run.
+    pub fn dispatch(&self, job: Box<super::agent::StepJob>) {
+        let failure = match self.agents.get(&job.plan.agent) {
+            None => StepFailure::Fatal(format!("agent `{}` is not registered", job.plan.agent)),
+            Some(kind) => {
+                let supervisor = kind.supervisor.read().expect("agent directory lock").clone();
+                match supervisor {
+                    Some(supervisor) => match supervisor.send_message(AgentSupervisorMsg::Run(job)) {
+                        Ok(()) => return,
+                        Err(error) => {
+                            let ractor::MessagingErr::SendErr(AgentSupervisorMsg::Run(job)) = error else {
+                                return;
+                            };
+                            return self.report(
+                                &job,
+                                StepFailure::Unavailable(format!("agent `{}` is restarting", job.plan.agent)),
+                            );
+                        }
+                    },
+                    None => StepFailure::Unavailable(format!("agent `{}` is restarting", job.plan.agent)),
+                }
+            }
+        };
+        self.report(&job, failure);
+    }
+
+    /// Reports a step that ended without running.
+    pub fn report(&self, job: &super::agent::StepJob, failure: StepFailure) {
+        let now = chrono::Utc::now();
+        self.send_to_shard(
+            job.shard,
+            ShardMsg::StepDone(Box::new(StepDone {
+                execution_id: job.execution_id,
+                step_index: job.plan.index,
+                attempt: job.attempt,
+                started_at: now,
+                finished_at: now,
+                outcome: StepOutcome::Failed(failure),
+            })),
+        );
+    }
+}

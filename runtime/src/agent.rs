@@ -1,0 +1,162 @@
+//! The `Agent` port: what a step runs.
+//!
+//! An agent is plain async code. The runtime wraps it in an actor that gives it a mailbox,
+//! supervision, a timeout and a concurrency limit; built-in agents, custom Rust agents and (later)
+//! plugins all implement this one trait, so a pipeline step does not care which it names.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::ids::{ExecutionId, UserId};
+use crate::model::{ErrorInfo, LogLevel};
+use crate::pipeline::StepDef;
+use crate::validator::ValidationIssue;
+
+/// Everything a step's agent receives.
+#[derive(Clone, Debug)]
+pub struct StepContext {
+    /// The execution this step belongs to.
+    pub execution_id: ExecutionId,
+    /// The owner of the execution.
+    pub owner: UserId,
+    /// The step key.
+    pub step_key: String,
+    /// The execution's input.
+    pub input: Arc<Value>,
+    /// The outputs of the step's dependencies, by step key, in `depends_on` order.
+    pub dependencies: Vec<(String, Arc<Value>)>,
+    /// The step's `params` from the definition (`null` when none).
+    pub params: Arc<Value>,
+    /// The attempt number, from 1 (retries and corrections both count).
+    pub attempt: u32,
+    /// Set when re-running after validators rejected the previous output.
+    pub correction: Option<Correction>,
+    /// Set when this step runs as another step's `on_failure` handler.
+    pub failure: Option<FailureReport>,
+    /// When the attempt times out.
+    pub deadline: Instant,
+    /// Cancelled when the execution is cancelled or the attempt times out.
+    pub cancel: CancellationToken,
+}
+
+impl StepContext {
+    /// Returns the output of dependency `key`, if the step depends on it.
+    pub fn dependency(&self, key: &str) -> Option<&Value> {
+        self.dependencies.iter().find(|(dep, _)| dep == key).map(|(_, value)| value.as_ref())
+    }
+
+    /// Resolves when the step is cancelled; agents doing long work should select on it.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+}
+
+/// The rejected output and what the validators said about it.
+#[derive(Clone, Debug)]
+pub struct Correction {
+    /// The output that was rejected.
+    pub previous_output: Arc<Value>,
+    /// Every problem the validators found.
+    pub issues: Vec<ValidationIssue>,
+}
+
+/// What an `on_failure` handler is told about the failure it handles.
+#[derive(Clone, Debug)]
+pub struct FailureReport {
+    /// The step that failed.
+    pub step_key: String,
+    /// Its final error.
+    pub error: ErrorInfo,
+}
+
+/// A file produced by a step; stored once per (execution, step, name).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArtifactOutput {
+    /// Name, unique within the step.
+    pub name: String,
+    /// Media type.
+    pub content_type: String,
+    /// Content.
+    pub content: Vec<u8>,
+}
+
+/// What a successful run of a step returns.
+#[derive(Clone, Debug, Default)]
+pub struct StepOutput {
+    /// The output handed to dependent steps and checked by validators.
+    pub output: Value,
+    /// Files to store.
+    pub artifacts: Vec<ArtifactOutput>,
+    /// Log lines to record.
+    pub logs: Vec<(LogLevel, String)>,
+    /// Steps to append to the running execution (a planner uses this); checked and persisted
+    /// before they run, up to the pipeline's cap.
+    pub append_steps: Vec<StepDef>,
+}
+
+impl StepOutput {
+    /// Builds an output with just a JSON value.
+    pub fn new(output: Value) -> Self {
+        Self { output, ..Self::default() }
+    }
+
+    /// Adds an artifact.
+    pub fn artifact(
+        mut self,
+        name: impl Into<String>,
+        content_type: impl Into<String>,
+        content: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.artifacts.push(ArtifactOutput {
+            name: name.into(),
+            content_type: content_type.into(),
+            content: content.into(),
+        });
+        self
+    }
+
+    /// Adds a log line.
+    pub fn log(mut self, level: LogLevel, message: impl Into<String>) -> Self {
+        self.logs.push((level, message.into()));
+        self
+    }
+}
+
+/// Why an agent's run failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AgentError {
+    /// A transient failure (rate limit, network): the step is retried under its policy.
+    #[error("{0}")]
+    Retryable(String),
+    /// A failure retrying cannot fix: the step fails at once.
+    #[error("{0}")]
+    Fatal(String),
+    /// The agent stopped because the step was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl AgentError {
+    /// Builds a retryable error.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        AgentError::Retryable(message.into())
+    }
+
+    /// Builds a fatal error.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        AgentError::Fatal(message.into())
+    }
+}
+
+/// A kind of work a step can name: requirements, architect, a custom agent, a plugin…
+#[async_trait::async_trait]
+pub trait Agent: Send + Sync + 'static {
+    /// Runs one attempt of a step.
+    async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError>;
+}
+
+/// Makes a fresh agent instance; called at start and after every crash.
+pub type AgentFactory = Arc<dyn Fn() -> Arc<dyn Agent> + Send + Sync>;

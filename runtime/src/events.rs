@@ -1,0 +1,152 @@
+//! The in-process event bus and durable subscriptions.
+//!
+//! The orchestrator publishes an event only after the batch holding it is durable, so the store
+//! always has at least what subscribers saw. An [`EventSubscription`] registers for live events
+//! *first*, then replays the store from `after_seq`, and drops live events it already replayed:
+//! the result is every event after `after_seq`, in order, with no gap and no duplicate. A
+//! subscriber that falls behind the live channel (lagged) simply replays from the store again.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use tokio::sync::broadcast;
+
+use crate::ids::ExecutionId;
+use crate::model::Event;
+use crate::store::{ExecutionStore, StoreError};
+
+/// Receives events once they are durable.
+pub trait EventSink: Send + Sync + 'static {
+    /// Publishes durable events, in `seq` order per execution.
+    fn publish(&self, event: &Arc<Event>);
+}
+
+/// Fans durable events out to in-process subscribers.
+pub struct EventBus {
+    per_execution: DashMap<ExecutionId, broadcast::Sender<Arc<Event>>>,
+    all: broadcast::Sender<Arc<Event>>,
+    capacity: usize,
+}
+
+impl EventBus {
+    /// Creates a bus whose channels buffer `capacity` events per subscriber.
+    pub fn new(capacity: usize) -> Self {
+        let (all, _) = broadcast::channel(capacity);
+        Self { per_execution: DashMap::new(), all, capacity }
+    }
+
+    /// Returns a receiver of the live events of one execution.
+    pub fn subscribe_live(&self, id: ExecutionId) -> broadcast::Receiver<Arc<Event>> {
+        self.per_execution.entry(id).or_insert_with(|| broadcast::channel(self.capacity).0).subscribe()
+    }
+
+    /// Returns a receiver of every execution's live events.
+    pub fn subscribe_all(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.all.subscribe()
+    }
+
+    fn release(&self, id: ExecutionId) {
+        self.per_execution.remove_if(&id, |_, sender| sender.receiver_count() == 0);
+    }
+}
+
+impl EventSink for EventBus {
+    fn publish(&self, event: &Arc<Event>) {
+        if let Some(sender) = self.per_execution.get(&event.execution_id) {
+            let _ = sender.send(Arc::clone(event));
+        }
+        if event.is_terminal() {
+            // Dropping the sender closes the execution's channel once subscribers drain it.
+            self.per_execution.remove(&event.execution_id);
+        }
+        if self.all.receiver_count() > 0 {
+            let _ = self.all.send(Arc::clone(event));
+        }
+    }
+}
+
+const REPLAY_PAGE: u32 = 512;
+
+/// Every event of one execution after a given `seq`: stored ones first, then live ones.
+///
+/// The subscription ends after the execution's terminal event.
+pub struct EventSubscription {
+    store: Arc<dyn ExecutionStore>,
+    bus: Arc<EventBus>,
+    id: ExecutionId,
+    last_seq: u64,
+    live: Option<broadcast::Receiver<Arc<Event>>>,
+    backlog: VecDeque<Arc<Event>>,
+    replaying: bool,
+    done: bool,
+}
+
+impl EventSubscription {
+    /// Subscribes to execution `id` from after `after_seq` (0 for everything).
+    pub fn new(store: Arc<dyn ExecutionStore>, bus: Arc<EventBus>, id: ExecutionId, after_seq: u64) -> Self {
+        let live = Some(bus.subscribe_live(id));
+        Self { store, bus, id, last_seq: after_seq, live, backlog: VecDeque::new(), replaying: true, done: false }
+    }
+
+    /// Returns the `seq` of the last event returned (or the starting point).
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Returns the next event, or `None` once the terminal event has been returned.
+    pub async fn next(&mut self) -> Result<Option<Arc<Event>>, StoreError> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if let Some(event) = self.backlog.pop_front() {
+                return Ok(Some(self.deliver(event)));
+            }
+            if self.replaying {
+                let page = self.store.list_events(self.id, self.last_seq, REPLAY_PAGE).await?;
+                if page.is_empty() {
+                    self.replaying = false;
+                    if self.live.is_none() {
+                        // The live channel closed and the store has nothing more: the log ended
+                        // without a terminal event we could see (the bus was shut down).
+                        self.done = true;
+                    }
+                } else {
+                    self.backlog.extend(page.into_iter().map(Arc::new));
+                }
+                continue;
+            }
+            let Some(live) = self.live.as_mut() else {
+                self.done = true;
+                continue;
+            };
+            match live.recv().await {
+                Ok(event) if event.seq <= self.last_seq => {}
+                Ok(event) if event.seq == self.last_seq + 1 => return Ok(Some(self.deliver(event))),
+                // A gap (events published between our subscribe and replay) or a lag: the store
+                // has everything, read it again from where we are.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.replaying = true,
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.live = None;
+                    self.replaying = true;
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, event: Arc<Event>) -> Arc<Event> {
+        self.last_seq = event.seq;
+        if event.is_terminal() {
+            self.done = true;
+        }
+        event
+    }
+}
+
+impl Drop for EventSubscription {
+    fn drop(&mut self) {
+        self.live = None;
+        self.bus.release(self.id);
+    }
+}

@@ -1,0 +1,27 @@
+//! troupe-runtime: the domain model, the ports, and the actor system.
+//!
+//! This crate owns the vocabulary — ids, [`model::ExecutionRecord`], steps, attempts, events,
+//! [`pipeline::PipelineDef`] — and the traits other crates implement: [`agent::Agent`],
+//! [`validator::Validator`], [`store::ExecutionStore`], [`events::EventSink`]. It runs
+//! executions on a supervised ractor tree ([`Runtime`]).
+//!
+//! It deliberately depends on no database, HTTP or LLM crate: SQL lives in `troupe-memory`,
+//! LLM calls in `troupe-agents`, HTTP serving in `troupe-gateway`.
+
+#![warn(missing_docs)]
+
+mod actors;
+pub mod agent;
+pub mod events;
+pub mod ids;
+pub mod model;
+pub mod pipeline;
+mod runtime;
+pub mod status;
+pub mod store;
+pub mod supervision;
+pub mod validator;
+
+pub use runtime::{
+    AgentConfig, AgentHealth, AgentStatus, Runtime, RuntimeBuilder, RuntimeConfig, RuntimeError, SubmitRequest,
+};

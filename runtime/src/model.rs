@@ -1,0 +1,348 @@
+//! The records the runtime persists: executions, steps, attempts, artifacts, logs and events.
+//!
+//! These types are the rows of the store (`ExecutionStore`) and the payloads of the event log;
+//! their serialised form is a compatibility promise.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{ExecutionId, ProjectId, UserId};
+use crate::pipeline::PipelineDef;
+use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
+
+/// A machine-readable error with a stable code, a message for people and details.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// A stable `snake_case` code, such as `agent_quarantined` or `validation_failed`.
+    pub code: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// Structured details (validator issues, the failing step…); `null` when none.
+    #[serde(default)]
+    pub details: Value,
+}
+
+impl ErrorInfo {
+    /// Builds an error without details.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { code: code.into(), message: message.into(), details: Value::Null }
+    }
+
+    /// Attaches structured details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+/// One execution of a pipeline, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// The execution id.
+    pub id: ExecutionId,
+    /// The user who owns it.
+    pub owner: UserId,
+    /// The project it belongs to, if any.
+    pub project_id: Option<ProjectId>,
+    /// The pipeline's name.
+    pub pipeline_name: String,
+    /// The content hash of the pinned definition.
+    pub pipeline_hash: String,
+    /// The exact definition the execution runs (steps appended at run time included).
+    pub pipeline: PipelineDef,
+    /// The input the execution was started with.
+    pub input: Value,
+    /// Its current status.
+    pub status: ExecutionStatus,
+    /// Why it failed, when it did.
+    pub error: Option<ErrorInfo>,
+    /// The client-chosen key that makes creation idempotent, if one was given.
+    pub idempotency_key: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The node currently driving it.
+    pub lease_owner: Option<String>,
+    /// When that node's lease runs out, in milliseconds since the Unix epoch.
+    pub lease_expires_at: Option<i64>,
+}
+
+/// The mutable part of an execution row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExecutionUpdate {
+    /// The execution.
+    pub id: ExecutionId,
+    /// Its new status.
+    pub status: ExecutionStatus,
+    /// Its error, if failed.
+    pub error: Option<ErrorInfo>,
+    /// When it changed.
+    pub updated_at: DateTime<Utc>,
+    /// When it started running.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One step of an execution, as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The step key.
+    pub key: String,
+    /// The agent kind running it.
+    pub agent: String,
+    /// Its status.
+    pub status: StepStatus,
+    /// The number of its latest attempt (0 before the first).
+    pub attempt: u32,
+    /// How many corrections it has used.
+    pub corrections: u32,
+    /// Its accepted output, once completed (read from its successful attempt).
+    pub output: Option<Value>,
+    /// Why it failed, was skipped or was cancelled.
+    pub error: Option<ErrorInfo>,
+    /// When its first attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why an attempt ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptKind {
+    /// The step's first run.
+    Initial,
+    /// A run after a failed attempt.
+    Retry,
+    /// A run after validators rejected the output.
+    Correction,
+    /// A run of an `on_failure` step, triggered by another step's failure.
+    Recovery,
+}
+
+impl AttemptKind {
+    /// Returns the kind as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptKind::Initial => "initial",
+            AttemptKind::Retry => "retry",
+            AttemptKind::Correction => "correction",
+            AttemptKind::Recovery => "recovery",
+        }
+    }
+
+    /// Parses a stored kind.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "initial" => AttemptKind::Initial,
+            "retry" => AttemptKind::Retry,
+            "correction" => AttemptKind::Correction,
+            "recovery" => AttemptKind::Recovery,
+            _ => return None,
+        })
+    }
+}
+
+/// One run of a step: what went in, what came out, how long it took.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The step key.
+    pub step_key: String,
+    /// The attempt number, from 1.
+    pub attempt: u32,
+    /// Why it ran.
+    pub kind: AttemptKind,
+    /// How it ended (or `running`).
+    pub status: AttemptStatus,
+    /// What the attempt received beyond the execution input: the keys of the dependency
+    /// outputs it was given and, for a correction, the validator issues.
+    pub input: Value,
+    /// The output it produced (also kept when validators rejected it).
+    pub output: Option<Value>,
+    /// Its error, when it failed.
+    pub error: Option<ErrorInfo>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A file a step produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The step that produced it.
+    pub step_key: String,
+    /// Its name, unique per step.
+    pub name: String,
+    /// Its media type.
+    pub content_type: String,
+    /// Its bytes.
+    pub content: Vec<u8>,
+    /// When it was (last) written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Severity of a log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Diagnostic detail.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something unexpected that did not stop the step.
+    Warn,
+    /// A failure.
+    Error,
+}
+
+impl LogLevel {
+    /// Returns the level as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    /// Parses a stored level.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "debug" => LogLevel::Debug,
+            "info" => LogLevel::Info,
+            "warn" => LogLevel::Warn,
+            "error" => LogLevel::Error,
+            _ => return None,
+        })
+    }
+}
+
+/// A log line of an execution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The step it came from, if any.
+    pub step_key: Option<String>,
+    /// Its severity.
+    pub level: LogLevel,
+    /// The text.
+    pub message: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One entry of an execution's event log; `seq` increases by one per event of an execution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// Position in the execution's log, from 1.
+    pub seq: u64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What an event reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The execution changed status.
+    ExecutionStatus {
+        /// The new status.
+        status: ExecutionStatus,
+        /// The error, when it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorInfo>,
+    },
+    /// A step changed status.
+    StepStatus {
+        /// The step key.
+        step: String,
+        /// The new status.
+        status: StepStatus,
+        /// The attempt it concerns.
+        attempt: u32,
+        /// The error or reason (failed, skipped, cancelled).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorInfo>,
+    },
+    /// A failed attempt will be retried after a delay.
+    StepRetrying {
+        /// The step key.
+        step: String,
+        /// The attempt that failed.
+        attempt: u32,
+        /// The delay before the next attempt, in milliseconds.
+        delay_ms: u64,
+        /// Why the attempt failed.
+        error: ErrorInfo,
+    },
+    /// Steps were appended to the running execution.
+    StepsAppended {
+        /// The step that appended them.
+        by: String,
+        /// Their keys.
+        steps: Vec<String>,
+    },
+    /// A step wrote an artifact.
+    Artifact {
+        /// The step key.
+        step: String,
+        /// The artifact name.
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A step logged a line.
+    Log {
+        /// The step key, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<String>,
+        /// Its severity.
+        level: LogLevel,
+        /// The text.
+        message: String,
+    },
+}
+
+impl EventKind {
+    /// Returns the event's type name, as stored in the `kind` column.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::ExecutionStatus { .. } => "execution_status",
+            EventKind::StepStatus { .. } => "step_status",
+            EventKind::StepRetrying { .. } => "step_retrying",
+            EventKind::StepsAppended { .. } => "steps_appended",
+            EventKind::Artifact { .. } => "artifact",
+            EventKind::Log { .. } => "log",
+        }
+    }
+}
+
+impl Event {
+    /// Returns whether this event ends its execution's log (a terminal execution status).
+    pub fn is_terminal(&self) -> bool {
+        matches!(&self.kind, EventKind::ExecutionStatus { status, .. } if status.is_terminal())
+    }
+}

@@ -1,0 +1,521 @@
+//! The `Runtime`: builds the actor tree, admits executions and answers questions about them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use ractor::{Actor, ActorRef};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::actors::Shared;
+use crate::actors::core::{RootMsg, RootSupervisor};
+use crate::actors::shard::{ShardMsg, Submission};
+use crate::actors::shared::{Admission, AgentKind, ShardSlot};
+use crate::agent::{Agent, AgentFactory};
+use crate::events::{EventBus, EventSink, EventSubscription};
+use crate::ids::{ExecutionId, ProjectId, UserId};
+use crate::model::ExecutionRecord;
+use crate::pipeline::{PipelineDef, PipelineEnv, PipelineError, ValidatedPipeline};
+use crate::status::ExecutionStatus;
+use crate::store::{ExecutionStore, InMemoryStore, StoreError};
+use crate::supervision::RestartPolicy;
+use crate::validator::{Validator, Validators};
+
+/// Settings of one agent kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AgentConfig {
+    /// How many `AgentActor`s host the kind (each runs many steps concurrently).
+    pub pool_size: usize,
+    /// How many steps of the kind may run at once across the pool.
+    pub concurrency: usize,
+    /// How crashes are healed.
+    pub restart: RestartPolicy,
+    /// How long a quarantine lasts before the kind is released by itself (`None`: until an
+    /// operator releases it).
+    pub quarantine_for: Option<Duration>,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self { pool_size: 1, concurrency: 256, restart: RestartPolicy::default(), quarantine_for: None }
+    }
+}
+
+impl AgentConfig {
+    /// The largest concurrency a kind can be given (effectively unlimited).
+    pub const UNLIMITED: usize = tokio::sync::Semaphore::MAX_PERMITS;
+}
+
+/// Settings of the runtime as a whole.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Orchestrator shards (default: one per available core).
+    pub shards: usize,
+    /// The most executions running at once; further ones wait in `planned` (default: no cap).
+    pub max_live_executions: Option<usize>,
+    /// This node's name in execution leases; stable across restarts of the same node.
+    pub node_id: String,
+    /// How long a lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// How long a cancelled agent may take to wind down before it is dropped.
+    pub cancel_grace: Duration,
+    /// Restart policy of the core tree (orchestrator shards, agent supervisors).
+    pub core_restart: RestartPolicy,
+    /// Events buffered per live subscriber before it lags and replays from the store.
+    pub event_capacity: usize,
+    /// Whether to take over and resume unfinished executions on start.
+    pub resume: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            shards: std::thread::available_parallelism().map_or(2, usize::from),
+            max_live_executions: None,
+            node_id: format!("node-{}", uuid::Uuid::now_v7()),
+            lease_ttl: Duration::from_secs(30),
+            cancel_grace: Duration::from_secs(2),
+            core_restart: RestartPolicy::default(),
+            event_capacity: 1024,
+            resume: true,
+        }
+    }
+}
+
+/// Returned by runtime operations.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The pipeline is not valid.
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// No execution has this id.
+    #[error("execution {0} not found")]
+    NotFound(ExecutionId),
+    /// The execution already reached a terminal status.
+    #[error("execution {id} already {status}")]
+    AlreadyFinished {
+        /// The execution.
+        id: ExecutionId,
+        /// Its terminal status.
+        status: ExecutionStatus,
+    },
+    /// No agent kind has this name.
+    #[error("unknown agent `{0}`")]
+    UnknownAgent(String),
+    /// The runtime is shutting down or its orchestrator is restarting.
+    #[error("runtime unavailable: {0}")]
+    Unavailable(String),
+    /// The actor tree failed to start.
+    #[error("failed to start the actor tree: {0}")]
+    Start(String),
+}
+
+/// What `Runtime::submit` needs to start an execution.
+#[derive(Clone, Debug)]
+pub struct SubmitRequest {
+    /// The checked pipeline to run; its definition is pinned in the execution.
+    pub pipeline: ValidatedPipeline,
+    /// The execution's input.
+    pub input: Value,
+    /// Who owns it.
+    pub owner: UserId,
+    /// The project it belongs to.
+    pub project: Option<ProjectId>,
+    /// A client key that makes a repeated submission return the first execution.
+    pub idempotency_key: Option<String>,
+}
+
+impl SubmitRequest {
+    /// Builds a request for the local user.
+    pub fn new(pipeline: ValidatedPipeline, input: Value) -> Self {
+        Self { pipeline, input, owner: UserId::LOCAL, project: None, idempotency_key: None }
+    }
+}
+
+/// Health of an agent kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AgentHealth {
+    /// Every actor of the pool is up.
+    Healthy,
+    /// Some actor of the pool crashed and is waiting for its restart.
+    Restarting,
+    /// The kind exceeded its restart intensity; its steps fail fast.
+    Quarantined {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the runtime reports about an agent kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentStatus {
+    /// The kind's name.
+    pub kind: String,
+    /// Configured pool size.
+    pub pool_size: usize,
+    /// Actors currently up.
+    pub live_actors: usize,
+    /// Steps running now.
+    pub in_flight: usize,
+    /// Restarts performed.
+    pub restarts: u64,
+    /// Crashes seen.
+    pub crashes: u64,
+    /// Its health.
+    pub health: AgentHealth,
+}
+
+/// Configures and starts a [`Runtime`].
+pub struct RuntimeBuilder {
+    store: Option<Arc<dyn ExecutionStore>>,
+    agents: Vec<(String, AgentFactory, Option<AgentConfig>)>,
+    default_agent_config: AgentConfig,
+    validators: Validators,
+    sinks: Vec<Arc<dyn EventSink>>,
+    config: RuntimeConfig,
+}
+
+impl RuntimeBuilder {
+    /// Uses this store (default: in memory).
+    pub fn store(mut self, store: Arc<dyn ExecutionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Registers an agent kind; after a crash a fresh clone of `agent` replaces the instance.
+    pub fn agent<A: Agent + Clone>(self, kind: impl Into<String>, agent: A) -> Self {
+        self.agent_factory(kind, move || Arc::new(agent.clone()) as Arc<dyn Agent>)
+    }
+
+    /// Registers an agent kind made by `factory` (called at start and after every crash).
+    pub fn agent_factory(
+        mut self,
+        kind: impl Into<String>,
+        factory: impl Fn() -> Arc<dyn Agent> + Send + Sync + 'static,
+    ) -> Self {
+        let kind = kind.into();
+        self.agents.retain(|(existing, _, _)| existing != &kind);
+        self.agents.push((kind, Arc::new(factory), None));
+        self
+    }
+
+    /// Sets the configuration of one registered kind.
+    pub fn agent_config(mut self, kind: &str, config: AgentConfig) -> Self {
+        for (existing, _, slot) in &mut self.agents {
+            if existing == kind {
+                *slot = Some(config);
+            }
+        }
+        self
+    }
+
+    /// Sets the configuration of every kind without its own.
+    pub fn default_agent_config(mut self, config: AgentConfig) -> Self {
+        self.default_agent_config = config;
+        self
+    }
+
+    /// Registers a validator.
+    pub fn validator(mut self, name: impl Into<String>, validator: impl Validator) -> Self {
+        self.validators.insert(name, Arc::new(validator));
+        self
+    }
+
+    /// Adds a receiver of every durable event (metrics, audit…).
+    pub fn event_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Sets the runtime configuration.
+    pub fn config(mut self, config: RuntimeConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Starts the actor tree; with `resume`, takes over and resumes unfinished executions.
+    pub async fn start(self) -> Result<Runtime, RuntimeError> {
+        let store = self.store.unwrap_or_else(|| Arc::new(InMemoryStore::new()));
+        let config = self.config;
+        let bus = Arc::new(EventBus::new(config.event_capacity.max(16)));
+        let mut sinks: Vec<Arc<dyn EventSink>> = vec![Arc::clone(&bus) as Arc<dyn EventSink>];
+        sinks.extend(self.sinks);
+        let agents: HashMap<String, Arc<AgentKind>> = self
+            .agents
+            .into_iter()
+            .map(|(name, factory, agent_config)| {
+                let kind = AgentKind {
+                    name: name.clone(),
+                    factory,
+                    config: agent_config.unwrap_or(self.default_agent_config),
+                    supervisor: RwLock::new(None),
+                    restarts: AtomicU64::new(0),
+                    crashes: AtomicU64::new(0),
+                    in_flight: AtomicUsize::new(0),
+                    live_children: AtomicUsize::new(0),
+                    quarantine: Mutex::new(None),
+                };
+                (name, Arc::new(kind))
+            })
+            .collect();
+        let shards = (0..config.shards.max(1))
+            .map(|_| ShardSlot {
+                actor: RwLock::new(None),
+                commit_lock: Arc::default(),
+                waiting: AtomicBool::new(false),
+                started: AtomicBool::new(false),
+            })
+            .collect();
+        if config.resume {
+            let now = Utc::now().timestamp_millis();
+            store.claim_resumable(&config.node_id, now, now + config.lease_ttl.as_millis() as i64).await?;
+        }
+        let shared = Arc::new(Shared {
+            store,
+            bus,
+            sinks,
+            validators: Arc::new(self.validators),
+            agents,
+            shards,
+            admission: Admission { max: config.max_live_executions, live: AtomicUsize::new(0) },
+            node_id: config.node_id.clone(),
+            stopping: AtomicBool::new(false),
+            config,
+        });
+        let (root, _) = Actor::spawn(None, RootSupervisor, Arc::clone(&shared))
+            .await
+            .map_err(|error| RuntimeError::Start(error.to_string()))?;
+        let lease_task = tokio::spawn(renew_leases(Arc::clone(&shared)));
+        Ok(Runtime { shared, root, lease_task })
+    }
+}
+
+async fn renew_leases(shared: Arc<Shared>) {
+    let ttl = shared.config.lease_ttl;
+    let mut interval = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let expires = Utc::now().timestamp_millis() + ttl.as_millis() as i64;
+        if let Err(error) = shared.store.renew_leases(&shared.node_id, expires).await {
+            warn!(%error, "failed to renew execution leases");
+        }
+    }
+}
+
+/// A running troupe runtime: the actor tree, its store and its event bus.
+pub struct Runtime {
+    shared: Arc<Shared>,
+    root: ActorRef<RootMsg>,
+    lease_task: JoinHandle<()>,
+}
+
+impl Runtime {
+    /// Starts configuring a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            store: None,
+            agents: Vec::new(),
+            default_agent_config: AgentConfig::default(),
+            validators: Validators::default(),
+            sinks: Vec::new(),
+            config: RuntimeConfig::default(),
+        }
+    }
+
+    /// Returns the store.
+    pub fn store(&self) -> &Arc<dyn ExecutionStore> {
+        &self.shared.store
+    }
+
+    /// Returns this node's id (the lease owner it writes).
+    pub fn node_id(&self) -> &str {
+        &self.shared.node_id
+    }
+
+    /// Returns the registered agent kinds, sorted.
+    pub fn agent_kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self.shared.agents.keys().cloned().collect();
+        kinds.sort();
+        kinds
+    }
+
+    /// Checks a definition against this runtime's agents and validators.
+    pub fn validate(&self, def: PipelineDef) -> Result<ValidatedPipeline, PipelineError> {
+        def.validate(self.shared.as_ref())
+    }
+
+    /// Starts an execution and returns its id once it is durably stored (`planned`, or
+    /// `running` when admitted at once). With an idempotency key already used by the owner,
+    /// returns the earlier execution's id instead.
+    pub async fn submit(&self, request: SubmitRequest) -> Result<ExecutionId, RuntimeError> {
+        if let Some(key) = &request.idempotency_key
+            && let Some(existing) = self.shared.store.find_by_idempotency_key(request.owner, key).await?
+        {
+            return Ok(existing.id);
+        }
+        let now = Utc::now();
+        let id = ExecutionId::new();
+        let pipeline = request.pipeline;
+        let record = ExecutionRecord {
+            id,
+            owner: request.owner,
+            project_id: request.project,
+            pipeline_name: pipeline.name().to_owned(),
+            pipeline_hash: pipeline.hash().to_owned(),
+            pipeline: pipeline.def().clone(),
+            input: request.input,
+            status: ExecutionStatus::Planned,
+            error: None,
+            idempotency_key: request.idempotency_key,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+            lease_owner: Some(self.shared.node_id.clone()),
+            lease_expires_at: Some(now.timestamp_millis() + self.shared.config.lease_ttl.as_millis() as i64),
+        };
+        let (reply, stored) = oneshot::channel();
+        let shard = self.shard_for(id).await?;
+        shard
+            .send_message(ShardMsg::Submit(Box::new(Submission { record, pipeline, reply })))
+            .map_err(|_| RuntimeError::Unavailable("the orchestrator is restarting".into()))?;
+        stored.await.map_err(|_| RuntimeError::Unavailable("the execution was not stored; submit it again".into()))?;
+        Ok(id)
+    }
+
+    async fn shard_for(&self, id: ExecutionId) -> Result<ActorRef<ShardMsg>, RuntimeError> {
+        let index = self.shared.shard_of(id);
+        // A shard being restarted is back within its restart backoff.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut delay = Duration::from_millis(5);
+        loop {
+            if self.shared.stopping.load(Ordering::Acquire) {
+                return Err(RuntimeError::Unavailable("the runtime is shutting down".into()));
+            }
+            if let Some(shard) = self.shared.shard(index) {
+                return Ok(shard);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RuntimeError::Unavailable("the orchestrator is restarting".into()));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    /// Returns every event of execution `id` after `after_seq`, then live ones, ending with
+    /// its terminal event.
+    pub fn subscribe(&self, id: ExecutionId, after_seq: u64) -> EventSubscription {
+        EventSubscription::new(Arc::clone(&self.shared.store), Arc::clone(&self.shared.bus), id, after_seq)
+    }
+
+    /// Returns a receiver of every execution's durable events as they are published.
+    pub fn subscribe_all(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::model::Event>> {
+        self.shared.bus.subscribe_all()
+    }
+
+    /// Waits until execution `id` reaches a terminal status and returns it.
+    pub async fn wait(&self, id: ExecutionId) -> Result<ExecutionRecord, RuntimeError> {
+        let mut subscription = self.subscribe(id, 0);
+        while subscription.next().await?.is_some() {}
+        self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))
+    }
+
+    /// Cancels execution `id`: running steps are told to stop and it ends `cancelled`.
+    pub async fn cancel(&self, id: ExecutionId) -> Result<ExecutionRecord, RuntimeError> {
+        let shard = self.shard_for(id).await?;
+        let (reply, answer) = oneshot::channel();
+        shard
+            .send_message(ShardMsg::Cancel { execution_id: id, reply })
+            .map_err(|_| RuntimeError::Unavailable("the orchestrator is restarting".into()))?;
+        let cancelled = answer.await.unwrap_or(false);
+        let record = self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
+        if !cancelled && record.status.is_terminal() {
+            return Err(RuntimeError::AlreadyFinished { id, status: record.status });
+        }
+        if !cancelled {
+            return Err(RuntimeError::Unavailable("the execution is not held by this node".into()));
+        }
+        Ok(record)
+    }
+
+    /// Returns the status of every agent kind, sorted by name.
+    pub fn agents(&self) -> Vec<AgentStatus> {
+        let mut statuses: Vec<AgentStatus> = self
+            .shared
+            .agents
+            .values()
+            .map(|kind| {
+                let quarantine = kind.quarantine.lock().expect("quarantine lock").clone();
+                let live_actors = kind.live_children.load(Ordering::Relaxed);
+                let health = match quarantine {
+                    Some(reason) => AgentHealth::Quarantined { reason },
+                    None if live_actors < kind.config.pool_size.max(1) => AgentHealth::Restarting,
+                    None => AgentHealth::Healthy,
+                };
+                AgentStatus {
+                    kind: kind.name.clone(),
+                    pool_size: kind.config.pool_size.max(1),
+                    live_actors,
+                    in_flight: kind.in_flight.load(Ordering::Relaxed),
+                    restarts: kind.restarts.load(Ordering::Relaxed),
+                    crashes: kind.crashes.load(Ordering::Relaxed),
+                    health,
+                }
+            })
+            .collect();
+        statuses.sort_by(|a, b| a.kind.cmp(&b.kind));
+        statuses
+    }
+
+    /// Releases a quarantined agent kind: its actors are started again.
+    pub fn release_agent(&self, kind: &str) -> Result<(), RuntimeError> {
+        let entry = self.shared.agents.get(kind).ok_or_else(|| RuntimeError::UnknownAgent(kind.to_owned()))?;
+        let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
+        supervisor
+            .ok_or_else(|| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))?
+            .send_message(crate::actors::agent::AgentSupervisorMsg::Release)
+            .map_err(|_| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))
+    }
+
+    /// Returns how many executions are admitted and not finished.
+    pub fn live_executions(&self) -> usize {
+        self.shared.admission.live.load(Ordering::Relaxed)
+    }
+
+    /// Fault injection: makes the orchestrator shard holding execution `id` panic. The shard is
+    /// restarted by its supervisor and reloads its executions from the store.
+    pub fn inject_orchestrator_panic(&self, id: ExecutionId) {
+        self.shared.send_to_shard(self.shared.shard_of(id), ShardMsg::InjectPanic);
+    }
+
+    /// Stops the actor tree after the batches being committed are durable. Running steps stay
+    /// `running` in the store and are resumed by the next start.
+    pub async fn shutdown(self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.lease_task.abort();
+        let _ = self.root.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+        for slot in &self.shared.shards {
+            let _ = slot.commit_lock.lock().await;
+        }
+    }
+}
+
+impl PipelineEnv for Shared {
+    fn has_agent(&self, kind: &str) -> bool {
+        self.agents.contains_key(kind)
+    }
+
+    fn has_validator(&self, name: &str) -> bool {
+        self.validators.contains(name)
+    }
+}

@@ -1,0 +1,297 @@
+//! A store that keeps everything in process memory: for tests, benchmarks and demos. Nothing
+//! survives the process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{ExecutionQuery, ExecutionSnapshot, ExecutionStore, StoreError, StoredPipeline, WriteBatch};
+use crate::ids::{ExecutionId, UserId};
+use crate::model::{ArtifactRecord, AttemptRecord, Event, ExecutionRecord, LogRecord, StepRecord};
+use crate::pipeline::PipelineDef;
+use crate::status::{AttemptStatus, StepStatus};
+
+/// An [`ExecutionStore`] in process memory.
+#[derive(Default)]
+pub struct InMemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    executions: HashMap<ExecutionId, ExecutionData>,
+    pipelines: BTreeMap<(UserId, String), StoredPipeline>,
+}
+
+struct ExecutionData {
+    record: ExecutionRecord,
+    steps: Vec<StepRecord>,
+    attempts: BTreeMap<(String, u32), AttemptRecord>,
+    events: Vec<Event>,
+    logs: Vec<LogRecord>,
+    artifacts: BTreeMap<(String, String), ArtifactRecord>,
+}
+
+impl InMemoryStore {
+    /// Creates an empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied batch visible to callers
+        // who care (tests); recover the data rather than poisoning every later call.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn with_output(data: &ExecutionData, step: &StepRecord) -> StepRecord {
+    let mut step = step.clone();
+    if step.status == StepStatus::Completed {
+        step.output = data
+            .attempts
+            .get(&(step.key.clone(), step.attempt))
+            .filter(|attempt| attempt.status == AttemptStatus::Succeeded)
+            .and_then(|attempt| attempt.output.clone());
+    }
+    step
+}
+
+#[async_trait]
+impl ExecutionStore for InMemoryStore {
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for record in &batch.new_executions {
+            if inner.executions.contains_key(&record.id) {
+                return Err(StoreError::Conflict(format!("execution {} exists", record.id)));
+            }
+        }
+        for record in &batch.new_executions {
+            inner.executions.insert(
+                record.id,
+                ExecutionData {
+                    record: record.clone(),
+                    steps: Vec::new(),
+                    attempts: BTreeMap::new(),
+                    events: Vec::new(),
+                    logs: Vec::new(),
+                    artifacts: BTreeMap::new(),
+                },
+            );
+        }
+        let missing = |id: &ExecutionId| StoreError::Conflict(format!("execution {id} does not exist"));
+        for update in &batch.execution_updates {
+            let data = inner.executions.get_mut(&update.id).ok_or_else(|| missing(&update.id))?;
+            let record = &mut data.record;
+            record.status = update.status;
+            record.error = update.error.clone();
+            record.updated_at = update.updated_at;
+            record.started_at = update.started_at;
+            record.finished_at = update.finished_at;
+        }
+        for (id, hash, def) in &batch.pipeline_updates {
+            let data = inner.executions.get_mut(id).ok_or_else(|| missing(id))?;
+            data.record.pipeline_hash = hash.clone();
+            data.record.pipeline = def.clone();
+        }
+        for step in &batch.steps {
+            let data = inner.executions.get_mut(&step.execution_id).ok_or_else(|| missing(&step.execution_id))?;
+            let mut stored = step.clone();
+            stored.output = None;
+            match data.steps.iter_mut().find(|existing| existing.key == step.key) {
+                Some(existing) => *existing = stored,
+                None => data.steps.push(stored),
+            }
+        }
+        for attempt in &batch.attempts {
+            let data = inner.executions.get_mut(&attempt.execution_id).ok_or_else(|| missing(&attempt.execution_id))?;
+            data.attempts.insert((attempt.step_key.clone(), attempt.attempt), attempt.clone());
+        }
+        for event in &batch.events {
+            let data = inner.executions.get_mut(&event.execution_id).ok_or_else(|| missing(&event.execution_id))?;
+            if data.events.last().is_some_and(|last| last.seq >= event.seq) {
+                return Err(StoreError::Conflict(format!(
+                    "event seq {} of {} is not new",
+                    event.seq, event.execution_id
+                )));
+            }
+            data.events.push(event.clone());
+        }
+        for log in &batch.logs {
+            let data = inner.executions.get_mut(&log.execution_id).ok_or_else(|| missing(&log.execution_id))?;
+            data.logs.push(log.clone());
+        }
+        for artifact in &batch.artifacts {
+            let data =
+                inner.executions.get_mut(&artifact.execution_id).ok_or_else(|| missing(&artifact.execution_id))?;
+            data.artifacts.insert((artifact.step_key.clone(), artifact.name.clone()), artifact.clone());
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    async fn claim_resumable(
+        &self,
+        node: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<Vec<ExecutionId>, StoreError> {
+        let mut inner = self.lock();
+        let mut claimed = Vec::new();
+        for data in inner.executions.values_mut() {
+            let record = &mut data.record;
+            let free = match (&record.lease_owner, record.lease_expires_at) {
+                (None, _) => true,
+                (Some(owner), _) if owner == node => true,
+                (Some(_), expires) => expires.is_none_or(|expires| expires < now_ms),
+            };
+            if !record.status.is_terminal() && free {
+                record.lease_owner = Some(node.to_owned());
+                record.lease_expires_at = Some(expires_at_ms);
+                claimed.push(record.id);
+            }
+        }
+        claimed.sort();
+        Ok(claimed)
+    }
+
+    async fn renew_leases(&self, node: &str, expires_at_ms: i64) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut renewed = 0;
+        for data in inner.executions.values_mut() {
+            if !data.record.status.is_terminal() && data.record.lease_owner.as_deref() == Some(node) {
+                data.record.lease_expires_at = Some(expires_at_ms);
+                renewed += 1;
+            }
+        }
+        Ok(renewed)
+    }
+
+    async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError> {
+        let inner = self.lock();
+        let mut ids: Vec<ExecutionId> = inner
+            .executions
+            .values()
+            .filter(|data| !data.record.status.is_terminal() && data.record.lease_owner.as_deref() == Some(node))
+            .map(|data| data.record.id)
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn load_execution(&self, id: ExecutionId) -> Result<Option<ExecutionSnapshot>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.executions.get(&id).map(|data| ExecutionSnapshot {
+            execution: data.record.clone(),
+            steps: data.steps.iter().map(|step| with_output(data, step)).collect(),
+            last_seq: data.events.last().map_or(0, |event| event.seq),
+        }))
+    }
+
+    async fn get_execution(&self, id: ExecutionId) -> Result<Option<ExecutionRecord>, StoreError> {
+        Ok(self.lock().executions.get(&id).map(|data| data.record.clone()))
+    }
+
+    async fn find_by_idempotency_key(&self, owner: UserId, key: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        Ok(self
+            .lock()
+            .executions
+            .values()
+            .find(|data| data.record.owner == owner && data.record.idempotency_key.as_deref() == Some(key))
+            .map(|data| data.record.clone()))
+    }
+
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let inner = self.lock();
+        let mut records: Vec<ExecutionRecord> = inner
+            .executions
+            .values()
+            .map(|data| &data.record)
+            .filter(|record| query.owner.is_none_or(|owner| record.owner == owner))
+            .filter(|record| query.status.is_none_or(|status| record.status == status))
+            .filter(|record| query.pipeline.as_deref().is_none_or(|name| record.pipeline_name == name))
+            .filter(|record| query.project.is_none_or(|project| record.project_id == Some(project)))
+            .filter(|record| query.before.is_none_or(|before| record.id < before))
+            .cloned()
+            .collect();
+        records.sort_by_key(|record| std::cmp::Reverse(record.id));
+        records.truncate(query.limit.unwrap_or(50) as usize);
+        Ok(records)
+    }
+
+    async fn list_steps(&self, id: ExecutionId) -> Result<Vec<StepRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .executions
+            .get(&id)
+            .map(|data| data.steps.iter().map(|step| with_output(data, step)).collect())
+            .unwrap_or_default())
+    }
+
+    async fn list_attempts(&self, id: ExecutionId) -> Result<Vec<AttemptRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.executions.get(&id).map(|data| data.attempts.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn list_events(&self, id: ExecutionId, after_seq: u64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .executions
+            .get(&id)
+            .map(|data| {
+                let start = data.events.partition_point(|event| event.seq <= after_seq);
+                data.events[start..].iter().take(limit as usize).cloned().collect()
+            })
+            .unwrap_or_default())
+    }
+
+    async fn list_logs(&self, id: ExecutionId) -> Result<Vec<LogRecord>, StoreError> {
+        Ok(self.lock().executions.get(&id).map(|data| data.logs.clone()).unwrap_or_default())
+    }
+
+    async fn list_artifacts(&self, id: ExecutionId) -> Result<Vec<ArtifactRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.executions.get(&id).map(|data| data.artifacts.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn get_artifact(
+        &self,
+        id: ExecutionId,
+        step_key: &str,
+        name: &str,
+    ) -> Result<Option<ArtifactRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .executions
+            .get(&id)
+            .and_then(|data| data.artifacts.get(&(step_key.to_owned(), name.to_owned())).cloned()))
+    }
+
+    async fn put_pipeline(&self, owner: UserId, def: &PipelineDef) -> Result<(), StoreError> {
+        let stored = StoredPipeline { owner, def: def.clone(), hash: def.content_hash() };
+        self.lock().pipelines.insert((owner, def.name.clone()), stored);
+        Ok(())
+    }
+
+    async fn get_pipeline(&self, owner: UserId, name: &str) -> Result<Option<StoredPipeline>, StoreError> {
+        Ok(self.lock().pipelines.get(&(owner, name.to_owned())).cloned())
+    }
+
+    async fn list_pipelines(&self, owner: Option<UserId>) -> Result<Vec<StoredPipeline>, StoreError> {
+        Ok(self
+            .lock()
+            .pipelines
+            .values()
+            .filter(|stored| owner.is_none_or(|owner| stored.owner == owner))
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_pipeline(&self, owner: UserId, name: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().pipelines.remove(&(owner, name.to_owned())).is_some())
+    }
+}

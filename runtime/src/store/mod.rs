@@ -1,0 +1,192 @@
+//! The `ExecutionStore` port: where executions, steps, attempts, events, logs, artifacts and
+//! pipelines are persisted.
+//!
+//! Writes arrive as [`WriteBatch`]es applied in one transaction: the orchestrator groups every
+//! transition of many executions into one batch (group commit), and acts on a transition only
+//! after its batch is durable. Implementations: [`InMemoryStore`] here (tests, benchmarks), and
+//! SQLite and PostgreSQL in `troupe-memory`.
+
+mod in_memory;
+
+use async_trait::async_trait;
+
+pub use in_memory::InMemoryStore;
+
+use crate::ids::{ExecutionId, ProjectId, UserId};
+use crate::model::{ArtifactRecord, AttemptRecord, Event, ExecutionRecord, ExecutionUpdate, LogRecord, StepRecord};
+use crate::pipeline::PipelineDef;
+use crate::status::ExecutionStatus;
+
+/// Returned by store operations.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or refused the operation.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+    /// The write conflicts with what is stored (a duplicate key, a stale version).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// A group of writes applied atomically, in this order: new executions, execution updates,
+/// pipeline updates, steps, attempts, events, logs, artifacts. Steps, attempts and artifacts are
+/// upserts keyed by (execution, step[, attempt | name]); the last write of a key in a batch wins.
+#[derive(Clone, Debug, Default)]
+pub struct WriteBatch {
+    /// Executions to insert.
+    pub new_executions: Vec<ExecutionRecord>,
+    /// Status changes of existing executions.
+    pub execution_updates: Vec<ExecutionUpdate>,
+    /// Pinned definitions replaced because steps were appended: (execution, hash, definition).
+    pub pipeline_updates: Vec<(ExecutionId, String, PipelineDef)>,
+    /// Step rows to upsert (their `output` is ignored: it lives in the attempt).
+    pub steps: Vec<StepRecord>,
+    /// Attempt rows to upsert.
+    pub attempts: Vec<AttemptRecord>,
+    /// Events to append.
+    pub events: Vec<Event>,
+    /// Log lines to append.
+    pub logs: Vec<LogRecord>,
+    /// Artifacts to upsert.
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+impl WriteBatch {
+    /// Returns whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.new_executions.is_empty()
+            && self.execution_updates.is_empty()
+            && self.pipeline_updates.is_empty()
+            && self.steps.is_empty()
+            && self.attempts.is_empty()
+            && self.events.is_empty()
+            && self.logs.is_empty()
+            && self.artifacts.is_empty()
+    }
+
+    /// Returns the total number of rows the batch writes.
+    pub fn len(&self) -> usize {
+        self.new_executions.len()
+            + self.execution_updates.len()
+            + self.pipeline_updates.len()
+            + self.steps.len()
+            + self.attempts.len()
+            + self.events.len()
+            + self.logs.len()
+            + self.artifacts.len()
+    }
+}
+
+/// Everything needed to resume an execution.
+#[derive(Clone, Debug)]
+pub struct ExecutionSnapshot {
+    /// The execution row.
+    pub execution: ExecutionRecord,
+    /// Its steps, with the outputs of completed ones.
+    pub steps: Vec<StepRecord>,
+    /// The highest event `seq` written (0 when none).
+    pub last_seq: u64,
+}
+
+/// Filters for listing executions; results are newest first.
+#[derive(Clone, Debug, Default)]
+pub struct ExecutionQuery {
+    /// Only this owner's executions (all owners when `None`).
+    pub owner: Option<UserId>,
+    /// Only executions in this status.
+    pub status: Option<ExecutionStatus>,
+    /// Only executions of this pipeline.
+    pub pipeline: Option<String>,
+    /// Only executions in this project.
+    pub project: Option<ProjectId>,
+    /// Only executions older than this one (cursor pagination).
+    pub before: Option<ExecutionId>,
+    /// At most this many (default 50).
+    pub limit: Option<u32>,
+}
+
+/// A pipeline registered by a user.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredPipeline {
+    /// The owner.
+    pub owner: UserId,
+    /// The definition.
+    pub def: PipelineDef,
+    /// Its content hash.
+    pub hash: String,
+}
+
+/// Persistence of executions and pipelines.
+#[async_trait]
+pub trait ExecutionStore: Send + Sync + 'static {
+    /// Applies a batch of writes in one transaction.
+    async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Takes the lease of every non-terminal execution whose lease is free, expired or already
+    /// held by `node`, until `expires_at_ms`; returns their ids.
+    async fn claim_resumable(
+        &self,
+        node: &str,
+        now_ms: i64,
+        expires_at_ms: i64,
+    ) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Extends every lease `node` holds on a non-terminal execution; returns how many.
+    async fn renew_leases(&self, node: &str, expires_at_ms: i64) -> Result<u64, StoreError>;
+
+    /// Returns the non-terminal executions whose lease `node` holds.
+    async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Loads an execution with its steps and last event seq.
+    async fn load_execution(&self, id: ExecutionId) -> Result<Option<ExecutionSnapshot>, StoreError>;
+
+    /// Returns one execution row.
+    async fn get_execution(&self, id: ExecutionId) -> Result<Option<ExecutionRecord>, StoreError>;
+
+    /// Returns the execution an owner created with this idempotency key, if any.
+    async fn find_by_idempotency_key(&self, owner: UserId, key: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+
+    /// Lists executions, newest first.
+    async fn list_executions(&self, query: &ExecutionQuery) -> Result<Vec<ExecutionRecord>, StoreError>;
+
+    /// Returns an execution's steps in pipeline order, with outputs of completed ones.
+    async fn list_steps(&self, id: ExecutionId) -> Result<Vec<StepRecord>, StoreError>;
+
+    /// Returns an execution's attempts, by step then attempt number.
+    async fn list_attempts(&self, id: ExecutionId) -> Result<Vec<AttemptRecord>, StoreError>;
+
+    /// Returns up to `limit` events with `seq > after_seq`, in order.
+    async fn list_events(&self, id: ExecutionId, after_seq: u64, limit: u32) -> Result<Vec<Event>, StoreError>;
+
+    /// Returns an execution's log lines in order.
+    async fn list_logs(&self, id: ExecutionId) -> Result<Vec<LogRecord>, StoreError>;
+
+    /// Returns an execution's artifacts, by step then name.
+    async fn list_artifacts(&self, id: ExecutionId) -> Result<Vec<ArtifactRecord>, StoreError>;
+
+    /// Returns one artifact.
+    async fn get_artifact(
+        &self,
+        id: ExecutionId,
+        step_key: &str,
+        name: &str,
+    ) -> Result<Option<ArtifactRecord>, StoreError>;
+
+    /// Registers or replaces a user's pipeline.
+    async fn put_pipeline(&self, owner: UserId, def: &PipelineDef) -> Result<(), StoreError>;
+
+    /// Returns a user's pipeline by name.
+    async fn get_pipeline(&self, owner: UserId, name: &str) -> Result<Option<StoredPipeline>, StoreError>;
+
+    /// Lists a user's pipelines (every user's when `owner` is `None`).
+    async fn list_pipelines(&self, owner: Option<UserId>) -> Result<Vec<StoredPipeline>, StoreError>;
+
+    /// Deletes a user's pipeline; returns whether it existed.
+    async fn delete_pipeline(&self, owner: UserId, name: &str) -> Result<bool, StoreError>;
+}

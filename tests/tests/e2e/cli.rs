@@ -1,0 +1,54 @@
+//! The CLI's answers to good and bad pipelines.
+
+use std::path::Path;
+use std::process::Command;
+
+fn troupe(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"));
+    command.env_clear().arg("--data-dir").arg(data_dir);
+    command
+}
+
+#[test]
+fn pipeline_check_names_the_step_and_field_of_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(
+        &file,
+        "name: bad\nsteps:\n  - key: a\n    agent: buildr\n  - key: b\n    agent: echo\n    depends_on: [a]\n    timeout: soon\n",
+    )
+    .unwrap();
+    let output = troupe(dir.path()).args(["pipeline", "check"]).arg(&file).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("step `a`: agent: unknown agent `buildr`"), "{stderr}");
+    assert!(stderr.contains("step `b`: timeout: invalid duration `soon`"), "{stderr}");
+}
+
+#[test]
+fn a_shipped_example_runs_to_completion() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello.yaml");
+    let output = troupe(dir.path())
+        .arg("run")
+        .arg(&example)
+        .args(["--input", r#"{"name": "Ada", "shout": false}"#])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("step loud skipped: condition `input.shout` is false"), "{stdout}");
+    assert!(stdout.contains("execution completed"), "{stdout}");
+}
+
+#[test]
+fn the_published_schema_is_the_one_the_code_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = troupe(dir.path()).args(["pipeline", "schema"]).output().unwrap();
+    assert!(output.status.success());
+    let generated: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let published = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/pipeline.schema.json"))
+        .expect("docs/pipeline.schema.json is published");
+    let published: serde_json::Value = serde_json::from_str(&published).unwrap();
+    assert_eq!(generated, published, "regenerate with `troupe pipeline schema > docs/pipeline.schema.json`");
+}

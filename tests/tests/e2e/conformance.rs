@@ -1,0 +1,285 @@
+//! One suite of store behaviour, run against every `ExecutionStore`.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::json;
+use troupe_memory::SqliteStore;
+use troupe_runtime::ids::{ExecutionId, ProjectId, UserId};
+use troupe_runtime::model::{
+    ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, ExecutionUpdate, LogLevel,
+    LogRecord, StepRecord,
+};
+use troupe_runtime::pipeline::PipelineDef;
+use troupe_runtime::status::{AttemptStatus, ExecutionStatus, StepStatus};
+use troupe_runtime::store::{ExecutionQuery, ExecutionStore, InMemoryStore, StoreError, WriteBatch};
+
+fn pipeline() -> PipelineDef {
+    PipelineDef::from_value(json!({
+        "name": "conformance",
+        "steps": [
+            { "key": "zeta", "agent": "echo" },
+            { "key": "alpha", "agent": "echo", "depends_on": ["zeta"] }
+        ]
+    }))
+    .unwrap()
+}
+
+fn execution(owner: UserId, project: Option<ProjectId>, key: Option<&str>) -> ExecutionRecord {
+    let now = Utc::now();
+    let def = pipeline();
+    ExecutionRecord {
+        id: ExecutionId::new(),
+        owner,
+        project_id: project,
+        pipeline_name: def.name.clone(),
+        pipeline_hash: def.content_hash(),
+        pipeline: def,
+        input: json!({"idea": "a todo app", "nested": [1, 2, {"x": null}]}),
+        status: ExecutionStatus::Planned,
+        error: None,
+        idempotency_key: key.map(str::to_owned),
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        finished_at: None,
+        lease_owner: Some("node-a".into()),
+        lease_expires_at: Some(now.timestamp_millis() + 60_000),
+    }
+}
+
+fn step(id: ExecutionId, key: &str, status: StepStatus, attempt: u32) -> StepRecord {
+    StepRecord {
+        execution_id: id,
+        key: key.into(),
+        agent: "echo".into(),
+        status,
+        attempt,
+        corrections: 0,
+        output: None,
+        error: None,
+        started_at: Some(Utc::now()),
+        finished_at: None,
+        updated_at: Utc::now(),
+    }
+}
+
+fn attempt(id: ExecutionId, key: &str, number: u32, status: AttemptStatus, output: Option<serde_json::Value>) -> AttemptRecord {
+    AttemptRecord {
+        execution_id: id,
+        step_key: key.into(),
+        attempt: number,
+        kind: if number == 1 { AttemptKind::Initial } else { AttemptKind::Retry },
+        status,
+        input: json!({"dependencies": []}),
+        output,
+        error: (status == AttemptStatus::Failed).then(|| ErrorInfo::new("agent_error", "flaky")),
+        started_at: Utc::now(),
+        finished_at: Some(Utc::now()),
+    }
+}
+
+fn event(id: ExecutionId, seq: u64, kind: EventKind) -> Event {
+    Event { execution_id: id, seq, at: Utc::now(), kind }
+}
+
+fn artifact(id: ExecutionId, step: &str, name: &str, content: &[u8]) -> ArtifactRecord {
+    ArtifactRecord {
+        execution_id: id,
+        step_key: step.into(),
+        name: name.into(),
+        content_type: "text/plain".into(),
+        content: content.to_vec(),
+        created_at: Utc::now(),
+    }
+}
+
+/// Runs every check against `store`.
+pub async fn check_store(store: Arc<dyn ExecutionStore>) {
+    store.ping().await.unwrap();
+    let owner = UserId::new();
+    let project = ProjectId::new();
+    let record = execution(owner, Some(project), Some("create-1"));
+    let id = record.id;
+
+    // One batch creates the execution with its steps, attempts, events, logs and artifacts.
+    let mut batch = WriteBatch::default();
+    batch.new_executions.push(record.clone());
+    batch.steps.push(step(id, "zeta", StepStatus::Running, 1));
+    batch.steps.push(step(id, "alpha", StepStatus::Pending, 0));
+    batch.attempts.push(attempt(id, "zeta", 1, AttemptStatus::Running, None));
+    batch.events.push(event(id, 1, EventKind::ExecutionStatus { status: ExecutionStatus::Planned, error: None }));
+    batch.events.push(event(id, 2, EventKind::ExecutionStatus { status: ExecutionStatus::Running, error: None }));
+    batch.logs.push(LogRecord {
+        execution_id: id,
+        step_key: Some("zeta".into()),
+        level: LogLevel::Warn,
+        message: "careful".into(),
+        created_at: Utc::now(),
+    });
+    batch.artifacts.push(artifact(id, "zeta", "out.txt", b"first"));
+    store.apply(&batch).await.unwrap();
+
+    let stored = store.get_execution(id).await.unwrap().expect("stored");
+    assert_eq!(stored.input, record.input);
+    assert_eq!(stored.pipeline, record.pipeline);
+    assert_eq!(stored.status, ExecutionStatus::Planned);
+    assert_eq!(stored.project_id, Some(project));
+    assert_eq!(stored.lease_owner.as_deref(), Some("node-a"));
+
+    // Upserts: the last write of a key wins, within a batch and across batches.
+    let mut batch = WriteBatch::default();
+    batch.execution_updates.push(ExecutionUpdate {
+        id,
+        status: ExecutionStatus::Running,
+        error: None,
+        updated_at: Utc::now(),
+        started_at: Some(Utc::now()),
+        finished_at: None,
+    });
+    batch.attempts.push(attempt(id, "zeta", 1, AttemptStatus::Failed, None));
+    batch.attempts.push(attempt(id, "zeta", 2, AttemptStatus::Running, None));
+    batch.attempts.push(attempt(id, "zeta", 2, AttemptStatus::Succeeded, Some(json!({"answer": 42}))));
+    batch.steps.push(step(id, "zeta", StepStatus::Running, 2));
+    batch.steps.push(step(id, "zeta", StepStatus::Completed, 2));
+    batch.artifacts.push(artifact(id, "zeta", "out.txt", b"second"));
+    batch.events.push(event(id, 3, EventKind::Artifact { step: "zeta".into(), name: "out.txt".into(), size: 6 }));
+    store.apply(&batch).await.unwrap();
+
+    let steps = store.list_steps(id).await.unwrap();
+    let keys: Vec<&str> = steps.iter().map(|step| step.key.as_str()).collect();
+    assert_eq!(keys, ["zeta", "alpha"], "steps come in pipeline order");
+    assert_eq!(steps[0].status, StepStatus::Completed);
+    assert_eq!(steps[0].attempt, 2);
+    assert_eq!(steps[0].output, Some(json!({"answer": 42})), "a completed step's output is its successful attempt's");
+    assert_eq!(steps[1].output, None);
+    let attempts = store.list_attempts(id).await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0].status, AttemptStatus::Failed);
+    assert_eq!(attempts[0].error.as_ref().unwrap().code, "agent_error");
+    let artifacts = store.list_artifacts(id).await.unwrap();
+    assert_eq!(artifacts.len(), 1, "an artifact is stored once per (execution, step, name)");
+    assert_eq!(artifacts[0].content, b"second");
+    let fetched = store.get_artifact(id, "zeta", "out.txt").await.unwrap().unwrap();
+    assert_eq!(fetched.content, b"second");
+    assert!(store.get_artifact(id, "zeta", "missing").await.unwrap().is_none());
+    let logs = store.list_logs(id).await.unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].level, LogLevel::Warn);
+
+    // Events: ordered, paged by seq; a reused seq is refused.
+    let events = store.list_events(id, 0, 100).await.unwrap();
+    assert_eq!(events.iter().map(|event| event.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(events[2].kind, EventKind::Artifact { step: "zeta".into(), name: "out.txt".into(), size: 6 });
+    let page = store.list_events(id, 1, 1).await.unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].seq, 2);
+    let mut duplicate = WriteBatch::default();
+    duplicate.events.push(event(id, 3, EventKind::ExecutionStatus { status: ExecutionStatus::Running, error: None }));
+    assert!(matches!(store.apply(&duplicate).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.list_events(id, 0, 100).await.unwrap().len(), 3, "a refused batch writes nothing");
+
+    // Snapshot for resuming.
+    let snapshot = store.load_execution(id).await.unwrap().unwrap();
+    assert_eq!(snapshot.last_seq, 3);
+    assert_eq!(snapshot.execution.status, ExecutionStatus::Running);
+    assert_eq!(snapshot.steps[0].output, Some(json!({"answer": 42})));
+    assert!(store.load_execution(ExecutionId::new()).await.unwrap().is_none());
+
+    // Leases: held ones are left alone until they expire; terminal executions are never claimed.
+    let now = Utc::now().timestamp_millis();
+    assert!(store.claim_resumable("node-b", now, now + 1000).await.unwrap().is_empty());
+    assert_eq!(store.leased_by("node-a").await.unwrap(), [id]);
+    assert_eq!(store.renew_leases("node-a", now + 120_000).await.unwrap(), 1);
+    assert_eq!(store.claim_resumable("node-b", now + 200_000, now + 260_000).await.unwrap(), [id]);
+    assert_eq!(store.leased_by("node-b").await.unwrap(), [id]);
+    assert!(store.leased_by("node-a").await.unwrap().is_empty());
+    let mut finish = WriteBatch::default();
+    finish.execution_updates.push(ExecutionUpdate {
+        id,
+        status: ExecutionStatus::Failed,
+        error: Some(ErrorInfo::new("step_failed", "step `alpha` failed").with_details(json!({"step": "alpha"}))),
+        updated_at: Utc::now(),
+        started_at: stored.started_at,
+        finished_at: Some(Utc::now()),
+    });
+    store.apply(&finish).await.unwrap();
+    assert!(store.leased_by("node-b").await.unwrap().is_empty());
+    assert!(store.claim_resumable("node-c", now + 900_000, now + 960_000).await.unwrap().is_empty());
+    let failed = store.get_execution(id).await.unwrap().unwrap();
+    assert_eq!(failed.error.unwrap().details, json!({"step": "alpha"}));
+
+    // Listing: filters, newest first, cursor pagination, idempotency keys.
+    let other_owner = UserId::new();
+    let mut batch = WriteBatch::default();
+    let mut later = Vec::new();
+    for index in 0..3 {
+        let mut record = execution(owner, None, None);
+        record.pipeline_name = format!("other-{index}");
+        later.push(record.id);
+        batch.new_executions.push(record);
+    }
+    batch.new_executions.push(execution(other_owner, None, Some("create-1")));
+    store.apply(&batch).await.unwrap();
+    let mine = store.list_executions(&ExecutionQuery { owner: Some(owner), ..ExecutionQuery::default() }).await.unwrap();
+    assert_eq!(mine.iter().map(|record| record.id).collect::<Vec<_>>(), [later[2], later[1], later[0], id]);
+    let page = store
+        .list_executions(&ExecutionQuery { owner: Some(owner), before: Some(later[1]), limit: Some(1), ..ExecutionQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|record| record.id).collect::<Vec<_>>(), [later[0]]);
+    let failed_only = store
+        .list_executions(&ExecutionQuery { status: Some(ExecutionStatus::Failed), ..ExecutionQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(failed_only.len(), 1);
+    let in_project = store
+        .list_executions(&ExecutionQuery { project: Some(project), ..ExecutionQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(in_project.len(), 1);
+    let by_pipeline = store
+        .list_executions(&ExecutionQuery { pipeline: Some("other-1".into()), ..ExecutionQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_pipeline.iter().map(|record| record.id).collect::<Vec<_>>(), [later[1]]);
+    assert_eq!(store.find_by_idempotency_key(owner, "create-1").await.unwrap().unwrap().id, id);
+    assert!(store.find_by_idempotency_key(owner, "create-2").await.unwrap().is_none());
+    assert_ne!(store.find_by_idempotency_key(other_owner, "create-1").await.unwrap().unwrap().id, id);
+
+    // Pipelines: registered per owner, replaced by name, deleted.
+    let mut def = pipeline();
+    store.put_pipeline(owner, &def).await.unwrap();
+    def.description = Some("second version".into());
+    store.put_pipeline(owner, &def).await.unwrap();
+    let stored = store.get_pipeline(owner, "conformance").await.unwrap().unwrap();
+    assert_eq!(stored.def.description.as_deref(), Some("second version"));
+    assert_eq!(stored.hash, def.content_hash());
+    assert!(store.get_pipeline(other_owner, "conformance").await.unwrap().is_none());
+    assert_eq!(store.list_pipelines(Some(owner)).await.unwrap().len(), 1);
+    assert!(store.list_pipelines(Some(other_owner)).await.unwrap().is_empty());
+    assert!(store.delete_pipeline(owner, "conformance").await.unwrap());
+    assert!(!store.delete_pipeline(owner, "conformance").await.unwrap());
+}
+
+#[tokio::test]
+async fn the_in_memory_store_conforms() {
+    check_store(Arc::new(InMemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn the_sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("troupe.db")).await.unwrap();
+    check_store(Arc::new(store.clone())).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_postgres_store_conforms() {
+    let Some(database) = troupe_memory::testing::postgres_database("the_postgres_store_conforms").await else { return };
+    let store = troupe_memory::PostgresStore::connect(&database.url, 3).await.unwrap();
+    check_store(Arc::new(store.clone())).await;
+    store.close().await;
+    database.drop_database().await;
+}
