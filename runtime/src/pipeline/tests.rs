@@ -17,7 +17,10 @@ impl PipelineEnv for Env {
 }
 
 fn issues(definition: Value) -> Vec<PipelineIssue> {
-    PipelineDef::from_value(definition).and_then(|def| def.validate(&Env)).expect_err("the definition is invalid").issues
+    PipelineDef::from_value(definition)
+        .and_then(|def| def.validate(&Env))
+        .expect_err("the definition is invalid")
+        .issues
 }
 
 /// Checks that validating `steps` reports exactly one issue, on `step` and `field`, whose
@@ -47,7 +50,12 @@ fn a_duplicate_key_is_named() {
 
 #[test]
 fn a_missing_dependency_is_named() {
-    check(json!([{ "key": "a", "agent": "echo", "depends_on": ["ghost"] }]), Some("a"), "depends_on", "unknown step `ghost`");
+    check(
+        json!([{ "key": "a", "agent": "echo", "depends_on": ["ghost"] }]),
+        Some("a"),
+        "depends_on",
+        "unknown step `ghost`",
+    );
 }
 
 #[test]
@@ -67,7 +75,12 @@ fn a_cycle_is_named_with_its_path() {
 
 #[test]
 fn a_bad_condition_is_named() {
-    check(json!([{ "key": "a", "agent": "echo", "when": "input.x ==" }]), Some("a"), "when", "invalid JMESPath condition");
+    check(
+        json!([{ "key": "a", "agent": "echo", "when": "input.x ==" }]),
+        Some("a"),
+        "when",
+        "invalid JMESPath condition",
+    );
 }
 
 #[test]
@@ -89,9 +102,24 @@ fn bad_durations_are_named() {
 
 #[test]
 fn other_bad_fields_are_named() {
-    check(json!([{ "key": "a", "agent": "echo", "retry": { "max_attempts": 0 } }]), Some("a"), "retry.max_attempts", "at least 1");
-    check(json!([{ "key": "a", "agent": "echo", "validate": ["lint"] }]), Some("a"), "validate", "unknown validator `lint`");
-    check(json!([{ "key": "a", "agent": "echo", "on_failure": "nope" }]), Some("a"), "on_failure", "unknown step `nope`");
+    check(
+        json!([{ "key": "a", "agent": "echo", "retry": { "max_attempts": 0 } }]),
+        Some("a"),
+        "retry.max_attempts",
+        "at least 1",
+    );
+    check(
+        json!([{ "key": "a", "agent": "echo", "validate": ["lint"] }]),
+        Some("a"),
+        "validate",
+        "unknown validator `lint`",
+    );
+    check(
+        json!([{ "key": "a", "agent": "echo", "on_failure": "nope" }]),
+        Some("a"),
+        "on_failure",
+        "unknown step `nope`",
+    );
     check(json!([{ "key": "Bad Key", "agent": "echo" }]), Some("Bad Key"), "key", "lowercase");
     check(json!([]), None, "steps", "at least one step");
 }
@@ -105,14 +133,16 @@ fn every_problem_is_reported_at_once() {
             { "key": "b", "agent": "echo", "depends_on": ["zz"] }
         ]
     }));
-    let fields: Vec<(Option<&str>, &str)> = found.iter().map(|issue| (issue.step.as_deref(), issue.field.as_str())).collect();
+    let fields: Vec<(Option<&str>, &str)> =
+        found.iter().map(|issue| (issue.step.as_deref(), issue.field.as_str())).collect();
     assert_eq!(fields, [(Some("a"), "agent"), (Some("a"), "timeout"), (Some("b"), "depends_on")]);
 }
 
 #[test]
 fn parse_errors_name_the_path_of_the_bad_field() {
-    let error = PipelineDef::parse("name: p\nsteps:\n  - key: a\n    agent: echo\n    optional: maybe\n", PipelineFormat::Yaml)
-        .unwrap_err();
+    let error =
+        PipelineDef::parse("name: p\nsteps:\n  - key: a\n    agent: echo\n    optional: maybe\n", PipelineFormat::Yaml)
+            .unwrap_err();
     assert_eq!(error.issues[0].field, "steps[0].optional");
     let error = PipelineDef::parse(r#"{"name": "p", "steps": [{"key": "a", "agnet": "echo"}]}"#, PipelineFormat::Json)
         .unwrap_err();
@@ -146,7 +176,10 @@ fn a_valid_definition_is_pinned_by_its_content_hash() {
 
 #[test]
 fn backoff_grows_exponentially_within_its_bounds() {
-    let backoff = super::BackoffPolicy { initial: std::time::Duration::from_millis(100), max: std::time::Duration::from_millis(300) };
+    let backoff = super::BackoffPolicy {
+        initial: std::time::Duration::from_millis(100),
+        max: std::time::Duration::from_millis(300),
+    };
     for _ in 0..100 {
         let first = backoff.delay(1);
         assert!(first >= std::time::Duration::from_millis(50) && first <= std::time::Duration::from_millis(100));

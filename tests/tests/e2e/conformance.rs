@@ -7,8 +7,8 @@ use serde_json::json;
 use troupe_memory::SqliteStore;
 use troupe_runtime::ids::{ExecutionId, ProjectId, UserId};
 use troupe_runtime::model::{
-    ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, ExecutionUpdate, LogLevel,
-    LogRecord, StepRecord,
+    ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, ExecutionUpdate,
+    LogLevel, LogRecord, StepRecord,
 };
 use troupe_runtime::pipeline::PipelineDef;
 use troupe_runtime::status::{AttemptStatus, ExecutionStatus, StepStatus};
@@ -64,7 +64,13 @@ fn step(id: ExecutionId, key: &str, status: StepStatus, attempt: u32) -> StepRec
     }
 }
 
-fn attempt(id: ExecutionId, key: &str, number: u32, status: AttemptStatus, output: Option<serde_json::Value>) -> AttemptRecord {
+fn attempt(
+    id: ExecutionId,
+    key: &str,
+    number: u32,
+    status: AttemptStatus,
+    output: Option<serde_json::Value>,
+) -> AttemptRecord {
     AttemptRecord {
         execution_id: id,
         step_key: key.into(),
@@ -221,10 +227,16 @@ pub async fn check_store(store: Arc<dyn ExecutionStore>) {
     }
     batch.new_executions.push(execution(other_owner, None, Some("create-1")));
     store.apply(&batch).await.unwrap();
-    let mine = store.list_executions(&ExecutionQuery { owner: Some(owner), ..ExecutionQuery::default() }).await.unwrap();
+    let mine =
+        store.list_executions(&ExecutionQuery { owner: Some(owner), ..ExecutionQuery::default() }).await.unwrap();
     assert_eq!(mine.iter().map(|record| record.id).collect::<Vec<_>>(), [later[2], later[1], later[0], id]);
     let page = store
-        .list_executions(&ExecutionQuery { owner: Some(owner), before: Some(later[1]), limit: Some(1), ..ExecutionQuery::default() })
+        .list_executions(&ExecutionQuery {
+            owner: Some(owner),
+            before: Some(later[1]),
+            limit: Some(1),
+            ..ExecutionQuery::default()
+        })
         .await
         .unwrap();
     assert_eq!(page.iter().map(|record| record.id).collect::<Vec<_>>(), [later[0]]);
@@ -233,10 +245,8 @@ pub async fn check_store(store: Arc<dyn ExecutionStore>) {
         .await
         .unwrap();
     assert_eq!(failed_only.len(), 1);
-    let in_project = store
-        .list_executions(&ExecutionQuery { project: Some(project), ..ExecutionQuery::default() })
-        .await
-        .unwrap();
+    let in_project =
+        store.list_executions(&ExecutionQuery { project: Some(project), ..ExecutionQuery::default() }).await.unwrap();
     assert_eq!(in_project.len(), 1);
     let by_pipeline = store
         .list_executions(&ExecutionQuery { pipeline: Some("other-1".into()), ..ExecutionQuery::default() })

@@ -93,7 +93,9 @@ async fn check_runtime_on(store: Arc<dyn ExecutionStore>) {
     let events = store.list_events(id, 0, 1000).await.unwrap();
     let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
     assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
-    assert!(events.iter().any(|event| matches!(&event.kind, EventKind::Log { message, .. } if message.contains("resumed"))));
+    assert!(
+        events.iter().any(|event| matches!(&event.kind, EventKind::Log { message, .. } if message.contains("resumed")))
+    );
     runtime.shutdown().await;
 }
 

@@ -73,7 +73,8 @@ async fn a_killed_process_resumes_every_execution_without_duplicating_artifacts(
     let db = data_dir.join("troupe.db");
     let unfinished = {
         let store = SqliteStore::open(&db).await.unwrap();
-        let all = store.list_executions(&ExecutionQuery { limit: Some(100), ..ExecutionQuery::default() }).await.unwrap();
+        let all =
+            store.list_executions(&ExecutionQuery { limit: Some(100), ..ExecutionQuery::default() }).await.unwrap();
         assert_eq!(all.len(), EXECUTIONS, "every execution was stored before it ran");
         let unfinished = all.iter().filter(|record| !record.status.is_terminal()).count();
         store.close().await;
@@ -81,7 +82,8 @@ async fn a_killed_process_resumes_every_execution_without_duplicating_artifacts(
     };
     assert!(unfinished > 0, "the kill came before the executions finished");
 
-    let resume = troupe(&data_dir).args(["resume", "--json"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let resume =
+        troupe(&data_dir).args(["resume", "--json"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let status = wait_with_deadline(resume, Duration::from_secs(120));
     assert!(status.success(), "troupe resume finished every execution: {status}");
 
@@ -93,7 +95,8 @@ async fn a_killed_process_resumes_every_execution_without_duplicating_artifacts(
         let steps = store.list_steps(record.id).await.unwrap();
         assert!(steps.iter().all(|step| step.status == StepStatus::Completed));
         let artifacts = store.list_artifacts(record.id).await.unwrap();
-        let mut names: Vec<String> = artifacts.iter().map(|artifact| format!("{}/{}", artifact.step_key, artifact.name)).collect();
+        let mut names: Vec<String> =
+            artifacts.iter().map(|artifact| format!("{}/{}", artifact.step_key, artifact.name)).collect();
         names.dedup();
         assert_eq!(
             names,
