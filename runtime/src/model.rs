@@ -3,6 +3,8 @@
 //! These types are the rows of the store (`ExecutionStore`) and the payloads of the event log;
 //! their serialised form is a compatibility promise.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -169,9 +171,10 @@ pub struct AttemptRecord {
     pub status: AttemptStatus,
     /// What the attempt received beyond the execution input: the keys of the dependency
     /// outputs it was given and, for a correction, the validator issues.
-    pub input: Value,
-    /// The output it produced (also kept when validators rejected it).
-    pub output: Option<Value>,
+    pub input: Arc<Value>,
+    /// The output it produced (also kept when validators rejected it); shared, not copied,
+    /// with the step's in-memory state.
+    pub output: Option<Arc<Value>>,
     /// Its error, when it failed.
     pub error: Option<ErrorInfo>,
     /// When it started.

@@ -404,7 +404,7 @@ async fn a_rejected_output_is_corrected_and_the_execution_reports_correcting() {
     );
     let attempts = runtime.store().list_attempts(id).await.unwrap();
     assert_eq!(attempts[0].status, AttemptStatus::Rejected);
-    assert_eq!(attempts[0].output, Some(json!({"ok": false})));
+    assert_eq!(attempts[0].output.as_deref(), Some(&json!({"ok": false})));
     runtime.shutdown().await;
 }
 

@@ -90,8 +90,8 @@ macro_rules! sql_store {
                     attempt: row.try_get::<i64, _>("attempt").map_err(db_error)? as u32,
                     kind: AttemptKind::parse(&kind).ok_or_else(|| corrupt("attempts.kind", &kind))?,
                     status: status.parse().map_err(|error| corrupt("attempts.status", error))?,
-                    input,
-                    output: output.map(|Json(value)| value),
+                    input: std::sync::Arc::new(input),
+                    output: output.map(|Json(value)| std::sync::Arc::new(value)),
                     error: error_info(row, "error")?,
                     started_at: row.try_get("started_at").map_err(db_error)?,
                     finished_at: row.try_get("finished_at").map_err(db_error)?,
@@ -242,8 +242,8 @@ macro_rules! sql_store {
                                 .push_bind(attempt.attempt as i64)
                                 .push_bind(attempt.kind.as_str())
                                 .push_bind(attempt.status.as_str())
-                                .push_bind(Json(&attempt.input))
-                                .push_bind(attempt.output.as_ref().map(Json))
+                                .push_bind(Json(attempt.input.as_ref()))
+                                .push_bind(attempt.output.as_deref().map(Json))
                                 .push_bind(attempt.error.as_ref().map(Json))
                                 .push_bind(attempt.started_at)
                                 .push_bind(attempt.finished_at);

@@ -162,7 +162,6 @@ struct ExecState {
     steps: Vec<StepState>,
     next_seq: u64,
     live: bool,
-    cancel: CancellationToken,
 }
 
 struct StepState {
@@ -198,7 +197,7 @@ impl StepState {
 struct AttemptState {
     kind: AttemptKind,
     started_at: DateTime<Utc>,
-    input: Value,
+    input: Arc<Value>,
     cancel: CancellationToken,
 }
 
@@ -321,7 +320,6 @@ impl ShardState {
     /// Finishes the bookkeeping of an execution that reached a terminal status.
     fn retire(&mut self, id: ExecutionId) {
         let Some(exec) = self.executions.remove(&id) else { return };
-        exec.cancel.cancel();
         if exec.live {
             self.shared.admission.release();
             let shared = Arc::clone(&self.shared);
@@ -432,7 +430,7 @@ impl ShardState {
                     pending,
                     step_index,
                     AttemptStatus::Rejected,
-                    Some((*rejected).clone()),
+                    Some(Arc::clone(&rejected)),
                     Some(error.clone()),
                     finished_at,
                 );
@@ -515,7 +513,6 @@ impl ShardState {
             return;
         };
         let pending = &mut self.pending;
-        exec.cancel.cancel();
         for index in 0..exec.steps.len() {
             let status = exec.steps[index].status;
             if status.is_active() {
@@ -607,8 +604,8 @@ impl ShardState {
                     exec.steps[index].current = Some(AttemptState {
                         kind: AttemptKind::Retry,
                         started_at: exec.steps[index].started_at.unwrap_or_else(Utc::now),
-                        input: Value::Null,
-                        cancel: exec.cancel.child_token(),
+                        input: Arc::new(Value::Null),
+                        cancel: CancellationToken::new(),
                     });
                     exec.finish_attempt(&mut self.pending, index, AttemptStatus::Interrupted, None, None, Utc::now());
                     if plan.is_handler {
@@ -750,7 +747,6 @@ impl ExecState {
             steps,
             next_seq,
             live: false,
-            cancel: CancellationToken::new(),
         }
     }
 
@@ -854,17 +850,22 @@ impl ExecState {
             step.status = StepStatus::Running;
         }
         step.started_at.get_or_insert(now);
-        let cancel = self.cancel.child_token();
-        let mut input = json!({ "dependencies": plan.depends_on.iter().map(|&dep| &self.pipeline.steps()[dep].key).collect::<Vec<_>>() });
-        if let Some(correction) = &correction {
-            input["correction"] = json!({ "issues": correction.issues });
-        }
-        if let Some(failure) = &step.failure {
-            input["failure"] = json!({ "step": failure.step_key, "error": failure.error });
-        }
+        let cancel = CancellationToken::new();
+        let input = if correction.is_none() && step.failure.is_none() {
+            Arc::clone(&plan.attempt_input)
+        } else {
+            let mut input = plan.attempt_input.as_ref().clone();
+            if let Some(correction) = &correction {
+                input["correction"] = json!({ "issues": correction.issues });
+            }
+            if let Some(failure) = &step.failure {
+                input["failure"] = json!({ "step": failure.step_key, "error": failure.error });
+            }
+            Arc::new(input)
+        };
         let attempt = step.attempt;
         let failure = step.failure.clone();
-        step.current = Some(AttemptState { kind, started_at: now, input: input.clone(), cancel: cancel.clone() });
+        step.current = Some(AttemptState { kind, started_at: now, input: Arc::clone(&input), cancel: cancel.clone() });
         pending.batch.attempts.push(AttemptRecord {
             execution_id: self.id,
             step_key: plan.key.clone(),
@@ -903,7 +904,7 @@ impl ExecState {
         pending: &mut Pending,
         index: usize,
         status: AttemptStatus,
-        output: Option<Value>,
+        output: Option<Arc<Value>>,
         error: Option<ErrorInfo>,
         finished_at: DateTime<Utc>,
     ) {
@@ -957,8 +958,9 @@ impl ExecState {
     ) {
         let StepOutput { output, artifacts, logs, append_steps } = output;
         let key = self.pipeline.steps()[index].key.clone();
-        self.finish_attempt(pending, index, AttemptStatus::Succeeded, Some(output.clone()), None, finished_at);
-        self.steps[index].output = Some(Arc::new(output));
+        let output = Arc::new(output);
+        self.finish_attempt(pending, index, AttemptStatus::Succeeded, Some(Arc::clone(&output)), None, finished_at);
+        self.steps[index].output = Some(output);
         for (level, message) in logs {
             pending.batch.logs.push(LogRecord {
                 execution_id: self.id,

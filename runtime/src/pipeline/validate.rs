@@ -95,6 +95,8 @@ pub struct StepPlan {
     pub output_schema: Option<Arc<Value>>,
     /// Parameters for the agent (`null` when none were given).
     pub params: Arc<Value>,
+    /// What an attempt records as its input: `{"dependencies": [<keys>]}`, made once.
+    pub attempt_input: Arc<Value>,
 }
 
 /// A pipeline that passed every check; the only form the runtime runs.
@@ -286,6 +288,7 @@ impl PipelineDef {
                 is_handler: false,
                 output_schema: step.output_schema.clone().map(Arc::new),
                 params: Arc::new(step.params.clone().unwrap_or(Value::Null)),
+                attempt_input: Arc::new(serde_json::json!({ "dependencies": step.depends_on })),
             });
         }
 

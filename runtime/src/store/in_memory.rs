@@ -53,7 +53,7 @@ fn with_output(data: &ExecutionData, step: &StepRecord) -> StepRecord {
             .attempts
             .get(&(step.key.clone(), step.attempt))
             .filter(|attempt| attempt.status == AttemptStatus::Succeeded)
-            .and_then(|attempt| attempt.output.clone());
+            .and_then(|attempt| attempt.output.as_deref().cloned());
     }
     step
 }
