@@ -39,6 +39,9 @@ pub struct PipelineBenchArgs {
     /// Executions (overrides the case's N).
     #[arg(long)]
     pub executions: Option<usize>,
+    /// Runs of each case; the run with the median wall time is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
     /// PostgreSQL server for case (c): a scratch database is created there and dropped after
     /// (default: `--database-url`, then `TEST_DATABASE_URL`).
     #[arg(long)]
@@ -125,7 +128,10 @@ pub fn pipeline(args: &PipelineBenchArgs, database_url: Option<&str>) -> anyhow:
     println!(
         "troupe bench pipeline — 10-step linear pipeline, {OUTPUT_BYTES}-byte outputs, {WARM_UP} warm-up executions"
     );
-    println!("machine: {cores} cores; figures are wall-clock on this machine\n");
+    println!(
+        "machine: {cores} cores; each case runs {} times and the median run (by wall time) is shown\n",
+        args.repeat.max(1)
+    );
     println!(
         "{:<36} {:>7} {:>3} {:>9} {:>10} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "case", "N", "thr", "wall ms", "exec/s", "steps/s", "ovh µs", "cpu µs", "p50 ms", "p99 ms", "RSS MiB"
@@ -144,8 +150,12 @@ pub fn pipeline(args: &PipelineBenchArgs, database_url: Option<&str>) -> anyhow:
                 .enable_all()
                 .build()
                 .context("failed to build the async runtime")?;
-            let report = tokio.block_on(run_scenario(scenario.clone(), threads, postgres_url.as_deref()))?;
-            print_report(&report);
+            let mut reports = Vec::new();
+            for _ in 0..args.repeat.max(1) {
+                reports.push(tokio.block_on(run_scenario(scenario.clone(), threads, postgres_url.as_deref()))?);
+            }
+            reports.sort_by_key(|report| report.wall);
+            print_report(&reports[reports.len() / 2]);
         }
     }
     Ok(std::process::ExitCode::SUCCESS)

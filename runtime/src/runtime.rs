@@ -272,6 +272,7 @@ impl RuntimeBuilder {
                 commit_lock: Arc::default(),
                 waiting: AtomicBool::new(false),
                 started: AtomicBool::new(false),
+                results: Mutex::new(Vec::new()),
             })
             .collect();
         if config.resume {

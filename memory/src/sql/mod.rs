@@ -11,9 +11,6 @@ pub use sqlite::SqliteStore;
 
 use troupe_runtime::store::StoreError;
 
-/// Rows per multi-row INSERT: below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
-const CHUNK_ROWS: usize = 500;
-
 pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
@@ -30,7 +27,8 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {error}"))
 }
 
-/// Keeps the last write of each key, in first-seen order.
+/// Keeps the last write of each key, in first-seen order (a statement may not touch one row
+/// twice, and only the last state matters).
 fn last_per_key<'a, T, K: Eq + std::hash::Hash + 'a>(rows: &'a [T], key: impl Fn(&'a T) -> K) -> Vec<&'a T> {
     let mut seen = std::collections::HashSet::with_capacity(rows.len());
     let mut kept: Vec<&T> = rows.iter().rev().filter(|row| seen.insert(key(row))).collect();

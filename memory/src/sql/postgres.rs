@@ -41,3 +41,171 @@ impl PostgresStore {
 }
 
 sql_store!(super::PostgresStore, sqlx::Postgres);
+
+/// One statement per table whatever the number of rows: the rows travel as arrays and
+/// `UNNEST` turns them back into rows, so the statement is prepared once per connection and a
+/// batch costs a handful of round trips.
+mod statements {
+    pub const INSERT_EXECUTIONS: &str = "INSERT INTO executions (id, owner_id, project_id, pipeline_name, \
+        pipeline_hash, pipeline, input, status, error, idempotency_key, created_at, updated_at, started_at, finished_at, \
+        lease_owner, lease_expires_at) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
+        $6::jsonb[], $7::jsonb[], $8::text[], $9::jsonb[], $10::text[], $11::timestamptz[], $12::timestamptz[], \
+        $13::timestamptz[], $14::timestamptz[], $15::text[], $16::int8[])";
+    pub const UPDATE_EXECUTIONS: &str = "UPDATE executions AS e SET status = u.status, error = u.error, \
+        updated_at = u.updated_at, started_at = u.started_at, finished_at = u.finished_at \
+        FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[]) \
+        AS u(id, status, error, updated_at, started_at, finished_at) WHERE e.id = u.id";
+    pub const UPDATE_PIPELINE: &str = "UPDATE executions SET pipeline = $2, pipeline_hash = $3 WHERE id = $1";
+    pub const UPSERT_STEPS: &str = "INSERT INTO steps (execution_id, key, agent, status, attempt, corrections, error, \
+        started_at, finished_at, updated_at) SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
+        $5::int8[], $6::int8[], $7::jsonb[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[]) \
+        ON CONFLICT (execution_id, key) DO UPDATE SET status = excluded.status, attempt = excluded.attempt, \
+        corrections = excluded.corrections, error = excluded.error, started_at = excluded.started_at, \
+        finished_at = excluded.finished_at, updated_at = excluded.updated_at";
+    pub const UPSERT_ATTEMPTS: &str = "INSERT INTO attempts (execution_id, step_key, attempt, kind, status, input, \
+        output, error, started_at, finished_at) SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[], \
+        $5::text[], $6::jsonb[], $7::jsonb[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[]) \
+        ON CONFLICT (execution_id, step_key, attempt) DO UPDATE SET status = excluded.status, \
+        output = excluded.output, error = excluded.error, finished_at = excluded.finished_at";
+    pub const INSERT_EVENTS: &str = "INSERT INTO execution_events (execution_id, seq, kind, payload, created_at) \
+        SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], $4::jsonb[], $5::timestamptz[])";
+    pub const INSERT_LOGS: &str = "INSERT INTO execution_logs (execution_id, step_key, level, message, created_at) \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])";
+    pub const UPSERT_ARTIFACTS: &str = "INSERT INTO artifacts (execution_id, step_key, name, content_type, size, \
+        content, created_at) SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], \
+        $6::bytea[], $7::timestamptz[]) ON CONFLICT (execution_id, step_key, name) DO UPDATE SET \
+        content_type = excluded.content_type, size = excluded.size, content = excluded.content, \
+        created_at = excluded.created_at";
+}
+
+impl PostgresStore {
+    /// Applies a batch in one transaction, one `UNNEST` statement per table.
+    pub(super) async fn apply_batch(&self, batch: &troupe_runtime::store::WriteBatch) -> Result<(), StoreError> {
+        use sqlx::types::Json;
+
+        use super::last_per_key;
+
+        let mut tx = self.writer.begin().await.map_err(db_error)?;
+        let records = &batch.new_executions;
+        if !records.is_empty() {
+            sqlx::query(statements::INSERT_EXECUTIONS)
+                .bind(records.iter().map(|record| record.id.0).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.owner.0).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.project_id.map(|project| project.0)).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.pipeline_name.as_str()).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.pipeline_hash.as_str()).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| Json(&record.pipeline)).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| Json(&record.input)).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.status.as_str()).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.error.as_ref().map(Json)).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.idempotency_key.as_deref()).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.created_at).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.updated_at).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.started_at).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.finished_at).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.lease_owner.as_deref()).collect::<Vec<_>>())
+                .bind(records.iter().map(|record| record.lease_expires_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let updates = last_per_key(&batch.execution_updates, |update| update.id);
+        if !updates.is_empty() {
+            sqlx::query(statements::UPDATE_EXECUTIONS)
+                .bind(updates.iter().map(|update| update.id.0).collect::<Vec<_>>())
+                .bind(updates.iter().map(|update| update.status.as_str()).collect::<Vec<_>>())
+                .bind(updates.iter().map(|update| update.error.as_ref().map(Json)).collect::<Vec<_>>())
+                .bind(updates.iter().map(|update| update.updated_at).collect::<Vec<_>>())
+                .bind(updates.iter().map(|update| update.started_at).collect::<Vec<_>>())
+                .bind(updates.iter().map(|update| update.finished_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        for (id, hash, def) in &batch.pipeline_updates {
+            sqlx::query(statements::UPDATE_PIPELINE)
+                .bind(id.0)
+                .bind(Json(def))
+                .bind(hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let steps = last_per_key(&batch.steps, |step| (step.execution_id, step.key.as_str()));
+        if !steps.is_empty() {
+            sqlx::query(statements::UPSERT_STEPS)
+                .bind(steps.iter().map(|step| step.execution_id.0).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.key.as_str()).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.agent.as_str()).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.status.as_str()).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.attempt as i64).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.corrections as i64).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.error.as_ref().map(Json)).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.started_at).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.finished_at).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| step.updated_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let attempts =
+            last_per_key(&batch.attempts, |attempt| (attempt.execution_id, attempt.step_key.as_str(), attempt.attempt));
+        if !attempts.is_empty() {
+            sqlx::query(statements::UPSERT_ATTEMPTS)
+                .bind(attempts.iter().map(|attempt| attempt.execution_id.0).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.step_key.as_str()).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.attempt as i64).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.kind.as_str()).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.status.as_str()).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| Json(attempt.input.as_ref())).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.output.as_deref().map(Json)).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.error.as_ref().map(Json)).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.started_at).collect::<Vec<_>>())
+                .bind(attempts.iter().map(|attempt| attempt.finished_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let events = &batch.events;
+        if !events.is_empty() {
+            sqlx::query(statements::INSERT_EVENTS)
+                .bind(events.iter().map(|event| event.execution_id.0).collect::<Vec<_>>())
+                .bind(events.iter().map(|event| event.seq as i64).collect::<Vec<_>>())
+                .bind(events.iter().map(|event| event.kind.name()).collect::<Vec<_>>())
+                .bind(events.iter().map(|event| Json(&event.kind)).collect::<Vec<_>>())
+                .bind(events.iter().map(|event| event.at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let logs = &batch.logs;
+        if !logs.is_empty() {
+            sqlx::query(statements::INSERT_LOGS)
+                .bind(logs.iter().map(|log| log.execution_id.0).collect::<Vec<_>>())
+                .bind(logs.iter().map(|log| log.step_key.as_deref()).collect::<Vec<_>>())
+                .bind(logs.iter().map(|log| log.level.as_str()).collect::<Vec<_>>())
+                .bind(logs.iter().map(|log| log.message.as_str()).collect::<Vec<_>>())
+                .bind(logs.iter().map(|log| log.created_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let artifacts = last_per_key(&batch.artifacts, |artifact| {
+            (artifact.execution_id, artifact.step_key.as_str(), artifact.name.as_str())
+        });
+        if !artifacts.is_empty() {
+            sqlx::query(statements::UPSERT_ARTIFACTS)
+                .bind(artifacts.iter().map(|artifact| artifact.execution_id.0).collect::<Vec<_>>())
+                .bind(artifacts.iter().map(|artifact| artifact.step_key.as_str()).collect::<Vec<_>>())
+                .bind(artifacts.iter().map(|artifact| artifact.name.as_str()).collect::<Vec<_>>())
+                .bind(artifacts.iter().map(|artifact| artifact.content_type.as_str()).collect::<Vec<_>>())
+                .bind(artifacts.iter().map(|artifact| artifact.content.len() as i64).collect::<Vec<_>>())
+                .bind(artifacts.iter().map(|artifact| artifact.content.as_slice()).collect::<Vec<_>>())
+                .bind(artifacts.iter().map(|artifact| artifact.created_at).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+}

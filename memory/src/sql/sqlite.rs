@@ -37,7 +37,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // A 64 MiB page cache and memory-mapped reads keep hot pages out of read(2).
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "memory");
         let writer =
             SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(db_error)?;
         MIGRATOR.run(&writer).await.map_err(|error| StoreError::Unavailable(format!("migration failed: {error}")))?;
@@ -58,3 +62,193 @@ impl SqliteStore {
 }
 
 sql_store!(super::SqliteStore, sqlx::Sqlite);
+
+/// Chunk sizes of multi-row statements. Every batch is cut into chunks of these sizes only,
+/// so each table has at most four statement texts, all of which stay in the connection's
+/// statement cache: sqlx runs SQLite on a worker thread, so one statement per row would pay a
+/// thread round trip per row, and one statement per batch size would be re-prepared each time.
+const CHUNK_SIZES: [usize; 4] = [128, 32, 8, 1];
+
+fn fixed_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        let size = CHUNK_SIZES.into_iter().find(|&size| size <= rest.len())?;
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+impl SqliteStore {
+    /// Applies a batch in one transaction, a few multi-row statements per table.
+    pub(super) async fn apply_batch(&self, batch: &troupe_runtime::store::WriteBatch) -> Result<(), StoreError> {
+        use sqlx::QueryBuilder;
+        use sqlx::types::Json;
+
+        use super::last_per_key;
+
+        let mut tx = self.writer.begin().await.map_err(db_error)?;
+        for chunk in fixed_chunks(&batch.new_executions) {
+            let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO executions (id, owner_id, project_id, pipeline_name, pipeline_hash, pipeline, input, \
+                 status, error, idempotency_key, created_at, updated_at, started_at, finished_at, lease_owner, \
+                 lease_expires_at) ",
+            );
+            query.push_values(chunk, |mut row, record| {
+                row.push_bind(record.id.0)
+                    .push_bind(record.owner.0)
+                    .push_bind(record.project_id.map(|project| project.0))
+                    .push_bind(&record.pipeline_name)
+                    .push_bind(&record.pipeline_hash)
+                    .push_bind(Json(&record.pipeline))
+                    .push_bind(Json(&record.input))
+                    .push_bind(record.status.as_str())
+                    .push_bind(record.error.as_ref().map(Json))
+                    .push_bind(&record.idempotency_key)
+                    .push_bind(record.created_at)
+                    .push_bind(record.updated_at)
+                    .push_bind(record.started_at)
+                    .push_bind(record.finished_at)
+                    .push_bind(&record.lease_owner)
+                    .push_bind(record.lease_expires_at);
+            });
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        for update in last_per_key(&batch.execution_updates, |update| update.id) {
+            sqlx::query(
+                "UPDATE executions SET status = $2, error = $3, updated_at = $4, started_at = $5, finished_at = $6 \
+                 WHERE id = $1",
+            )
+            .bind(update.id.0)
+            .bind(update.status.as_str())
+            .bind(update.error.as_ref().map(Json))
+            .bind(update.updated_at)
+            .bind(update.started_at)
+            .bind(update.finished_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        for (id, hash, def) in &batch.pipeline_updates {
+            sqlx::query("UPDATE executions SET pipeline = $2, pipeline_hash = $3 WHERE id = $1")
+                .bind(id.0)
+                .bind(Json(def))
+                .bind(hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let steps = last_per_key(&batch.steps, |step| (step.execution_id, step.key.as_str()));
+        for chunk in fixed_chunks(&steps) {
+            let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO steps (execution_id, key, agent, status, attempt, corrections, error, started_at, \
+                 finished_at, updated_at) ",
+            );
+            query.push_values(chunk, |mut row, step| {
+                row.push_bind(step.execution_id.0)
+                    .push_bind(&step.key)
+                    .push_bind(&step.agent)
+                    .push_bind(step.status.as_str())
+                    .push_bind(step.attempt as i64)
+                    .push_bind(step.corrections as i64)
+                    .push_bind(step.error.as_ref().map(Json))
+                    .push_bind(step.started_at)
+                    .push_bind(step.finished_at)
+                    .push_bind(step.updated_at);
+            });
+            query.push(
+                " ON CONFLICT (execution_id, key) DO UPDATE SET status = excluded.status, \
+                 attempt = excluded.attempt, corrections = excluded.corrections, error = excluded.error, \
+                 started_at = excluded.started_at, finished_at = excluded.finished_at, \
+                 updated_at = excluded.updated_at",
+            );
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        let attempts =
+            last_per_key(&batch.attempts, |attempt| (attempt.execution_id, attempt.step_key.as_str(), attempt.attempt));
+        for chunk in fixed_chunks(&attempts) {
+            let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO attempts (execution_id, step_key, attempt, kind, status, input, output, error, \
+                 started_at, finished_at) ",
+            );
+            query.push_values(chunk, |mut row, attempt| {
+                row.push_bind(attempt.execution_id.0)
+                    .push_bind(&attempt.step_key)
+                    .push_bind(attempt.attempt as i64)
+                    .push_bind(attempt.kind.as_str())
+                    .push_bind(attempt.status.as_str())
+                    .push_bind(Json(attempt.input.as_ref()))
+                    .push_bind(attempt.output.as_deref().map(Json))
+                    .push_bind(attempt.error.as_ref().map(Json))
+                    .push_bind(attempt.started_at)
+                    .push_bind(attempt.finished_at);
+            });
+            query.push(
+                " ON CONFLICT (execution_id, step_key, attempt) DO UPDATE SET status = excluded.status, \
+                 output = excluded.output, error = excluded.error, finished_at = excluded.finished_at",
+            );
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        for chunk in fixed_chunks(&batch.events) {
+            let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO execution_events (execution_id, seq, kind, payload, created_at) ",
+            );
+            query.push_values(chunk, |mut row, event| {
+                row.push_bind(event.execution_id.0)
+                    .push_bind(event.seq as i64)
+                    .push_bind(event.kind.name())
+                    .push_bind(Json(&event.kind))
+                    .push_bind(event.at);
+            });
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        for chunk in fixed_chunks(&batch.logs) {
+            let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO execution_logs (execution_id, step_key, level, message, created_at) ",
+            );
+            query.push_values(chunk, |mut row, log| {
+                row.push_bind(log.execution_id.0)
+                    .push_bind(&log.step_key)
+                    .push_bind(log.level.as_str())
+                    .push_bind(&log.message)
+                    .push_bind(log.created_at);
+            });
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        let artifacts = last_per_key(&batch.artifacts, |artifact| {
+            (artifact.execution_id, artifact.step_key.as_str(), artifact.name.as_str())
+        });
+        for chunk in fixed_chunks(&artifacts) {
+            let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO artifacts (execution_id, step_key, name, content_type, size, content, created_at) ",
+            );
+            query.push_values(chunk, |mut row, artifact| {
+                row.push_bind(artifact.execution_id.0)
+                    .push_bind(&artifact.step_key)
+                    .push_bind(&artifact.name)
+                    .push_bind(&artifact.content_type)
+                    .push_bind(artifact.content.len() as i64)
+                    .push_bind(&artifact.content)
+                    .push_bind(artifact.created_at);
+            });
+            query.push(
+                " ON CONFLICT (execution_id, step_key, name) DO UPDATE SET content_type = excluded.content_type, \
+                 size = excluded.size, content = excluded.content, created_at = excluded.created_at",
+            );
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn batches_are_cut_into_fixed_chunk_sizes() {
+        let rows: Vec<u32> = (0..171).collect();
+        let sizes: Vec<usize> = super::fixed_chunks(&rows).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [128, 32, 8, 1, 1, 1]);
+        assert_eq!(super::fixed_chunks(&rows).flatten().count(), 171);
+        assert_eq!(super::fixed_chunks::<u32>(&[]).count(), 0);
+    }
+}

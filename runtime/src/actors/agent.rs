@@ -9,7 +9,6 @@
 //! agent from the factory after an exponential backoff, or, past the restart intensity,
 //! quarantine — steps fail fast until the kind is released or its quarantine times out.
 
-use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,7 +21,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::Shared;
-use super::shard::{ShardMsg, StepDone, StepFailure, StepOutcome};
+use super::shard::{StepDone, StepFailure, StepOutcome};
 use super::shared::AgentKind;
 use crate::agent::{Agent, AgentError, StepContext, StepOutput};
 use crate::ids::ExecutionId;
@@ -39,7 +38,7 @@ pub(crate) struct StepJob {
 }
 
 pub(crate) enum AgentSupervisorMsg {
-    Run(Box<StepJob>),
+    RunBatch(Vec<StepJob>),
     TaskPanicked { child: usize, generation: u64, message: String },
     Respawn { child: usize },
     Release,
@@ -56,7 +55,7 @@ pub(crate) struct AgentSupervisorState {
     shared: Arc<Shared>,
     kind: Arc<AgentKind>,
     children: Vec<Child>,
-    backlog: VecDeque<Box<StepJob>>,
+    backlog: Vec<StepJob>,
     next_child: usize,
     tracker: RestartTracker,
     semaphore: Arc<Semaphore>,
@@ -86,7 +85,7 @@ impl Actor for AgentSupervisor {
             children: (0..config.pool_size.max(1))
                 .map(|_| Child { actor: None, generation: 0, crashing: false })
                 .collect(),
-            backlog: VecDeque::new(),
+            backlog: Vec::new(),
             next_child: 0,
             next_generation: 0,
             shared: args.shared,
@@ -108,7 +107,7 @@ impl Actor for AgentSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            AgentSupervisorMsg::Run(job) => state.route(job),
+            AgentSupervisorMsg::RunBatch(jobs) => state.route(jobs),
             AgentSupervisorMsg::TaskPanicked { child, generation, message } => {
                 let slot = &mut state.children[child];
                 if slot.generation == generation
@@ -213,36 +212,45 @@ impl AgentSupervisorState {
         Ok(())
     }
 
-    fn route(&mut self, job: Box<StepJob>) {
+    /// Sends the jobs to the live children, splitting them round robin; keeps them in the
+    /// backlog while no child is up.
+    fn route(&mut self, jobs: Vec<StepJob>) {
         if let Some(reason) = self.kind.quarantine.lock().expect("quarantine lock").clone() {
-            self.shared.report(&job, StepFailure::Quarantined(reason));
+            for job in &jobs {
+                self.shared.report(job, StepFailure::Quarantined(reason.clone()));
+            }
             return;
         }
-        let count = self.children.len();
-        for offset in 0..count {
-            let index = (self.next_child + offset) % count;
-            let slot = &self.children[index];
-            if slot.crashing {
+        let live: Vec<usize> = (0..self.children.len())
+            .map(|offset| (self.next_child + offset) % self.children.len())
+            .filter(|&index| !self.children[index].crashing && self.children[index].actor.is_some())
+            .collect();
+        if live.is_empty() {
+            self.backlog.extend(jobs);
+            return;
+        }
+        self.next_child = (live[0] + 1) % self.children.len();
+        let mut shares: Vec<Vec<StepJob>> = live.iter().map(|_| Vec::new()).collect();
+        for (position, job) in jobs.into_iter().enumerate() {
+            shares[position % live.len()].push(job);
+        }
+        for (index, share) in live.into_iter().zip(shares) {
+            if share.is_empty() {
                 continue;
             }
-            if let Some(actor) = &slot.actor {
-                self.next_child = (index + 1) % count;
-                match actor.send_message(AgentMsg::Run(job)) {
-                    Ok(()) => return,
-                    Err(ractor::MessagingErr::SendErr(AgentMsg::Run(returned))) => {
-                        self.backlog.push_back(returned);
-                        return;
-                    }
-                    Err(_) => return,
-                }
+            let actor = self.children[index].actor.as_ref().expect("a live child");
+            if let Err(ractor::MessagingErr::SendErr(AgentMsg::RunBatch(returned))) =
+                actor.send_message(AgentMsg::RunBatch(share))
+            {
+                self.backlog.extend(returned);
             }
         }
-        self.backlog.push_back(job);
     }
 
     fn drain_backlog(&mut self) {
-        for job in std::mem::take(&mut self.backlog) {
-            self.route(job);
+        let backlog = std::mem::take(&mut self.backlog);
+        if !backlog.is_empty() {
+            self.route(backlog);
         }
     }
 
@@ -264,7 +272,7 @@ impl AgentSupervisorState {
 }
 
 pub(crate) enum AgentMsg {
-    Run(Box<StepJob>),
+    RunBatch(Vec<StepJob>),
     Crash(String),
 }
 
@@ -300,20 +308,22 @@ impl Actor for AgentActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            AgentMsg::Run(job) => {
-                state.kind.in_flight.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(run_step(
-                    Arc::clone(&state.instance),
-                    job,
-                    Arc::clone(&state.semaphore),
-                    Arc::clone(&state.shared),
-                    Arc::clone(&state.kind),
-                    PanicReport {
-                        supervisor: state.supervisor.clone(),
-                        child: state.child,
-                        generation: state.generation,
-                    },
-                ));
+            AgentMsg::RunBatch(jobs) => {
+                state.kind.in_flight.fetch_add(jobs.len(), Ordering::Relaxed);
+                for job in jobs {
+                    tokio::spawn(run_step(
+                        Arc::clone(&state.instance),
+                        job,
+                        Arc::clone(&state.semaphore),
+                        Arc::clone(&state.shared),
+                        Arc::clone(&state.kind),
+                        PanicReport {
+                            supervisor: state.supervisor.clone(),
+                            child: state.child,
+                            generation: state.generation,
+                        },
+                    ));
+                }
                 Ok(())
             }
             AgentMsg::Crash(message) => Err(format!("agent panicked: {message}").into()),
@@ -330,13 +340,13 @@ struct PanicReport {
 /// Runs one attempt: concurrency permit, timeout, cancellation, panic capture, validation.
 async fn run_step(
     instance: Arc<dyn Agent>,
-    job: Box<StepJob>,
+    job: StepJob,
     semaphore: Arc<Semaphore>,
     shared: Arc<Shared>,
     kind: Arc<AgentKind>,
     panic_report: PanicReport,
 ) {
-    let StepJob { shard, execution_id, attempt, plan, mut ctx } = *job;
+    let StepJob { shard, execution_id, attempt, plan, mut ctx } = job;
     let _permit = semaphore.acquire_owned().await;
     let started_at: DateTime<Utc> = Utc::now();
     ctx.deadline = Instant::now() + plan.timeout;
@@ -374,7 +384,7 @@ async fn run_step(
     };
     kind.in_flight.fetch_sub(1, Ordering::Relaxed);
     let done = StepDone { execution_id, step_index: plan.index, attempt, started_at, finished_at: Utc::now(), outcome };
-    shared.send_to_shard(shard, ShardMsg::StepDone(Box::new(done)));
+    shared.deliver(shard, done);
 }
 
 fn validate(shared: &Shared, plan: &StepPlan, output: StepOutput) -> StepOutcome {

@@ -38,13 +38,23 @@ use crate::validator::ValidationIssue;
 
 pub(crate) enum ShardMsg {
     Submit(Box<Submission>),
-    StepDone(Box<StepDone>),
-    RetryDue { execution_id: ExecutionId, step_index: usize, attempt: u32 },
-    Cancel { execution_id: ExecutionId, reply: oneshot::Sender<bool> },
+    /// Ends of attempts are queued in the shard's slot (see `Shared::deliver`).
+    ResultsReady,
+    RetryDue {
+        execution_id: ExecutionId,
+        step_index: usize,
+        attempt: u32,
+    },
+    Cancel {
+        execution_id: ExecutionId,
+        reply: oneshot::Sender<bool>,
+    },
     Flushed,
     StoreFailed(String),
     AdmitWaiting,
-    Redispatch { agent: String },
+    Redispatch {
+        agent: String,
+    },
     InjectPanic,
 }
 
@@ -135,12 +145,19 @@ pub(crate) struct ShardState {
 }
 
 /// What the next commit writes, and what to do once it is durable.
-#[derive(Default)]
 struct Pending {
+    /// The clock for the transitions being recorded (read once per message, not per row).
+    now: DateTime<Utc>,
     batch: WriteBatch,
     jobs: Vec<StepJob>,
     submitted: Vec<oneshot::Sender<()>>,
     cancelled: Vec<(oneshot::Sender<bool>, bool)>,
+}
+
+impl Pending {
+    fn at(now: DateTime<Utc>) -> Self {
+        Self { now, batch: WriteBatch::default(), jobs: Vec::new(), submitted: Vec::new(), cancelled: Vec::new() }
+    }
 }
 
 impl Pending {
@@ -216,7 +233,7 @@ impl Actor for OrchestratorShard {
             shared: args.shared,
             executions: HashMap::new(),
             waiting: VecDeque::new(),
-            pending: Pending::default(),
+            pending: Pending::at(Utc::now()),
             flushing: false,
         };
         // At the first start a runtime resumes only if asked to; a restarted shard always
@@ -225,8 +242,10 @@ impl Actor for OrchestratorShard {
         if state.shared.config.resume || !first_start {
             state.reload().await?;
         }
-        // Commit what reloading wrote (resumed attempts) and start them.
+        // Commit what reloading wrote (resumed attempts) and start them, and drain results
+        // queued while no shard was listening.
         let _ = myself.send_message(ShardMsg::Flushed);
+        let _ = myself.send_message(ShardMsg::ResultsReady);
         Ok(state)
     }
 
@@ -238,7 +257,14 @@ impl Actor for OrchestratorShard {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             ShardMsg::Submit(submission) => state.submit(*submission),
-            ShardMsg::StepDone(done) => state.step_done(*done, &myself),
+            ShardMsg::ResultsReady => {
+                let results =
+                    std::mem::take(&mut *state.shared.shards[state.index].results.lock().expect("results lock"));
+                for done in results {
+                    state.pending.now = Utc::now().max(done.finished_at);
+                    state.step_done(done, &myself);
+                }
+            }
             ShardMsg::RetryDue { execution_id, step_index, attempt } => {
                 state.retry_due(execution_id, step_index, attempt)
             }
@@ -264,7 +290,8 @@ impl ShardState {
             return;
         }
         self.flushing = true;
-        let pending = std::mem::take(&mut self.pending);
+        let now = self.pending.now;
+        let pending = std::mem::replace(&mut self.pending, Pending::at(now));
         tokio::spawn(commit(Arc::clone(&self.shared), self.index, pending, myself.clone()));
     }
 
@@ -275,7 +302,7 @@ impl ShardState {
         let mut exec = ExecState::new(&record, self.index, pipeline, 1);
         self.pending.batch.new_executions.push(record);
         for index in 0..exec.steps.len() {
-            let row = exec.step_row(index);
+            let row = exec.step_row(index, self.pending.now);
             self.pending.batch.steps.push(row);
         }
         exec.event(&mut self.pending, EventKind::ExecutionStatus { status: ExecutionStatus::Planned, error: None });
@@ -718,9 +745,7 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
             sink.publish(&event);
         }
     }
-    for job in pending.jobs {
-        shared.dispatch(Box::new(job));
-    }
+    shared.dispatch_all(pending.jobs);
     for reply in pending.submitted {
         let _ = reply.send(());
     }
@@ -753,7 +778,7 @@ impl ExecState {
     fn event(&mut self, pending: &mut Pending, kind: EventKind) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        pending.batch.events.push(Event { execution_id: self.id, seq, at: Utc::now(), kind });
+        pending.batch.events.push(Event { execution_id: self.id, seq, at: pending.now, kind });
     }
 
     fn set_status(&mut self, pending: &mut Pending, status: ExecutionStatus, error: Option<ErrorInfo>) {
@@ -763,7 +788,7 @@ impl ExecState {
             id: self.id,
             status,
             error: error.clone(),
-            updated_at: Utc::now(),
+            updated_at: pending.now,
             started_at: self.started_at,
             finished_at: self.finished_at,
         });
@@ -786,7 +811,7 @@ impl ExecState {
         }
     }
 
-    fn step_row(&self, index: usize) -> StepRecord {
+    fn step_row(&self, index: usize, now: DateTime<Utc>) -> StepRecord {
         let step = &self.steps[index];
         let plan = &self.pipeline.steps()[index];
         StepRecord {
@@ -800,7 +825,7 @@ impl ExecState {
             error: step.error.clone(),
             started_at: step.started_at,
             finished_at: step.finished_at,
-            updated_at: Utc::now(),
+            updated_at: now,
         }
     }
 
@@ -835,7 +860,7 @@ impl ExecState {
         correction: Option<Correction>,
     ) {
         let plan = Arc::clone(&self.pipeline.steps()[index]);
-        let now = Utc::now();
+        let now = pending.now;
         let dependencies: Vec<(String, Arc<Value>)> = plan
             .depends_on
             .iter()
@@ -866,19 +891,7 @@ impl ExecState {
         let attempt = step.attempt;
         let failure = step.failure.clone();
         step.current = Some(AttemptState { kind, started_at: now, input: Arc::clone(&input), cancel: cancel.clone() });
-        pending.batch.attempts.push(AttemptRecord {
-            execution_id: self.id,
-            step_key: plan.key.clone(),
-            attempt,
-            kind,
-            status: AttemptStatus::Running,
-            input,
-            output: None,
-            error: None,
-            started_at: now,
-            finished_at: None,
-        });
-        let row = self.step_row(index);
+        let row = self.step_row(index, pending.now);
         pending.batch.steps.push(row);
         let status = self.steps[index].status;
         self.step_event(pending, index, status, None);
@@ -930,8 +943,8 @@ impl ExecState {
         let step = &mut self.steps[index];
         step.status = status;
         step.error = error.clone();
-        step.finished_at = Some(Utc::now());
-        let row = self.step_row(index);
+        step.finished_at = Some(pending.now);
+        let row = self.step_row(index, pending.now);
         pending.batch.steps.push(row);
         self.step_event(pending, index, status, error);
     }
@@ -997,7 +1010,7 @@ impl ExecState {
                         self.pipeline.def().clone(),
                     ));
                     for new_index in first_new..self.steps.len() {
-                        let row = self.step_row(new_index);
+                        let row = self.step_row(new_index, pending.now);
                         pending.batch.steps.push(row);
                     }
                     self.event(pending, EventKind::StepsAppended { by: key.clone(), steps: keys });
@@ -1056,7 +1069,7 @@ impl ExecState {
             }
             None => (ExecutionStatus::Completed, None),
         };
-        self.finished_at = Some(Utc::now());
+        self.finished_at = Some(pending.now);
         self.set_status(pending, status, error);
         true
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ractor::ActorRef;
 
-use super::agent::AgentSupervisorMsg;
+use super::agent::{AgentSupervisorMsg, StepJob};
 use super::shard::{ShardMsg, StepDone, StepFailure, StepOutcome};
 use crate::agent::AgentFactory;
 use crate::events::{EventBus, EventSink};
@@ -39,6 +39,8 @@ pub(crate) struct ShardSlot {
     pub waiting: AtomicBool,
     /// Whether the shard has been started before (a later start is a restart).
     pub started: AtomicBool,
+    /// Ends of attempts waiting for the shard (see [`Shared::deliver`]).
+    pub results: Mutex<Vec<StepDone>>,
 }
 
 /// One agent kind: how to make it, how to run it, and what the API shows about it.
@@ -96,45 +98,66 @@ impl Shared {
         }
     }
 
-    /// Hands a step to its agent kind's supervisor, or reports at once why it cannot run.
-    pub fn dispatch(&self, job: Box<super::agent::StepJob>) {
-        let failure = match self.agents.get(&job.plan.agent) {
-            None => StepFailure::Fatal(format!("agent `{}` is not registered", job.plan.agent)),
-            Some(kind) => {
-                let supervisor = kind.supervisor.read().expect("agent directory lock").clone();
-                match supervisor {
-                    Some(supervisor) => match supervisor.send_message(AgentSupervisorMsg::Run(job)) {
-                        Ok(()) => return,
-                        Err(error) => {
-                            let ractor::MessagingErr::SendErr(AgentSupervisorMsg::Run(job)) = error else {
-                                return;
-                            };
-                            return self.report(
-                                &job,
-                                StepFailure::Unavailable(format!("agent `{}` is restarting", job.plan.agent)),
-                            );
-                        }
-                    },
-                    None => StepFailure::Unavailable(format!("agent `{}` is restarting", job.plan.agent)),
-                }
+    /// Hands steps to their agent kinds' supervisors — one message per kind — or reports at
+    /// once why a step cannot run.
+    pub fn dispatch_all(&self, jobs: Vec<StepJob>) {
+        let mut by_kind: Vec<(String, Vec<StepJob>)> = Vec::new();
+        for job in jobs {
+            match by_kind.iter_mut().find(|(kind, _)| *kind == job.plan.agent) {
+                Some((_, group)) => group.push(job),
+                None => by_kind.push((job.plan.agent.clone(), vec![job])),
             }
+        }
+        for (kind, group) in by_kind {
+            let Some(entry) = self.agents.get(&kind) else {
+                for job in &group {
+                    self.report(job, StepFailure::Fatal(format!("agent `{kind}` is not registered")));
+                }
+                continue;
+            };
+            let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
+            let returned = match supervisor {
+                Some(supervisor) => match supervisor.send_message(AgentSupervisorMsg::RunBatch(group)) {
+                    Ok(()) => continue,
+                    Err(ractor::MessagingErr::SendErr(AgentSupervisorMsg::RunBatch(group))) => group,
+                    Err(_) => continue,
+                },
+                None => group,
+            };
+            for job in &returned {
+                self.report(job, StepFailure::Unavailable(format!("agent `{kind}` is restarting")));
+            }
+        }
+    }
+
+    /// Hands the end of an attempt to its shard. Results queue in the shard's slot and one
+    /// `ResultsReady` message rings the shard when the queue was empty, so under load a shard
+    /// handles many results per message. A queue left behind by a crashed shard is drained by
+    /// its successor.
+    pub fn deliver(&self, shard: usize, done: StepDone) {
+        let first = {
+            let mut results = self.shards[shard].results.lock().expect("results lock");
+            results.push(done);
+            results.len() == 1
         };
-        self.report(&job, failure);
+        if first {
+            self.send_to_shard(shard, ShardMsg::ResultsReady);
+        }
     }
 
     /// Reports a step that ended without running.
-    pub fn report(&self, job: &super::agent::StepJob, failure: StepFailure) {
+    pub fn report(&self, job: &StepJob, failure: StepFailure) {
         let now = chrono::Utc::now();
-        self.send_to_shard(
+        self.deliver(
             job.shard,
-            ShardMsg::StepDone(Box::new(StepDone {
+            StepDone {
                 execution_id: job.execution_id,
                 step_index: job.plan.index,
                 attempt: job.attempt,
                 started_at: now,
                 finished_at: now,
                 outcome: StepOutcome::Failed(failure),
-            })),
+            },
         );
     }
 }
