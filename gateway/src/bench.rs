@@ -39,6 +39,9 @@ pub struct PipelineBenchArgs {
     /// Executions (overrides the case's N).
     #[arg(long)]
     pub executions: Option<usize>,
+    /// Orchestrator shards (default: one per worker thread).
+    #[arg(long)]
+    pub shards: Option<usize>,
     /// Runs of each case; the run with the median wall time is reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
@@ -152,7 +155,12 @@ pub fn pipeline(args: &PipelineBenchArgs, database_url: Option<&str>) -> anyhow:
                 .context("failed to build the async runtime")?;
             let mut reports = Vec::new();
             for _ in 0..args.repeat.max(1) {
-                reports.push(tokio.block_on(run_scenario(scenario.clone(), threads, postgres_url.as_deref()))?);
+                reports.push(tokio.block_on(run_scenario(
+                    scenario.clone(),
+                    threads,
+                    args.shards.unwrap_or(threads),
+                    postgres_url.as_deref(),
+                ))?);
             }
             reports.sort_by_key(|report| report.wall);
             print_report(&reports[reports.len() / 2]);
@@ -229,7 +237,12 @@ fn bench_pipeline(failure_rate: f64) -> PipelineDef {
     PipelineDef::from_value(json!({ "name": "bench", "steps": steps })).expect("the bench pipeline parses")
 }
 
-async fn run_scenario(scenario: Scenario, threads: usize, postgres_url: Option<&str>) -> anyhow::Result<Report> {
+async fn run_scenario(
+    scenario: Scenario,
+    threads: usize,
+    shards: usize,
+    postgres_url: Option<&str>,
+) -> anyhow::Result<Report> {
     let temp_dir = std::env::temp_dir().join(format!("troupe-bench-{}", uuid::Uuid::now_v7()));
     let mut scratch = None;
     let store: Arc<dyn ExecutionStore> = match scenario.store {
@@ -245,7 +258,7 @@ async fn run_scenario(scenario: Scenario, threads: usize, postgres_url: Option<&
     };
     let finishes = Arc::new(Finishes { ended: Mutex::default(), target: Mutex::new(WARM_UP), done: Notify::new() });
     let agent_config = AgentConfig { concurrency: AgentConfig::UNLIMITED, ..AgentConfig::default() };
-    let config = RuntimeConfig { shards: threads, resume: false, ..RuntimeConfig::default() };
+    let config = RuntimeConfig { shards: shards.max(1), resume: false, ..RuntimeConfig::default() };
     let mut builder = Runtime::builder()
         .store(store)
         .config(config)
