@@ -149,11 +149,7 @@ impl Actor for AgentSupervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
-            _ => return Ok(()),
-        };
+        let Some((cell, reason)) = super::exited(event) else { return Ok(()) };
         let Some(child) = state
             .children
             .iter()

@@ -92,11 +92,7 @@ impl Actor for CoreSupervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
-            _ => return Ok(()),
-        };
+        let Some((cell, reason)) = super::exited(event) else { return Ok(()) };
         let Some(child) = state.children.remove(&cell.get_id()) else { return Ok(()) };
         state.clear(&child);
         if state.shared.stopping.load(Ordering::Acquire) {
@@ -201,11 +197,7 @@ impl Actor for RootSupervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason) = match event {
-            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
-            _ => return Ok(()),
-        };
+        let Some((cell, reason)) = super::exited(event) else { return Ok(()) };
         if state.core.as_ref().is_none_or(|core| core.get_id() != cell.get_id()) {
             return Ok(());
         }

@@ -23,14 +23,15 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
+mod execution;
+
+use execution::{AttemptState, ExecState};
+
 use super::Shared;
 use super::agent::StepJob;
-use crate::agent::{Correction, FailureReport, StepContext, StepOutput};
-use crate::ids::{ExecutionId, UserId};
-use crate::model::{
-    ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, ExecutionUpdate,
-    LogLevel, LogRecord, StepRecord,
-};
+use crate::agent::{Correction, StepOutput};
+use crate::ids::ExecutionId;
+use crate::model::{AttemptKind, ErrorInfo, EventKind, ExecutionRecord, LogLevel};
 use crate::pipeline::ValidatedPipeline;
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
 use crate::store::{StoreError, WriteBatch};
@@ -145,7 +146,7 @@ pub(crate) struct ShardState {
 }
 
 /// What the next commit writes, and what to do once it is durable.
-struct Pending {
+pub(super) struct Pending {
     /// The clock for the transitions being recorded (read once per message, not per row).
     now: DateTime<Utc>,
     batch: WriteBatch,
@@ -155,7 +156,7 @@ struct Pending {
 }
 
 impl Pending {
-    fn at(now: DateTime<Utc>) -> Self {
+    pub(super) fn at(now: DateTime<Utc>) -> Self {
         Self { now, batch: WriteBatch::default(), jobs: Vec::new(), submitted: Vec::new(), cancelled: Vec::new() }
     }
 }
@@ -164,58 +165,6 @@ impl Pending {
     fn is_empty(&self) -> bool {
         self.batch.is_empty() && self.jobs.is_empty() && self.submitted.is_empty() && self.cancelled.is_empty()
     }
-}
-
-struct ExecState {
-    id: ExecutionId,
-    shard: usize,
-    owner: UserId,
-    status: ExecutionStatus,
-    error: Option<ErrorInfo>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    pipeline: ValidatedPipeline,
-    input: Arc<Value>,
-    steps: Vec<StepState>,
-    next_seq: u64,
-    live: bool,
-}
-
-struct StepState {
-    status: StepStatus,
-    attempt: u32,
-    corrections: u32,
-    retries: u32,
-    output: Option<Arc<Value>>,
-    error: Option<ErrorInfo>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    current: Option<AttemptState>,
-    failure: Option<FailureReport>,
-}
-
-impl StepState {
-    fn new() -> Self {
-        Self {
-            status: StepStatus::Pending,
-            attempt: 0,
-            corrections: 0,
-            retries: 0,
-            output: None,
-            error: None,
-            started_at: None,
-            finished_at: None,
-            current: None,
-            failure: None,
-        }
-    }
-}
-
-struct AttemptState {
-    kind: AttemptKind,
-    started_at: DateTime<Utc>,
-    input: Arc<Value>,
-    cancel: CancellationToken,
 }
 
 impl Actor for OrchestratorShard {
@@ -754,323 +703,4 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
     }
     drop(guard);
     let _ = shard.send_message(ShardMsg::Flushed);
-}
-
-impl ExecState {
-    fn new(record: &ExecutionRecord, shard: usize, pipeline: ValidatedPipeline, next_seq: u64) -> Self {
-        let steps = (0..pipeline.steps().len()).map(|_| StepState::new()).collect();
-        Self {
-            id: record.id,
-            shard,
-            owner: record.owner,
-            status: record.status,
-            error: record.error.clone(),
-            started_at: record.started_at,
-            finished_at: record.finished_at,
-            pipeline,
-            input: Arc::new(record.input.clone()),
-            steps,
-            next_seq,
-            live: false,
-        }
-    }
-
-    fn event(&mut self, pending: &mut Pending, kind: EventKind) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        pending.batch.events.push(Event { execution_id: self.id, seq, at: pending.now, kind });
-    }
-
-    fn set_status(&mut self, pending: &mut Pending, status: ExecutionStatus, error: Option<ErrorInfo>) {
-        self.status = status;
-        self.error = error.clone();
-        pending.batch.execution_updates.push(ExecutionUpdate {
-            id: self.id,
-            status,
-            error: error.clone(),
-            updated_at: pending.now,
-            started_at: self.started_at,
-            finished_at: self.finished_at,
-        });
-        self.event(pending, EventKind::ExecutionStatus { status, error });
-    }
-
-    /// Keeps the execution `correcting` while any step is, `running` otherwise.
-    fn sync_status(&mut self, pending: &mut Pending) {
-        if !matches!(self.status, ExecutionStatus::Running | ExecutionStatus::Validating | ExecutionStatus::Correcting)
-        {
-            return;
-        }
-        let derived = if self.steps.iter().any(|step| step.status == StepStatus::Correcting) {
-            ExecutionStatus::Correcting
-        } else {
-            ExecutionStatus::Running
-        };
-        if derived != self.status {
-            self.set_status(pending, derived, None);
-        }
-    }
-
-    fn step_row(&self, index: usize, now: DateTime<Utc>) -> StepRecord {
-        let step = &self.steps[index];
-        let plan = &self.pipeline.steps()[index];
-        StepRecord {
-            execution_id: self.id,
-            key: plan.key.clone(),
-            agent: plan.agent.clone(),
-            status: step.status,
-            attempt: step.attempt,
-            corrections: step.corrections,
-            output: None,
-            error: step.error.clone(),
-            started_at: step.started_at,
-            finished_at: step.finished_at,
-            updated_at: now,
-        }
-    }
-
-    fn step_event(&mut self, pending: &mut Pending, index: usize, status: StepStatus, error: Option<ErrorInfo>) {
-        let kind = EventKind::StepStatus {
-            step: self.pipeline.steps()[index].key.clone(),
-            status,
-            attempt: self.steps[index].attempt,
-            error,
-        };
-        self.event(pending, kind);
-    }
-
-    fn condition_data(&self) -> Value {
-        let steps: serde_json::Map<String, Value> = self
-            .steps
-            .iter()
-            .zip(self.pipeline.steps())
-            .filter_map(|(step, plan)| {
-                let output = step.output.as_ref()?;
-                Some((plan.key.clone(), json!({ "output": output.as_ref(), "status": step.status })))
-            })
-            .collect();
-        json!({ "input": self.input.as_ref(), "steps": steps })
-    }
-
-    fn start_attempt(
-        &mut self,
-        pending: &mut Pending,
-        index: usize,
-        kind: AttemptKind,
-        correction: Option<Correction>,
-    ) {
-        let plan = Arc::clone(&self.pipeline.steps()[index]);
-        let now = pending.now;
-        let dependencies: Vec<(String, Arc<Value>)> = plan
-            .depends_on
-            .iter()
-            .map(|&dep| {
-                let output = self.steps[dep].output.clone().unwrap_or_else(|| Arc::new(Value::Null));
-                (self.pipeline.steps()[dep].key.clone(), output)
-            })
-            .collect();
-        let step = &mut self.steps[index];
-        step.attempt += 1;
-        if kind != AttemptKind::Correction {
-            step.status = StepStatus::Running;
-        }
-        step.started_at.get_or_insert(now);
-        let cancel = CancellationToken::new();
-        let input = if correction.is_none() && step.failure.is_none() {
-            Arc::clone(&plan.attempt_input)
-        } else {
-            let mut input = plan.attempt_input.as_ref().clone();
-            if let Some(correction) = &correction {
-                input["correction"] = json!({ "issues": correction.issues });
-            }
-            if let Some(failure) = &step.failure {
-                input["failure"] = json!({ "step": failure.step_key, "error": failure.error });
-            }
-            Arc::new(input)
-        };
-        let attempt = step.attempt;
-        let failure = step.failure.clone();
-        step.current = Some(AttemptState { kind, started_at: now, input: Arc::clone(&input), cancel: cancel.clone() });
-        let row = self.step_row(index, pending.now);
-        pending.batch.steps.push(row);
-        let status = self.steps[index].status;
-        self.step_event(pending, index, status, None);
-        let ctx = StepContext {
-            execution_id: self.id,
-            owner: self.owner,
-            step_key: plan.key.clone(),
-            input: Arc::clone(&self.input),
-            dependencies,
-            params: Arc::clone(&plan.params),
-            attempt,
-            correction,
-            failure,
-            deadline: tokio::time::Instant::now() + plan.timeout,
-            cancel,
-        };
-        pending.jobs.push(StepJob { shard: self.shard, execution_id: self.id, attempt, plan, ctx });
-    }
-
-    /// Records how the current attempt ended.
-    fn finish_attempt(
-        &mut self,
-        pending: &mut Pending,
-        index: usize,
-        status: AttemptStatus,
-        output: Option<Arc<Value>>,
-        error: Option<ErrorInfo>,
-        finished_at: DateTime<Utc>,
-    ) {
-        let step = &mut self.steps[index];
-        let Some(current) = step.current.take() else { return };
-        current.cancel.cancel();
-        pending.batch.attempts.push(AttemptRecord {
-            execution_id: self.id,
-            step_key: self.pipeline.steps()[index].key.clone(),
-            attempt: step.attempt,
-            kind: current.kind,
-            status,
-            input: current.input,
-            output,
-            error,
-            started_at: current.started_at,
-            finished_at: Some(finished_at),
-        });
-    }
-
-    /// Moves a step to a terminal status and records it.
-    fn end_step(&mut self, pending: &mut Pending, index: usize, status: StepStatus, error: Option<ErrorInfo>) {
-        let step = &mut self.steps[index];
-        step.status = status;
-        step.error = error.clone();
-        step.finished_at = Some(pending.now);
-        let row = self.step_row(index, pending.now);
-        pending.batch.steps.push(row);
-        self.step_event(pending, index, status, error);
-    }
-
-    fn fail_step(&mut self, pending: &mut Pending, index: usize, error: ErrorInfo) {
-        self.end_step(pending, index, StepStatus::Failed, Some(error.clone()));
-        let plan = Arc::clone(&self.pipeline.steps()[index]);
-        if let Some(handler) = plan.on_failure
-            && self.steps[handler].status == StepStatus::Pending
-            && self.steps[handler].current.is_none()
-        {
-            self.steps[handler].failure = Some(FailureReport { step_key: plan.key.clone(), error });
-            self.start_attempt(pending, handler, AttemptKind::Recovery, None);
-        }
-    }
-
-    fn complete_step(
-        &mut self,
-        pending: &mut Pending,
-        index: usize,
-        output: StepOutput,
-        finished_at: DateTime<Utc>,
-        shared: &Shared,
-    ) {
-        let StepOutput { output, artifacts, logs, append_steps } = output;
-        let key = self.pipeline.steps()[index].key.clone();
-        let output = Arc::new(output);
-        self.finish_attempt(pending, index, AttemptStatus::Succeeded, Some(Arc::clone(&output)), None, finished_at);
-        self.steps[index].output = Some(output);
-        for (level, message) in logs {
-            pending.batch.logs.push(LogRecord {
-                execution_id: self.id,
-                step_key: Some(key.clone()),
-                level,
-                message: message.clone(),
-                created_at: finished_at,
-            });
-            self.event(pending, EventKind::Log { step: Some(key.clone()), level, message });
-        }
-        for artifact in artifacts {
-            let size = artifact.content.len() as u64;
-            let name = artifact.name.clone();
-            pending.batch.artifacts.push(ArtifactRecord {
-                execution_id: self.id,
-                step_key: key.clone(),
-                name: artifact.name,
-                content_type: artifact.content_type,
-                content: artifact.content,
-                created_at: finished_at,
-            });
-            self.event(pending, EventKind::Artifact { step: key.clone(), name, size });
-        }
-        if !append_steps.is_empty() {
-            let keys: Vec<String> = append_steps.iter().map(|step| step.key.clone()).collect();
-            match self.pipeline.append(&key, append_steps, shared) {
-                Ok(extended) => {
-                    let first_new = self.steps.len();
-                    self.pipeline = extended;
-                    self.steps.extend((first_new..self.pipeline.steps().len()).map(|_| StepState::new()));
-                    pending.batch.pipeline_updates.push((
-                        self.id,
-                        self.pipeline.hash().to_owned(),
-                        self.pipeline.def().clone(),
-                    ));
-                    for new_index in first_new..self.steps.len() {
-                        let row = self.step_row(new_index, pending.now);
-                        pending.batch.steps.push(row);
-                    }
-                    self.event(pending, EventKind::StepsAppended { by: key.clone(), steps: keys });
-                }
-                Err(error) => {
-                    let error = ErrorInfo::new("invalid_plan", error.to_string())
-                        .with_details(json!({ "issues": error.issues }));
-                    self.fail_step(pending, index, error);
-                    return;
-                }
-            }
-        }
-        self.end_step(pending, index, StepStatus::Completed, None);
-    }
-
-    /// Returns the failure the handler step at `handler` was started for, if one is recorded.
-    fn failure_handled_by(&self, handler: usize) -> Option<FailureReport> {
-        self.pipeline.steps().iter().zip(&self.steps).find_map(|(plan, step)| {
-            (plan.on_failure == Some(handler) && step.status == StepStatus::Failed).then(|| FailureReport {
-                step_key: plan.key.clone(),
-                error: step.error.clone().unwrap_or_else(|| ErrorInfo::new("step_failed", "the step failed")),
-            })
-        })
-    }
-
-    /// Ends the execution when no step can run any more; returns whether it ended.
-    fn try_finish(&mut self, pending: &mut Pending) -> bool {
-        if self.status.is_terminal() {
-            return false;
-        }
-        let plans = self.pipeline.steps();
-        let busy =
-            self.steps.iter().zip(plans).any(|(step, plan)| {
-                !(step.status.is_terminal() || plan.is_handler && step.status == StepStatus::Pending)
-            });
-        if busy {
-            return false;
-        }
-        for index in 0..self.steps.len() {
-            if self.pipeline.steps()[index].is_handler && self.steps[index].status == StepStatus::Pending {
-                let reason = ErrorInfo::new("not_needed", "no step it handles failed");
-                self.end_step(pending, index, StepStatus::Skipped, Some(reason));
-            }
-        }
-        let failed = self
-            .steps
-            .iter()
-            .zip(self.pipeline.steps())
-            .find(|(step, plan)| step.status == StepStatus::Failed && !plan.optional && !plan.is_handler);
-        let (status, error) = match failed {
-            Some((step, plan)) => {
-                let cause = step.error.clone().unwrap_or_else(|| ErrorInfo::new("step_failed", "the step failed"));
-                let error = ErrorInfo::new("step_failed", format!("step `{}` failed: {}", plan.key, cause.message))
-                    .with_details(json!({ "step": plan.key, "error": cause }));
-                (ExecutionStatus::Failed, Some(error))
-            }
-            None => (ExecutionStatus::Completed, None),
-        };
-        self.finished_at = Some(pending.now);
-        self.set_status(pending, status, error);
-        true
-    }
 }
