@@ -1,7 +1,5 @@
 -- Core tables of troupe on SQLite. Ids are UUIDs (16-byte blobs), JSON is text, timestamps
--- are RFC 3339 text, lease expiry is epoch milliseconds (compared as a number). Tables of
--- small rows keyed by (execution, …) are WITHOUT ROWID: one B-tree instead of a table plus
--- its primary-key index.
+-- are RFC 3339 text, lease expiry is epoch milliseconds (compared as a number).
 
 CREATE TABLE pipelines (
     owner_id BLOB NOT NULL,
