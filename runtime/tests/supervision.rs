@@ -560,3 +560,160 @@ async fn subscribing_after_any_seq_replays_exactly_the_missed_events() {
     }
     runtime.shutdown().await;
 }
+
+/// An in-memory store whose writes fail as `Unavailable` while `down` is set, like a
+/// database that went away.
+struct FlakyStore {
+    inner: troupe_runtime::store::InMemoryStore,
+    down: AtomicBool,
+    refused: AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl troupe_runtime::store::ExecutionStore for FlakyStore {
+    async fn apply(&self, batch: &troupe_runtime::store::WriteBatch) -> Result<(), troupe_runtime::store::StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(troupe_runtime::store::StoreError::Unavailable("connection refused".into()));
+        }
+        self.inner.apply(batch).await
+    }
+    async fn ping(&self) -> Result<(), troupe_runtime::store::StoreError> {
+        self.inner.ping().await
+    }
+    async fn claim_resumable(
+        &self,
+        node: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
+        self.inner.claim_resumable(node, now, until).await
+    }
+    async fn renew_leases(&self, node: &str, until: i64) -> Result<u64, troupe_runtime::store::StoreError> {
+        self.inner.renew_leases(node, until).await
+    }
+    async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
+        self.inner.leased_by(node).await
+    }
+    async fn load_execution(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<troupe_runtime::store::ExecutionSnapshot>, troupe_runtime::store::StoreError> {
+        self.inner.load_execution(id).await
+    }
+    async fn get_execution(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Option<troupe_runtime::model::ExecutionRecord>, troupe_runtime::store::StoreError> {
+        self.inner.get_execution(id).await
+    }
+    async fn find_by_idempotency_key(
+        &self,
+        owner: troupe_runtime::ids::UserId,
+        key: &str,
+    ) -> Result<Option<troupe_runtime::model::ExecutionRecord>, troupe_runtime::store::StoreError> {
+        self.inner.find_by_idempotency_key(owner, key).await
+    }
+    async fn list_executions(
+        &self,
+        query: &troupe_runtime::store::ExecutionQuery,
+    ) -> Result<Vec<troupe_runtime::model::ExecutionRecord>, troupe_runtime::store::StoreError> {
+        self.inner.list_executions(query).await
+    }
+    async fn list_steps(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<troupe_runtime::model::StepRecord>, troupe_runtime::store::StoreError> {
+        self.inner.list_steps(id).await
+    }
+    async fn list_attempts(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<troupe_runtime::model::AttemptRecord>, troupe_runtime::store::StoreError> {
+        self.inner.list_attempts(id).await
+    }
+    async fn list_events(
+        &self,
+        id: ExecutionId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Event>, troupe_runtime::store::StoreError> {
+        self.inner.list_events(id, after, limit).await
+    }
+    async fn list_logs(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<troupe_runtime::model::LogRecord>, troupe_runtime::store::StoreError> {
+        self.inner.list_logs(id).await
+    }
+    async fn list_artifacts(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<troupe_runtime::model::ArtifactRecord>, troupe_runtime::store::StoreError> {
+        self.inner.list_artifacts(id).await
+    }
+    async fn get_artifact(
+        &self,
+        id: ExecutionId,
+        step: &str,
+        name: &str,
+    ) -> Result<Option<troupe_runtime::model::ArtifactRecord>, troupe_runtime::store::StoreError> {
+        self.inner.get_artifact(id, step, name).await
+    }
+    async fn put_pipeline(
+        &self,
+        owner: troupe_runtime::ids::UserId,
+        def: &PipelineDef,
+    ) -> Result<(), troupe_runtime::store::StoreError> {
+        self.inner.put_pipeline(owner, def).await
+    }
+    async fn get_pipeline(
+        &self,
+        owner: troupe_runtime::ids::UserId,
+        name: &str,
+    ) -> Result<Option<troupe_runtime::store::StoredPipeline>, troupe_runtime::store::StoreError> {
+        self.inner.get_pipeline(owner, name).await
+    }
+    async fn list_pipelines(
+        &self,
+        owner: Option<troupe_runtime::ids::UserId>,
+    ) -> Result<Vec<troupe_runtime::store::StoredPipeline>, troupe_runtime::store::StoreError> {
+        self.inner.list_pipelines(owner).await
+    }
+    async fn delete_pipeline(
+        &self,
+        owner: troupe_runtime::ids::UserId,
+        name: &str,
+    ) -> Result<bool, troupe_runtime::store::StoreError> {
+        self.inner.delete_pipeline(owner, name).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_acted_on_while_the_store_is_down_and_work_resumes_when_it_returns() {
+    let store =
+        Arc::new(FlakyStore { inner: Default::default(), down: AtomicBool::new(false), refused: AtomicU32::new(0) });
+    let gate = Gate { permits: Arc::new(Semaphore::new(0)), arrived: Arc::new(Semaphore::new(0)) };
+    let runtime = builder().store(store.clone()).agent("gate", gate.clone()).start().await.unwrap();
+    let pipeline = pipeline(&runtime, linear("gate", &["first", "second"], json!({})));
+    let id = runtime.submit(SubmitRequest::new(pipeline, json!({}))).await.unwrap();
+    tokio::time::timeout(DEADLINE, gate.arrived.acquire()).await.unwrap().unwrap().forget();
+    // The database goes away while `first` runs; its result cannot be recorded.
+    store.down.store(true, Ordering::SeqCst);
+    gate.permits.add_permits(1);
+    tokio::time::timeout(DEADLINE, async {
+        while store.refused.load(Ordering::SeqCst) < 2 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the commit is retried while the store is down");
+    assert_eq!(gate.arrived.available_permits(), 0, "`second` was not started before `first` was durable");
+    let steps = runtime.store().list_steps(id).await.unwrap();
+    assert_eq!(steps[0].status, StepStatus::Running, "the store still says what it last durably recorded");
+    store.down.store(false, Ordering::SeqCst);
+    gate.permits.add_permits(1);
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed);
+    runtime.shutdown().await;
+}

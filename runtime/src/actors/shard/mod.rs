@@ -327,10 +327,15 @@ impl ShardState {
                 if exec.steps[index].status != StepStatus::Pending {
                     continue;
                 }
-                let plan = Arc::clone(&exec.pipeline.steps()[index]);
-                if plan.is_handler || !plan.depends_on.iter().all(|&dep| exec.steps[dep].status.is_terminal()) {
+                let ready = {
+                    let plan = &exec.pipeline.steps()[index];
+                    !plan.is_handler && plan.depends_on.iter().all(|&dep| exec.steps[dep].status.is_terminal())
+                };
+                if !ready {
                     continue;
                 }
+                // Shared by every execution of the pipeline: clone it only for a step that moves.
+                let plan = Arc::clone(&exec.pipeline.steps()[index]);
                 changed = true;
                 if let Some(&blocked) =
                     plan.depends_on.iter().find(|&&dep| exec.steps[dep].status != StepStatus::Completed)
@@ -675,6 +680,11 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
     loop {
         match shared.store.apply(&pending.batch).await {
             Ok(()) => break,
+            Err(StoreError::Unavailable(reason)) if shared.stopping.load(std::sync::atomic::Ordering::Acquire) => {
+                // Nothing of this batch was acted on; the next start resumes from the store.
+                warn!(shard = index, %reason, "store unavailable while shutting down; dropping the uncommitted batch");
+                return;
+            }
             Err(StoreError::Unavailable(reason)) => {
                 warn!(shard = index, %reason, ?delay, rows = pending.batch.len(), "store unavailable; retrying the commit");
                 tokio::time::sleep(delay).await;
