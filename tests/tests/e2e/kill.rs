@@ -19,8 +19,25 @@ fn troupe(data_dir: &Path) -> Command {
     command
 }
 
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(name)
+const STEPS: [&str; 6] = ["one", "two", "three", "four", "five", "six"];
+
+/// Writes a linear pipeline of slow steps: after the first layer completes, over a second of
+/// work is left, so the kill always lands mid-run even on a loaded machine.
+fn slow_pipeline(dir: &Path) -> PathBuf {
+    let steps: Vec<serde_json::Value> = STEPS
+        .iter()
+        .enumerate()
+        .map(|(index, key)| {
+            let mut step = serde_json::json!({ "key": key, "agent": "sleep", "params": { "ms": 250 } });
+            if index > 0 {
+                step["depends_on"] = serde_json::json!([STEPS[index - 1]]);
+            }
+            step
+        })
+        .collect();
+    let path = dir.join("slow.json");
+    std::fs::write(&path, serde_json::json!({ "name": "slow", "steps": steps }).to_string()).unwrap();
+    path
 }
 
 /// Waits for the child to exit, killing it and failing the test past `deadline`.
@@ -45,7 +62,7 @@ async fn a_killed_process_resumes_every_execution_without_duplicating_artifacts(
     let data_dir = dir.path().join("data");
     let mut child = troupe(&data_dir)
         .args(["run", "--count", &EXECUTIONS.to_string(), "--json"])
-        .arg(example("slow.yaml"))
+        .arg(slow_pipeline(dir.path()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -95,14 +112,11 @@ async fn a_killed_process_resumes_every_execution_without_duplicating_artifacts(
         let steps = store.list_steps(record.id).await.unwrap();
         assert!(steps.iter().all(|step| step.status == StepStatus::Completed));
         let artifacts = store.list_artifacts(record.id).await.unwrap();
-        let mut names: Vec<String> =
+        let names: Vec<String> =
             artifacts.iter().map(|artifact| format!("{}/{}", artifact.step_key, artifact.name)).collect();
-        names.dedup();
-        assert_eq!(
-            names,
-            ["first/first.json", "fourth/fourth.json", "second/second.json", "third/third.json"],
-            "each step's artifact exactly once"
-        );
+        let mut expected: Vec<String> = STEPS.iter().map(|key| format!("{key}/{key}.json")).collect();
+        expected.sort();
+        assert_eq!(names, expected, "each step's artifact exactly once");
         let events = store.list_events(record.id, 0, 10_000).await.unwrap();
         let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
         assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "no gap or duplicate in the event log");
