@@ -12,7 +12,7 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use tokio::sync::broadcast;
 
-use crate::ids::ExecutionId;
+use crate::ids::{ExecutionId, IdHashing};
 use crate::model::Event;
 use crate::store::{ExecutionStore, StoreError};
 
@@ -24,7 +24,7 @@ pub trait EventSink: Send + Sync + 'static {
 
 /// Fans durable events out to in-process subscribers.
 pub struct EventBus {
-    per_execution: DashMap<ExecutionId, broadcast::Sender<Arc<Event>>>,
+    per_execution: DashMap<ExecutionId, broadcast::Sender<Arc<Event>>, IdHashing>,
     all: broadcast::Sender<Arc<Event>>,
     capacity: usize,
 }
@@ -33,7 +33,7 @@ impl EventBus {
     /// Creates a bus whose channels buffer `capacity` events per subscriber.
     pub fn new(capacity: usize) -> Self {
         let (all, _) = broadcast::channel(capacity);
-        Self { per_execution: DashMap::new(), all, capacity }
+        Self { per_execution: DashMap::with_hasher(IdHashing::default()), all, capacity }
     }
 
     /// Returns a receiver of the live events of one execution.

@@ -79,3 +79,27 @@ impl UserId {
     /// The local user the CLI acts as when no account is involved.
     pub const LOCAL: UserId = UserId(Uuid::from_u128(1));
 }
+
+/// Hashes ids by their random bits instead of SipHash: the ids are UUIDv7, whose low 64 bits
+/// are random, so they are already well distributed and need no further mixing. For maps
+/// keyed by ids that no outside party chooses.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Uuid hashes as its 16 bytes; fold them.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+/// Builds [`IdHasher`]s, for `HashMap<ExecutionId, _, IdHashing>`.
+pub type IdHashing = std::hash::BuildHasherDefault<IdHasher>;

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{ExecutionQuery, ExecutionSnapshot, ExecutionStore, StoreError, StoredPipeline, WriteBatch};
-use crate::ids::{ExecutionId, UserId};
+use crate::ids::{ExecutionId, IdHashing, UserId};
 use crate::model::{ArtifactRecord, AttemptRecord, Event, ExecutionRecord, LogRecord, StepRecord};
 use crate::pipeline::PipelineDef;
 use crate::status::{AttemptStatus, StepStatus};
@@ -20,7 +20,7 @@ pub struct InMemoryStore {
 
 #[derive(Default)]
 struct Inner {
-    executions: HashMap<ExecutionId, ExecutionData>,
+    executions: HashMap<ExecutionId, ExecutionData, IdHashing>,
     pipelines: BTreeMap<(UserId, String), StoredPipeline>,
 }
 

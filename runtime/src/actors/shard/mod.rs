@@ -30,7 +30,7 @@ use execution::{AttemptState, ExecState};
 use super::Shared;
 use super::agent::StepJob;
 use crate::agent::{Correction, StepOutput};
-use crate::ids::ExecutionId;
+use crate::ids::{ExecutionId, IdHashing};
 use crate::model::{AttemptKind, ErrorInfo, EventKind, ExecutionRecord, LogLevel};
 use crate::pipeline::ValidatedPipeline;
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
@@ -139,7 +139,7 @@ pub(crate) struct ShardArgs {
 pub(crate) struct ShardState {
     index: usize,
     shared: Arc<Shared>,
-    executions: HashMap<ExecutionId, ExecState>,
+    executions: HashMap<ExecutionId, ExecState, IdHashing>,
     waiting: VecDeque<ExecutionId>,
     pending: Pending,
     flushing: bool,
@@ -180,7 +180,7 @@ impl Actor for OrchestratorShard {
         let mut state = ShardState {
             index: args.index,
             shared: args.shared,
-            executions: HashMap::new(),
+            executions: HashMap::default(),
             waiting: VecDeque::new(),
             pending: Pending::at(Utc::now()),
             flushing: false,
