@@ -35,6 +35,8 @@ pub enum LogFormat {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serves the HTTP API (resuming unfinished executions first).
+    Serve(crate::config::ServeArgs),
     /// Runs a pipeline (a .json/.yaml file) and shows live progress per step.
     Run(RunArgs),
     /// Finishes the executions a stopped or killed process left unfinished.

@@ -10,6 +10,8 @@
 mod bench;
 mod cli;
 mod commands;
+pub mod config;
+pub mod http;
 mod progress;
 mod setup;
 

@@ -488,6 +488,13 @@ impl Runtime {
             .map_err(|_| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))
     }
 
+    /// Returns whether every orchestrator shard and agent supervisor is up.
+    pub fn is_ready(&self) -> bool {
+        !self.shared.stopping.load(Ordering::Acquire)
+            && (0..self.shared.shards.len()).all(|index| self.shared.shard(index).is_some())
+            && self.shared.agents.values().all(|kind| kind.supervisor.read().expect("agent directory lock").is_some())
+    }
+
     /// Returns how many executions are admitted and not finished.
     pub fn live_executions(&self) -> usize {
         self.shared.admission.live.load(Ordering::Relaxed)

@@ -2,6 +2,7 @@
 
 mod pipeline;
 mod run;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Pipeline(command) => pipeline::run(command),
         Command::Bench(BenchCommand::Pipeline(args)) => crate::bench::pipeline(args, cli.database_url.as_deref()),
-        Command::Run(_) | Command::Resume(_) | Command::Migrate => {
+        Command::Run(_) | Command::Resume(_) | Command::Migrate | Command::Serve(_) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(async {
                 match &cli.command {
                     Command::Run(args) => run::run(&cli, args).await,
+                    Command::Serve(args) => serve::serve(&cli, args).await,
                     Command::Resume(args) => run::resume(&cli, args).await,
                     Command::Migrate => {
                         crate::setup::ensure_data_dir(&cli.data_dir)?;

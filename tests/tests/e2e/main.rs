@@ -8,3 +8,5 @@ mod durable;
 mod kill;
 // The CLI's answers to good and bad pipelines.
 mod cli;
+// `troupe serve` over a real socket.
+mod serve;

@@ -1,0 +1,189 @@
+//! `troupe serve` configuration: flags, then `TROUPE_*` environment variables, then an optional
+//! TOML file (`--config` / `TROUPE_CONFIG`), then defaults.
+//!
+//! `TROUPE_ENV=production` refuses to start without a strong JWT secret given explicitly;
+//! `development` (the default) generates one into the data dir, readable by its owner only.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+/// The shortest JWT secret accepted in production, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// How strict the server is about its configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Generates missing secrets into the data dir.
+    #[default]
+    Development,
+    /// Refuses to start with generated, missing or weak secrets.
+    Production,
+}
+
+/// Flags of `troupe serve` (each also read from its environment variable).
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free one).
+    #[arg(long, env = "TROUPE_ADDR")]
+    pub addr: Option<SocketAddr>,
+    /// `development` or `production`.
+    #[arg(long = "env", env = "TROUPE_ENV", value_enum)]
+    pub environment: Option<Environment>,
+    /// Secret that signs access tokens (HS256); at least 32 bytes in production.
+    #[arg(long, env = "TROUPE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// A TOML file with any of: addr, env, jwt_secret.
+    #[arg(long, env = "TROUPE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The optional TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<SocketAddr>,
+    env: Option<Environment>,
+    jwt_secret: Option<String>,
+}
+
+/// The resolved configuration of the server.
+pub struct ServeConfig {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Development or production.
+    pub environment: Environment,
+    /// The token-signing secret (never logged).
+    pub jwt_secret: String,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("addr", &self.addr)
+            .field("environment", &self.environment)
+            .field("jwt_secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    /// Resolves flags, environment, file and defaults; creates the development secret.
+    pub fn resolve(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("failed to read the config file `{}`", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("invalid config file `{}`", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let addr = args.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("a valid default address"));
+        let environment = args.environment.or(file.env).unwrap_or_default();
+        let given = args.jwt_secret.clone().or(file.jwt_secret);
+        let jwt_secret = match (environment, given) {
+            (Environment::Production, None) => {
+                bail!("TROUPE_ENV=production needs TROUPE_JWT_SECRET (at least {MIN_SECRET_LEN} bytes); none was given")
+            }
+            (Environment::Production, Some(secret)) if secret.len() < MIN_SECRET_LEN => {
+                bail!(
+                    "TROUPE_JWT_SECRET is too short for production: {} bytes, at least {MIN_SECRET_LEN}",
+                    secret.len()
+                )
+            }
+            (_, Some(secret)) => secret,
+            (Environment::Development, None) => development_secret(data_dir)?,
+        };
+        Ok(Self { addr, environment, jwt_secret })
+    }
+}
+
+/// Reads the generated secret from the data dir, creating it (owner-only) on first use.
+fn development_secret(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("jwt-secret");
+    if let Ok(secret) = std::fs::read_to_string(&path)
+        && secret.trim().len() >= MIN_SECRET_LEN
+    {
+        return Ok(secret.trim().to_owned());
+    }
+    let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    std::fs::write(&path, &secret).with_context(|| format!("failed to write `{}`", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("failed to restrict `{}`", path.display()))?;
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs { addr: None, environment: None, jwt_secret: None, config: None }
+    }
+
+    #[test]
+    fn development_generates_a_private_secret_once() {
+        let dir = std::env::temp_dir().join(format!("troupe-config-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = ServeConfig::resolve(&args(), &dir).unwrap();
+        let second = ServeConfig::resolve(&args(), &dir).unwrap();
+        assert_eq!(first.jwt_secret, second.jwt_secret);
+        assert!(first.jwt_secret.len() >= MIN_SECRET_LEN);
+        assert_eq!(first.addr, DEFAULT_ADDR.parse().unwrap());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("jwt-secret")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(!format!("{first:?}").contains(&first.jwt_secret), "the secret is never printed");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn production_refuses_missing_or_weak_secrets() {
+        let dir = std::env::temp_dir();
+        let mut production = args();
+        production.environment = Some(Environment::Production);
+        let error = ServeConfig::resolve(&production, &dir).unwrap_err().to_string();
+        assert!(error.contains("needs TROUPE_JWT_SECRET"), "{error}");
+        production.jwt_secret = Some("short".into());
+        let error = ServeConfig::resolve(&production, &dir).unwrap_err().to_string();
+        assert!(error.contains("too short"), "{error}");
+        production.jwt_secret = Some("x".repeat(40));
+        assert!(ServeConfig::resolve(&production, &dir).is_ok());
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("troupe-config-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("troupe.toml");
+        std::fs::write(
+            &file,
+            "addr = \"127.0.0.1:9000\"\nenv = \"production\"\njwt_secret = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .unwrap();
+        let mut from_file = args();
+        from_file.config = Some(file.clone());
+        let config = ServeConfig::resolve(&from_file, &dir).unwrap();
+        assert_eq!(config.addr, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(config.environment, Environment::Production);
+        from_file.addr = Some("127.0.0.1:9001".parse().unwrap());
+        assert_eq!(ServeConfig::resolve(&from_file, &dir).unwrap().addr, "127.0.0.1:9001".parse().unwrap());
+        std::fs::write(&file, "adress = \"x\"\n").unwrap();
+        let error = format!("{:#}", ServeConfig::resolve(&from_file, &dir).unwrap_err());
+        assert!(error.contains("unknown field `adress`"), "{error}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,105 @@
+//! `troupe serve` over a real socket: health, readiness, the error format, configuration.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data_dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"))
+        .env_clear()
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            if let Some(addr) = line.strip_prefix("troupe listening on http://") {
+                let _ = sender.send(addr.to_owned());
+            }
+        }
+    });
+    let addr = receiver.recv_timeout(Duration::from_secs(60)).expect("the server announced its address");
+    Server { child, addr }
+}
+
+/// Sends one HTTP/1.1 request and returns the status and the JSON body.
+fn request(addr: &str, method: &str, path: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn assert_error(body: &Value, code: &str) {
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "{body}");
+    assert!(error["message"].as_str().is_some_and(|message| !message.is_empty()), "{body}");
+    assert!(error.get("details").is_some(), "{body}");
+    assert!(
+        error["timestamp"].as_str().is_some_and(|stamp| chrono::DateTime::parse_from_rfc3339(stamp).is_ok()),
+        "{body}"
+    );
+}
+
+#[test]
+fn the_server_reports_health_and_answers_errors_in_the_api_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    assert_eq!(request(&server.addr, "GET", "/healthz"), (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(request(&server.addr, "GET", "/readyz"), (200, serde_json::json!({"status": "ready"})));
+    let (status, body) = request(&server.addr, "GET", "/api/v1/nothing-here");
+    assert_eq!(status, 404);
+    assert_error(&body, "not_found");
+    let (status, body) = request(&server.addr, "DELETE", "/healthz");
+    assert_eq!(status, 405);
+    assert_error(&body, "method_not_allowed");
+    // Development generated the token secret into the data dir.
+    assert!(dir.path().join("jwt-secret").exists());
+}
+
+#[test]
+fn production_refuses_to_start_without_a_strong_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"))
+        .env_clear()
+        .env("TROUPE_ENV", "production")
+        .env("TROUPE_JWT_SECRET", "too-short")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("too short for production"), "{stderr}");
+    assert!(!stderr.contains("too-short"), "the secret itself is never printed: {stderr}");
+}
