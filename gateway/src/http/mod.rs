@@ -5,6 +5,7 @@
 
 mod error;
 mod health;
+pub mod middleware;
 
 use std::sync::Arc;
 
@@ -28,5 +29,6 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)
 }

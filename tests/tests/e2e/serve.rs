@@ -46,17 +46,35 @@ fn serve(data_dir: &Path) -> Server {
     Server { child, addr }
 }
 
-/// Sends one HTTP/1.1 request and returns the status and the JSON body.
-fn request(addr: &str, method: &str, path: &str) -> (u16, Value) {
+/// Sends one HTTP/1.1 request; returns the status, the headers (lowercased names) and the
+/// JSON body.
+fn exchange(addr: &str, method: &str, path: &str, extra_headers: &str) -> (u16, Vec<(String, String)>, Value) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra_headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    let status = response.split(' ').nth(1).and_then(|code| code.parse().ok()).expect("a status line");
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|line| line.split(' ').nth(1)).and_then(|code| code.parse().ok());
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status.expect("a status line"), headers, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn request(addr: &str, method: &str, path: &str) -> (u16, Value) {
+    let (status, _, body) = exchange(addr, method, path, "");
+    (status, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
 }
 
 fn assert_error(body: &Value, code: &str) {
@@ -82,6 +100,14 @@ fn the_server_reports_health_and_answers_errors_in_the_api_format() {
     let (status, body) = request(&server.addr, "DELETE", "/healthz");
     assert_eq!(status, 405);
     assert_error(&body, "method_not_allowed");
+    // Every response, errors included, carries a request id and the security headers.
+    let (_, headers, _) = exchange(&server.addr, "GET", "/nope", "X-Request-Id: trace-me-42\r\n");
+    assert_eq!(header(&headers, "x-request-id"), Some("trace-me-42"));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert_eq!(header(&headers, "x-frame-options"), Some("DENY"));
+    let (_, headers, _) = exchange(&server.addr, "GET", "/healthz", "X-Request-Id: bad id with spaces\r\n");
+    let generated = header(&headers, "x-request-id").expect("a generated request id");
+    assert!(generated.parse::<uuid::Uuid>().is_ok(), "a malformed id is replaced: {generated}");
     // Development generated the token secret into the data dir.
     assert!(dir.path().join("jwt-secret").exists());
 }
