@@ -13,7 +13,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::Semaphore;
@@ -344,7 +344,6 @@ async fn run_step(
 ) {
     let StepJob { shard, execution_id, attempt, plan, mut ctx } = job;
     let _permit = semaphore.acquire_owned().await;
-    let started_at: DateTime<Utc> = Utc::now();
     ctx.deadline = Instant::now() + plan.timeout;
     let cancel = ctx.cancel.clone();
     let run = AssertUnwindSafe(instance.run(ctx)).catch_unwind();
@@ -379,7 +378,7 @@ async fn run_step(
         Some(Ok(Ok(output))) => validate(&shared, &plan, output),
     };
     kind.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let done = StepDone { execution_id, step_index: plan.index, attempt, started_at, finished_at: Utc::now(), outcome };
+    let done = StepDone { execution_id, step_index: plan.index, attempt, finished_at: Utc::now(), outcome };
     shared.deliver(shard, done);
 }
 

@@ -154,7 +154,6 @@ impl Shared {
                 execution_id: job.execution_id,
                 step_index: job.plan.index,
                 attempt: job.attempt,
-                started_at: now,
                 finished_at: now,
                 outcome: StepOutcome::Failed(failure),
             },

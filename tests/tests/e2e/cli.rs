@@ -1,13 +1,8 @@
 //! The CLI's answers to good and bad pipelines.
 
 use std::path::Path;
-use std::process::Command;
 
-fn troupe(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"));
-    command.env_clear().arg("--data-dir").arg(data_dir);
-    command
-}
+use crate::troupe;
 
 #[test]
 fn pipeline_check_names_the_step_and_field_of_every_problem() {

@@ -10,14 +10,9 @@ use troupe_memory::SqliteStore;
 use troupe_runtime::status::{ExecutionStatus, StepStatus};
 use troupe_runtime::store::{ExecutionQuery, ExecutionStore};
 
-const EXECUTIONS: usize = 12;
+use crate::troupe;
 
-fn troupe(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"));
-    // The child gets its configuration explicitly, not from the test's environment.
-    command.env_clear().arg("--data-dir").arg(data_dir).stdin(Stdio::null());
-    command
-}
+const EXECUTIONS: usize = 12;
 
 const STEPS: [&str; 6] = ["one", "two", "three", "four", "five", "six"];
 

@@ -1,5 +1,16 @@
 //! End-to-end tests of troupe: real stores, real processes.
 
+use std::path::Path;
+use std::process::Command;
+
+/// Returns a command running the real binary on `data_dir`; the child gets its configuration
+/// explicitly, not from the test's environment.
+fn troupe(data_dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"));
+    command.env_clear().arg("--data-dir").arg(data_dir).stdin(std::process::Stdio::null());
+    command
+}
+
 // The store conformance suite, on the in-memory store, SQLite and PostgreSQL.
 mod conformance;
 // The runtime on SQLite and PostgreSQL: complete, stop mid-run, resume.

@@ -3,11 +3,13 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::troupe;
 
 struct Server {
     child: Child,
@@ -22,12 +24,8 @@ impl Drop for Server {
 }
 
 fn serve(data_dir: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"))
-        .env_clear()
-        .arg("--data-dir")
-        .arg(data_dir)
+    let mut child = troupe(data_dir)
         .args(["serve", "--addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -115,12 +113,9 @@ fn the_server_reports_health_and_answers_errors_in_the_api_format() {
 #[test]
 fn production_refuses_to_start_without_a_strong_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"))
-        .env_clear()
+    let output = troupe(dir.path())
         .env("TROUPE_ENV", "production")
         .env("TROUPE_JWT_SECRET", "too-short")
-        .arg("--data-dir")
-        .arg(dir.path())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .output()
         .unwrap();

@@ -71,7 +71,6 @@ pub(crate) struct StepDone {
     pub execution_id: ExecutionId,
     pub step_index: usize,
     pub attempt: u32,
-    pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub outcome: StepOutcome,
 }
@@ -382,7 +381,7 @@ impl ShardState {
     }
 
     fn step_done(&mut self, done: StepDone, myself: &ActorRef<ShardMsg>) {
-        let StepDone { execution_id, step_index, attempt, started_at, finished_at, outcome } = done;
+        let StepDone { execution_id, step_index, attempt, finished_at, outcome } = done;
         let Some(exec) = self.executions.get_mut(&execution_id) else { return };
         let Some(step) = exec.steps.get(step_index) else { return };
         if exec.status.is_terminal() || step.attempt != attempt || step.current.is_none() || !step.status.is_active() {
@@ -391,7 +390,6 @@ impl ShardState {
         }
         let pending = &mut self.pending;
         let plan = Arc::clone(&exec.pipeline.steps()[step_index]);
-        let _ = started_at;
         match outcome {
             StepOutcome::Output { output, issues } if issues.is_empty() => {
                 if !plan.validate.is_empty() {
