@@ -24,3 +24,12 @@ pub fn register_builtins(builder: RuntimeBuilder) -> RuntimeBuilder {
         .agent("sleep", demo::SleepAgent::default())
         .validator("json_schema", validators::JsonSchemaValidator::default())
 }
+
+/// The pipelines every user can run without registering one, by name.
+pub fn builtin_pipelines() -> Vec<troupe_runtime::pipeline::PipelineDef> {
+    use troupe_runtime::pipeline::{PipelineDef, PipelineFormat};
+    [include_str!("../../examples/hello.yaml")]
+        .into_iter()
+        .map(|text| PipelineDef::parse(text, PipelineFormat::Yaml).expect("built-in pipelines parse"))
+        .collect()
+}

@@ -43,6 +43,9 @@ pub enum Command {
     Resume(OutputArgs),
     /// Applies database migrations.
     Migrate,
+    /// Administers accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Works with pipeline definitions.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -76,6 +79,24 @@ pub struct RunArgs {
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `troupe admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Creates an account; the first account of an installation is the admin. The password is
+    /// read from standard input (or `TROUPE_NEW_USER_PASSWORD`), never from the command line.
+    CreateUser {
+        /// The login.
+        #[arg(long)]
+        email: String,
+        /// A display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// `admin`, `researcher` or `user` (the first account is always `admin`).
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
 }
 
 /// `troupe pipeline …`.

@@ -7,9 +7,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
+
+use crate::auth::HashCost;
+use crate::http::HttpSettings;
+use crate::http::limits::RateLimit;
 
 /// The shortest JWT secret accepted in production, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -38,7 +44,28 @@ pub struct ServeArgs {
     /// Secret that signs access tokens (HS256); at least 32 bytes in production.
     #[arg(long, env = "TROUPE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// A TOML file with any of: addr, env, jwt_secret.
+    /// Whether anyone may register an account (the first account always may).
+    #[arg(long, env = "TROUPE_ALLOW_REGISTRATION")]
+    pub allow_registration: Option<bool>,
+    /// Origins allowed to call the API from a browser (comma-separated; none by default).
+    #[arg(long, env = "TROUPE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+    /// Requests per second per client address (burst: twice as many); 0 turns rate limits off.
+    #[arg(long, env = "TROUPE_RATE_LIMIT_PER_IP")]
+    pub rate_limit_per_ip: Option<u32>,
+    /// Requests per second per user or API key (burst: twice as many).
+    #[arg(long, env = "TROUPE_RATE_LIMIT_PER_USER")]
+    pub rate_limit_per_user: Option<u32>,
+    /// Largest request body in bytes (default 1 MiB).
+    #[arg(long, env = "TROUPE_BODY_LIMIT")]
+    pub body_limit: Option<usize>,
+    /// Longest a request may take, e.g. `30s`.
+    #[arg(long, env = "TROUPE_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub request_timeout: Option<Duration>,
+    /// Cheap password hashing for tests and benchmarks; refused in production.
+    #[arg(long, env = "TROUPE_INSECURE_FAST_HASHING", hide = true)]
+    pub insecure_fast_hashing: bool,
+    /// A TOML file with any of the settings above, by their long names with underscores.
     #[arg(long, env = "TROUPE_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -50,6 +77,26 @@ struct FileConfig {
     addr: Option<SocketAddr>,
     env: Option<Environment>,
     jwt_secret: Option<String>,
+    allow_registration: Option<bool>,
+    cors_origins: Option<Vec<String>>,
+    rate_limit_per_ip: Option<u32>,
+    rate_limit_per_user: Option<u32>,
+    body_limit: Option<usize>,
+    #[serde(default, with = "humantime_serde_opt")]
+    request_timeout: Option<Duration>,
+}
+
+/// `request_timeout = "30s"` in the TOML file.
+mod humantime_serde_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 /// The resolved configuration of the server.
@@ -60,6 +107,10 @@ pub struct ServeConfig {
     pub environment: Environment,
     /// The token-signing secret (never logged).
     pub jwt_secret: String,
+    /// The HTTP layer's settings.
+    pub http: HttpSettings,
+    /// Password hashing cost.
+    pub hash_cost: HashCost,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -68,6 +119,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("addr", &self.addr)
             .field("environment", &self.environment)
             .field("jwt_secret", &"<redacted>")
+            .field("http", &self.http)
+            .field("hash_cost", &self.hash_cost)
             .finish()
     }
 }
@@ -100,7 +153,32 @@ impl ServeConfig {
             (_, Some(secret)) => secret,
             (Environment::Development, None) => development_secret(data_dir)?,
         };
-        Ok(Self { addr, environment, jwt_secret })
+        if args.insecure_fast_hashing && environment == Environment::Production {
+            bail!("TROUPE_INSECURE_FAST_HASHING is for tests and benchmarks; production refuses it");
+        }
+        let defaults = HttpSettings::default();
+        let default_limit = RateLimit::default();
+        let per_ip = args.rate_limit_per_ip.or(file.rate_limit_per_ip).unwrap_or(default_limit.per_ip_per_second);
+        let per_user =
+            args.rate_limit_per_user.or(file.rate_limit_per_user).unwrap_or(default_limit.per_user_per_second);
+        let http = HttpSettings {
+            allow_registration: args
+                .allow_registration
+                .or(file.allow_registration)
+                .unwrap_or(defaults.allow_registration),
+            body_limit: args.body_limit.or(file.body_limit).unwrap_or(defaults.body_limit),
+            request_timeout: args.request_timeout.or(file.request_timeout).unwrap_or(defaults.request_timeout),
+            cors_origins: args.cors_origins.clone().or(file.cors_origins).unwrap_or_default(),
+            rate_limit: (per_ip > 0).then_some(RateLimit {
+                per_ip_per_second: per_ip,
+                per_ip_burst: per_ip.saturating_mul(2),
+                per_user_per_second: per_user.max(1),
+                per_user_burst: per_user.max(1).saturating_mul(2),
+            }),
+            ..defaults
+        };
+        let hash_cost = if args.insecure_fast_hashing { HashCost::Fast } else { HashCost::Standard };
+        Ok(Self { addr, environment, jwt_secret, http, hash_cost })
     }
 }
 
@@ -128,7 +206,19 @@ mod tests {
     use super::*;
 
     fn args() -> ServeArgs {
-        ServeArgs { addr: None, environment: None, jwt_secret: None, config: None }
+        ServeArgs {
+            addr: None,
+            environment: None,
+            jwt_secret: None,
+            allow_registration: None,
+            cors_origins: None,
+            rate_limit_per_ip: None,
+            rate_limit_per_user: None,
+            body_limit: None,
+            request_timeout: None,
+            insecure_fast_hashing: false,
+            config: None,
+        }
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! troupe-gateway: configuration, wiring and the `troupe` command line.
 //!
-//! This crate reads configuration, builds the concrete store and agents, starts the runtime
-//! and runs commands (`run`, `resume`, `migrate`, `pipeline`, `bench`). It is the only crate
-//! that will *serve* HTTP (the gateway issue); `main` stays a one-line call into [`cli_main`]
-//! so tests can run the same entry point.
+//! This crate reads configuration, builds the concrete stores and agents, starts the runtime
+//! and runs commands (`serve`, `run`, `resume`, `migrate`, `admin`, `pipeline`, `bench`). It is
+//! the only crate that serves HTTP ([`http`], started by [`server::Server`]); `main` stays a
+//! one-line call into [`cli_main`] so tests can run the same entry point.
 
 #![warn(missing_docs)]
 
+pub mod auth;
 mod bench;
 mod cli;
 mod commands;
 pub mod config;
 pub mod http;
 mod progress;
+pub mod server;
 mod setup;
 
 use std::process::ExitCode;

@@ -49,13 +49,18 @@ pub fn node_id(data_dir: &Path) -> anyhow::Result<String> {
 /// Opens the configured store (PostgreSQL from `--database-url`, else SQLite in the data dir)
 /// and applies migrations.
 pub async fn open_store(cli: &Cli) -> anyhow::Result<Arc<dyn ExecutionStore>> {
-    let url = match &cli.database_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", cli.data_dir.join("troupe.db").display()),
-    };
+    let url = database_url(cli);
     troupe_memory::open_store(&url)
         .await
         .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&url)))
+}
+
+/// The configured database URL: `--database-url`, else the SQLite file in the data dir.
+pub fn database_url(cli: &Cli) -> String {
+    match &cli.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", cli.data_dir.join("troupe.db").display()),
+    }
 }
 
 /// Starts a runtime with the built-in agents on the configured store.

@@ -18,21 +18,38 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use sql::{PostgresStore, SqliteStore};
+use troupe_runtime::accounts::AccountStore;
 use troupe_runtime::store::{ExecutionStore, StoreError};
 
-/// Opens the store a URL names: `postgres://…` / `postgresql://…` or `sqlite://path`; applies
-/// migrations.
-pub async fn open_store(database_url: &str) -> Result<Arc<dyn ExecutionStore>, StoreError> {
+/// The stores of one database, each as the port the runtime and gateway use.
+#[derive(Clone)]
+pub struct Stores {
+    /// Executions, steps, events, artifacts, pipelines.
+    pub executions: Arc<dyn ExecutionStore>,
+    /// Users, sessions, API keys, projects, the audit log.
+    pub accounts: Arc<dyn AccountStore>,
+}
+
+/// Opens the database a URL names: `postgres://…` / `postgresql://…` or `sqlite://path`;
+/// applies migrations.
+pub async fn open_stores(database_url: &str) -> Result<Stores, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(database_url, 8).await?))
+        let store = Arc::new(PostgresStore::connect(database_url, 8).await?);
+        Ok(Stores { executions: store.clone(), accounts: store })
     } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
-        Ok(Arc::new(SqliteStore::open(Path::new(path)).await?))
+        let store = Arc::new(SqliteStore::open(Path::new(path)).await?);
+        Ok(Stores { executions: store.clone(), accounts: store })
     } else {
         Err(StoreError::Unavailable(format!(
             "unsupported database URL (expected postgres:// or sqlite://): {}",
             redact(database_url)
         )))
     }
+}
+
+/// Opens the execution store a URL names (see [`open_stores`]).
+pub async fn open_store(database_url: &str) -> Result<Arc<dyn ExecutionStore>, StoreError> {
+    Ok(open_stores(database_url).await?.executions)
 }
 
 /// Returns the URL with any password replaced, for messages and logs.

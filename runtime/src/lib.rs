@@ -2,7 +2,8 @@
 //!
 //! This crate owns the vocabulary — ids, [`model::ExecutionRecord`], steps, attempts, events,
 //! [`pipeline::PipelineDef`] — and the traits other crates implement: [`agent::Agent`],
-//! [`validator::Validator`], [`store::ExecutionStore`], [`events::EventSink`]. It runs
+//! [`validator::Validator`], [`store::ExecutionStore`], [`accounts::AccountStore`],
+//! [`events::EventSink`]. It runs
 //! executions on a supervised ractor tree ([`Runtime`]).
 //!
 //! It deliberately depends on no database, HTTP or LLM crate: SQL lives in `troupe-memory`,
@@ -10,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 mod actors;
 pub mod agent;
 pub mod events;

@@ -15,7 +15,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Pipeline(command) => pipeline::run(command),
         Command::Bench(BenchCommand::Pipeline(args)) => crate::bench::pipeline(args, cli.database_url.as_deref()),
-        Command::Run(_) | Command::Resume(_) | Command::Migrate | Command::Serve(_) => {
+        Command::Run(_) | Command::Resume(_) | Command::Migrate | Command::Serve(_) | Command::Admin(_) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 match &cli.command {
                     Command::Run(args) => run::run(&cli, args).await,
                     Command::Serve(args) => serve::serve(&cli, args).await,
+                    Command::Admin(command) => serve::admin(&cli, command).await,
                     Command::Resume(args) => run::resume(&cli, args).await,
                     Command::Migrate => {
                         crate::setup::ensure_data_dir(&cli.data_dir)?;

@@ -1,36 +1,87 @@
-//! `troupe serve`: the HTTP gateway over the runtime.
+//! `troupe serve`: the HTTP gateway over the runtime; `troupe admin create-user`.
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
+use troupe_runtime::accounts::Role;
 
-use crate::cli::Cli;
+use crate::auth::{Auth, Jwt, Passwords};
+use crate::cli::{AdminCommand, Cli};
 use crate::config::{ServeArgs, ServeConfig};
-use crate::http::{AppState, router};
+use crate::server::{ACCESS_TOKEN_TTL, REFRESH_TOKEN_TTL, Server, ServerOptions};
 use crate::setup;
 
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     setup::ensure_data_dir(&cli.data_dir)?;
     let config = ServeConfig::resolve(args, &cli.data_dir)?;
     tracing::info!(?config, "starting");
-    let runtime = Arc::new(setup::start_runtime(cli, true, None).await?);
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .with_context(|| format!("failed to listen on {}", config.addr))?;
-    let addr = listener.local_addr()?;
+    let server = Server::start(ServerOptions {
+        database_url: setup::database_url(cli),
+        addr: config.addr,
+        jwt_secret: config.jwt_secret.clone(),
+        node_id: setup::node_id(&cli.data_dir)?,
+        hash_cost: config.hash_cost,
+        http: config.http.clone(),
+    })
+    .await?;
+    let users = server.state.auth.store().list_users(None, 1).await?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "troupe listening on http://{addr}")?;
+        writeln!(out, "troupe listening on http://{}", server.addr)?;
+        writeln!(out, "API docs: http://{}/api/docs", server.addr)?;
+        if users.is_empty() {
+            writeln!(
+                out,
+                "no user yet: create the first admin with `troupe admin create-user --email you@example.com` \
+                 (or POST /api/v1/auth/register: the first account is the admin)"
+            )?;
+        }
         out.flush()?;
     }
-    let app = router(AppState { runtime: Arc::clone(&runtime) });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("the server failed")?;
-    if let Ok(runtime) = Arc::try_unwrap(runtime) {
-        runtime.shutdown().await;
-    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `troupe admin …`.
+pub async fn admin(cli: &Cli, command: &AdminCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AdminCommand::CreateUser { email, name, role } => {
+            setup::ensure_data_dir(&cli.data_dir)?;
+            let password = std::env::var("TROUPE_NEW_USER_PASSWORD").ok().filter(|p| !p.is_empty());
+            let password = match password {
+                Some(password) => password,
+                None => read_password()?,
+            };
+            crate::http::check_credentials(email, &password).map_err(|error| anyhow::anyhow!(error.message))?;
+            let stores = troupe_memory::open_stores(&setup::database_url(cli)).await?;
+            // Tokens are not issued here; the signer only needs to exist.
+            let auth = Auth::new(
+                stores.accounts,
+                Passwords::new(crate::auth::HashCost::Standard),
+                Jwt::new("unused-for-account-creation-only", ACCESS_TOKEN_TTL),
+                REFRESH_TOKEN_TTL,
+            );
+            let role: Role = role.parse().map_err(|error: String| anyhow::anyhow!(error))?;
+            let user =
+                auth.create_user(email, &password, name.clone(), role).await.context("cannot create the user")?;
+            println!("created {} ({}) with id {}", user.email, user.role.as_str(), user.id);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Reads a password from standard input (one line), prompting on a terminal.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    if std::io::stdin().is_terminal() {
+        eprint!("password for the new user (input is shown; or set TROUPE_NEW_USER_PASSWORD): ");
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

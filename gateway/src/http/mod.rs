@@ -1,34 +1,136 @@
-//! The HTTP gateway: the router, its state and the error format.
+//! The HTTP gateway: REST under `/api/v1`, the WebSocket at `/api/v1/ws`, health, metrics and
+//! the OpenAPI document.
 //!
 //! Every error answers `{"error": {"code", "message", "details", "timestamp"}}` with the right
 //! status, unknown routes and wrong methods included.
 
 mod error;
+pub mod extract;
 mod health;
+pub mod limits;
+pub mod metrics;
 pub mod middleware;
+pub mod openapi;
+mod routes;
+mod views;
+pub mod ws;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use dashmap::DashMap;
+use tokio_util::sync::CancellationToken;
 use troupe_runtime::Runtime;
+use troupe_runtime::ids::UserId;
+use troupe_runtime::pipeline::PipelineDef;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
+
+/// Checks an email and a password as registration does.
+pub fn check_credentials(email: &str, password: &str) -> Result<(), ApiError> {
+    routes::auth::check_credentials(email, password, "password")
+}
+
+use crate::auth::Auth;
+
+/// Tunables of the HTTP layer (resolved from the serve configuration).
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Whether anyone may register (the first user always may).
+    pub allow_registration: bool,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Longest a request may take.
+    pub request_timeout: Duration,
+    /// Interval of WebSocket pings.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket that sends nothing (not even a pong) for this long is closed.
+    pub ws_idle_timeout: Duration,
+    /// Events a WebSocket client may fall behind before it is told it lagged.
+    pub ws_buffer: usize,
+    /// Origins allowed by CORS (none: same-origin only).
+    pub cors_origins: Vec<String>,
+    /// Rate limits (`None`: off).
+    pub rate_limit: Option<limits::RateLimit>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            allow_registration: true,
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            ws_ping_interval: Duration::from_secs(20),
+            ws_idle_timeout: Duration::from_secs(60),
+            ws_buffer: 1024,
+            cors_origins: Vec::new(),
+            rate_limit: Some(limits::RateLimit::default()),
+        }
+    }
+}
+
+/// One lock per (user, idempotency key) being created.
+pub type IdempotencyLocks = DashMap<(UserId, String), Arc<tokio::sync::Mutex<()>>>;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The runtime (and through it the store).
+    /// The runtime (and through it the execution store).
     pub runtime: Arc<Runtime>,
+    /// Accounts and tokens.
+    pub auth: Auth,
+    /// Pipelines every user can run, by name.
+    pub builtin_pipelines: Arc<BTreeMap<String, PipelineDef>>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
+    /// The HTTP tunables.
+    pub settings: Arc<HttpSettings>,
+    /// Serialises creates that carry the same idempotency key.
+    pub idempotency: Arc<IdempotencyLocks>,
+    /// Cancelled when the server shuts down (WebSockets close with a close frame).
+    pub shutdown: CancellationToken,
 }
 
-/// Returns the gateway's router.
+impl AppState {
+    /// Builds the state.
+    pub fn new(runtime: Arc<Runtime>, auth: Auth, settings: HttpSettings) -> Self {
+        let builtin_pipelines =
+            troupe_agents::builtin_pipelines().into_iter().map(|def| (def.name.clone(), def)).collect();
+        Self {
+            runtime,
+            auth,
+            builtin_pipelines: Arc::new(builtin_pipelines),
+            metrics: Arc::new(metrics::Metrics::new()),
+            settings: Arc::new(settings),
+            idempotency: Arc::new(DashMap::new()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+}
+
+/// Returns the gateway's router and its OpenAPI document.
 pub fn router(state: AppState) -> Router {
+    let (api, openapi) = openapi::api_router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let limiter = state.settings.rate_limit.clone().map(|limit| Arc::new(limits::RateLimiter::new(limit)));
     Router::new()
+        .merge(api)
+        .route("/api/v1/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
+        .merge(openapi::docs_router(openapi))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(limiter, limits::rate_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::timeout))
+        .layer(DefaultBodyLimit::max(state.settings.body_limit))
+        .layer(limits::cors(&state.settings.cors_origins))
+        .layer(axum::middleware::from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(axum::middleware::from_fn(middleware::request_context))
         .with_state(state)
 }

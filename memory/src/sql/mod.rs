@@ -1,6 +1,9 @@
-//! The SQL stores. One macro, [`sql_store!`], implements `ExecutionStore` for both databases
-//! from the same statements; only connecting and migrating differ.
+//! The SQL stores. Two macros, `sql_store!` and `sql_accounts!`, implement `ExecutionStore` and
+//! `AccountStore` for both databases from the same statements; only connecting, migrating and
+//! applying write batches differ.
 
+#[macro_use]
+mod accounts;
 #[macro_use]
 mod macros;
 mod postgres;

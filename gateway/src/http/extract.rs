@@ -1,0 +1,163 @@
+//! Extractors whose rejections speak the API's error format: JSON bodies that name the bad
+//! field, query strings, ids in paths, and the authenticated caller.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::{ApiError, AppState};
+use crate::auth::{Caller, ClientInfo};
+
+/// The header programs may use for an API key instead of `Authorization: Bearer`.
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// A JSON body; a malformed or mistyped body answers 400 naming the field (`steps[0].agent`).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON (Content-Type: application/json)",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than allowed")
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON document, naming the path of a field of the wrong type or a missing one.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}"));
+        }
+        let path = error.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid_field(field, strip_position(&inner.to_string()))
+    })?;
+    deserializer.end().map_err(|error| {
+        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {error}"))
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 42" to data errors; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A query string; a bad parameter answers 400 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| ApiError::invalid_field("query", rejection.body_text()))
+    }
+}
+
+/// Parses an id from a path segment; a malformed one answers 400 naming the parameter.
+pub fn parse_id<T: std::str::FromStr>(text: &str, field: &str) -> Result<T, ApiError> {
+    text.parse().map_err(|_| ApiError::invalid_field(field, format!("`{text}` is not a valid id")))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let credential = credential(parts).ok_or_else(|| {
+            ApiError::unauthorized("authentication required: send `Authorization: Bearer <token or API key>`")
+        })?;
+        let caller = state.auth.authenticate(credential).await?;
+        if caller.read_only && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            return Err(ApiError::forbidden("read_only_key", "this API key may only read"));
+        }
+        Ok(caller)
+    }
+}
+
+/// The bearer token or API key a request carries.
+pub fn credential(parts: &Parts) -> Option<&str> {
+    if let Some(value) = parts.headers.get(AUTHORIZATION).and_then(|value| value.to_str().ok()) {
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty());
+    }
+    parts.headers.get(API_KEY_HEADER).and_then(|value| value.to_str().ok()).map(str::trim)
+}
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent =
+            parts.headers.get(axum::http::header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_owned);
+        Ok(ClientInfo { ip, user_agent })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Item>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        count: u32,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let error = parse_json::<Body>(br#"{"name": "x", "items": [{"count": "three"}]}"#).unwrap_err();
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.details["fields"][0]["field"], "items[0].count");
+        let error = parse_json::<Body>(br#"{"items": []}"#).unwrap_err();
+        assert_eq!(error.details["fields"][0]["field"], "body");
+        assert!(error.message.contains("missing field `name`"), "{}", error.message);
+        let error = parse_json::<Body>(b"{\"name\": ").unwrap_err();
+        assert_eq!(error.code, "malformed_json");
+        let error = parse_json::<Body>(br#"{"name": "x", "items": []} trailing"#).unwrap_err();
+        assert_eq!(error.code, "malformed_json");
+    }
+}

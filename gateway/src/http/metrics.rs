@@ -1,0 +1,177 @@
+//! Prometheus metrics at `/metrics` (text format). The series are documented in
+//! docs/observability.md:
+//!
+//! - `troupe_http_request_duration_seconds` (histogram; `method`, `route`, `status`)
+//! - `troupe_executions_finished_total` (counter; `status`)
+//! - `troupe_step_duration_seconds` (histogram; `status`): from running to a terminal status
+//! - `troupe_agent_restarts_total`, `troupe_agent_crashes_total` (counters; `agent`)
+//! - `troupe_live_executions` (gauge), `troupe_ws_connections` (gauge)
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use dashmap::DashMap;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use troupe_runtime::Runtime;
+use troupe_runtime::ids::ExecutionId;
+use troupe_runtime::model::EventKind;
+use troupe_runtime::status::StepStatus;
+
+use super::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabel {
+    agent: String,
+}
+
+/// The gateway's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Histogram>,
+    executions_finished: Family<StatusLabel, Counter>,
+    step_durations: Family<StatusLabel, Histogram>,
+    agent_restarts: Family<AgentLabel, Counter>,
+    agent_crashes: Family<AgentLabel, Counter>,
+    live_executions: Gauge,
+    /// Open WebSocket connections.
+    pub ws_connections: Gauge,
+    running_steps: DashMap<(ExecutionId, String), Instant>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every series.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("troupe");
+        let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+        });
+        registry.register("http_request_duration_seconds", "HTTP request latency", requests.clone());
+        let executions_finished = Family::<StatusLabel, Counter>::default();
+        registry.register(
+            "executions_finished",
+            "Executions that reached a terminal status",
+            executions_finished.clone(),
+        );
+        let step_durations = Family::<StatusLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 20))
+        });
+        registry.register(
+            "step_duration_seconds",
+            "Step time from running to a terminal status",
+            step_durations.clone(),
+        );
+        let agent_restarts = Family::<AgentLabel, Counter>::default();
+        registry.register("agent_restarts", "Agent actor restarts", agent_restarts.clone());
+        let agent_crashes = Family::<AgentLabel, Counter>::default();
+        registry.register("agent_crashes", "Agent crashes (panics)", agent_crashes.clone());
+        let live_executions = Gauge::default();
+        registry.register("live_executions", "Executions admitted and not finished", live_executions.clone());
+        let ws_connections = Gauge::default();
+        registry.register("ws_connections", "Open WebSocket connections", ws_connections.clone());
+        Self {
+            registry,
+            requests,
+            executions_finished,
+            step_durations,
+            agent_restarts,
+            agent_crashes,
+            live_executions,
+            ws_connections,
+            running_steps: DashMap::new(),
+        }
+    }
+
+    /// Follows the runtime's events for execution and step metrics until the runtime stops.
+    pub fn observe(self: &Arc<Self>, runtime: &Runtime) -> tokio::task::JoinHandle<()> {
+        let mut events = runtime.subscribe_all();
+        let metrics = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => metrics.record(event.execution_id, &event.kind),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        })
+    }
+
+    fn record(&self, execution: ExecutionId, kind: &EventKind) {
+        match kind {
+            EventKind::ExecutionStatus { status, .. } if status.is_terminal() => {
+                self.executions_finished.get_or_create(&StatusLabel { status: status.to_string() }).inc();
+                self.running_steps.retain(|(id, _), _| *id != execution);
+            }
+            EventKind::StepStatus { step, status: StepStatus::Running, .. } => {
+                self.running_steps.insert((execution, step.clone()), Instant::now());
+            }
+            EventKind::StepStatus { step, status, .. } if status.is_terminal() => {
+                if let Some((_, started)) = self.running_steps.remove(&(execution, step.clone())) {
+                    self.step_durations
+                        .get_or_create(&StatusLabel { status: status.to_string() })
+                        .observe(started.elapsed().as_secs_f64());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn refresh(&self, runtime: &Runtime) {
+        self.live_executions.set(runtime.live_executions() as i64);
+        for agent in runtime.agents() {
+            let label = AgentLabel { agent: agent.kind };
+            let restarts = self.agent_restarts.get_or_create(&label);
+            restarts.inc_by(agent.restarts.saturating_sub(restarts.get()));
+            let crashes = self.agent_crashes.get_or_create(&label);
+            crashes.inc_by(agent.crashes.saturating_sub(crashes.get()));
+        }
+    }
+}
+
+/// Times every request by method, route template and status.
+pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let response = next.run(request).await;
+    let labels = RequestLabels { method, route, status: response.status().as_u16() };
+    metrics.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub async fn render(State(state): State<AppState>) -> Response {
+    state.metrics.refresh(&state.runtime);
+    let mut text = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &state.metrics.registry) {
+        return super::ApiError::internal(error).into_response();
+    }
+    ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}

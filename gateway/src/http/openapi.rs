@@ -1,0 +1,123 @@
+//! The OpenAPI 3.1 document, generated from the handlers (utoipa), served at
+//! `/api/docs/openapi.json`, with a small self-contained page at `/api/docs`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_SECURITY_POLICY;
+use axum::response::Html;
+use axum::routing::get;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::routes::{agents, auth, executions, pipelines, projects, users};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "troupe", description = "An actor-based multi-agent runtime: executions, live events, agents, accounts."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Accounts, logins and tokens"),
+        (name = "users", description = "User administration"),
+        (name = "api-keys", description = "Keys for programs"),
+        (name = "projects", description = "Groups of executions"),
+        (name = "pipelines", description = "Pipeline definitions"),
+        (name = "executions", description = "Runs of pipelines"),
+        (name = "agents", description = "Agent kinds and their health"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or API key (trk_…)").build(),
+            ),
+        );
+    }
+}
+
+/// Every REST route, each registered with its OpenAPI operation.
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::create_api_key, users::list_api_keys))
+        .routes(routes!(users::revoke_api_key))
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(projects::get_project, projects::update_project, projects::delete_project))
+        .routes(routes!(pipelines::list_pipelines, pipelines::register_pipeline))
+        .routes(routes!(pipelines::get_pipeline, pipelines::delete_pipeline))
+        .routes(routes!(executions::create_execution, executions::list_executions))
+        .routes(routes!(executions::get_execution))
+        .routes(routes!(executions::cancel_execution))
+        .routes(routes!(executions::list_steps))
+        .routes(routes!(executions::list_logs))
+        .routes(routes!(executions::list_events))
+        .routes(routes!(executions::list_artifacts))
+        .routes(routes!(executions::download_artifact))
+        .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::get_agent))
+        .routes(routes!(agents::release_agent))
+}
+
+/// Returns the OpenAPI document.
+pub fn document() -> OpenApiDoc {
+    api_router().into_openapi()
+}
+
+/// `/api/docs` and `/api/docs/openapi.json`.
+pub fn docs_router(openapi: Arc<OpenApiDoc>) -> Router<AppState> {
+    Router::new()
+        .route("/api/docs", get(|| async { ([(CONTENT_SECURITY_POLICY, DOCS_POLICY)], Html(DOCS_PAGE)) }))
+        .route(
+            "/api/docs/openapi.json",
+            get(|State(openapi): State<Arc<OpenApiDoc>>| async move { axum::Json(openapi.as_ref().clone()) }),
+        )
+        .with_state(openapi)
+}
+
+/// The docs page runs its own inline script and style, and fetches only from this origin.
+const DOCS_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; frame-ancestors 'none'";
+
+/// A page with no external script: it lists the operations from the document.
+const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>troupe API</title>
+<style>body{font:15px system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
+code{background:#f3f3f3;padding:0 .3em}.m{display:inline-block;width:4.5rem;font-weight:bold}
+li{margin:.3rem 0}</style></head>
+<body><h1>troupe API</h1>
+<p>The OpenAPI 3.1 document: <a href="/api/docs/openapi.json"><code>/api/docs/openapi.json</code></a>
+(load it into any OpenAPI viewer). Live events: the WebSocket <code>/api/v1/ws</code> (docs/websocket.md).</p>
+<ul id="ops"></ul>
+<script>
+fetch('/api/docs/openapi.json').then(r => r.json()).then(doc => {
+  const ops = document.getElementById('ops');
+  for (const [path, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      const li = document.createElement('li');
+      li.innerHTML = '<span class="m"></span><code></code> ';
+      li.children[0].textContent = method.toUpperCase();
+      li.children[1].textContent = path;
+      li.append(op.summary || op.description || '');
+      ops.append(li);
+    }
+  }
+});
+</script></body></html>"#;

@@ -1,0 +1,306 @@
+//! `/api/v1/executions`: create, list, get, cancel, steps, logs, events, artifacts.
+//! Another user's execution answers 404, exactly like one that does not exist.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use troupe_runtime::SubmitRequest;
+use troupe_runtime::ids::{ExecutionId, ProjectId};
+use troupe_runtime::model::ExecutionRecord;
+use troupe_runtime::status::ExecutionStatus;
+use troupe_runtime::store::ExecutionQuery;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::pipelines::{check_definition, resolve};
+use super::projects::visible_project;
+use crate::auth::Caller;
+use crate::http::extract::{ApiJson, ApiQuery, parse_id};
+use crate::http::views::{ArtifactView, ExecutionPage, ExecutionView, StepView, to_json};
+use crate::http::{ApiError, AppState, ErrorBody};
+
+/// The header that makes a create idempotent.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// A new execution.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExecution {
+    /// A pipeline name (the caller's own, else a built-in one) or an inline definition.
+    #[schema(value_type = Object)]
+    pub pipeline: Value,
+    /// The execution's input (any JSON; default `{}`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub input: Option<Value>,
+    /// One of the caller's projects.
+    pub project_id: Option<Uuid>,
+}
+
+/// Filters of the execution list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Only executions in this status.
+    pub status: Option<String>,
+    /// Only executions of this pipeline.
+    pub pipeline: Option<String>,
+    /// Only executions of this project.
+    pub project_id: Option<Uuid>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<Uuid>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Which events to return.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events with a greater `seq` (default 0: from the start).
+    pub after_seq: Option<u64>,
+    /// At most this many (1–1000, default 500).
+    pub limit: Option<u32>,
+}
+
+/// Returns an execution the caller may see (their own; any for an admin), or 404.
+pub async fn visible_execution(state: &AppState, caller: &Caller, id: &str) -> Result<ExecutionRecord, ApiError> {
+    let id: ExecutionId = parse_id(id, "id")?;
+    match state.runtime.store().get_execution(id).await? {
+        Some(record) if record.owner == caller.id() || caller.is_admin() => Ok(record),
+        _ => Err(ApiError::not_found("execution")),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
+    match value.to_str() {
+        Ok(key) if (1..=255).contains(&key.len()) => Ok(Some(key.to_owned())),
+        _ => Err(ApiError::invalid_field("Idempotency-Key", "must be 1 to 255 visible ASCII characters")),
+    }
+}
+
+/// Starts an execution. It answers at once (`planned` or `running`); follow it over the
+/// WebSocket or `GET …/events`. With an `Idempotency-Key` header, repeating the request answers
+/// the first execution (200) instead of starting another.
+#[utoipa::path(post, path = "/api/v1/executions", tag = "executions", request_body = CreateExecution,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a repeated create return the same execution")),
+    responses((status = 201, body = ExecutionView), (status = 200, body = ExecutionView, description = "The execution created earlier with this idempotency key"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_execution(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CreateExecution>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let pipeline = match request.pipeline {
+        Value::String(name) => state
+            .runtime
+            .validate(resolve(&state, &caller, &name).await?)
+            .map_err(|error| crate::http::error::pipeline_error(&error))?,
+        definition @ Value::Object(_) => check_definition(&state, definition)?,
+        _ => return Err(ApiError::invalid_field("pipeline", "must be a pipeline name or a definition object")),
+    };
+    let project = match request.project_id {
+        Some(id) => Some(
+            visible_project(&state, &caller, ProjectId(id))
+                .await
+                .map_err(|_| ApiError::invalid_field("project_id", "no such project of yours"))?
+                .id,
+        ),
+        None => None,
+    };
+    // One create per (user, key) at a time on this node, so two concurrent repeats cannot both
+    // miss the first one's row.
+    let lock =
+        key.as_ref().map(|key| Arc::clone(state.idempotency.entry((caller.id(), key.clone())).or_default().value()));
+    let _guard = match &lock {
+        Some(lock) => Some(lock.lock().await),
+        None => None,
+    };
+    if let Some(key) = &key
+        && let Some(existing) = state.runtime.store().find_by_idempotency_key(caller.id(), key).await?
+    {
+        return Ok((StatusCode::OK, Json(ExecutionView::from(&existing))).into_response());
+    }
+    let submit = SubmitRequest {
+        pipeline,
+        input: request.input.unwrap_or_else(|| Value::Object(Default::default())),
+        owner: caller.id(),
+        project,
+        idempotency_key: key.clone(),
+    };
+    let id = state.runtime.submit(submit).await?;
+    drop(_guard);
+    if let Some(key) = key {
+        state.idempotency.remove(&(caller.id(), key));
+    }
+    let record = state.runtime.store().get_execution(id).await?.ok_or_else(|| ApiError::not_found("execution"))?;
+    let mut response = (StatusCode::CREATED, Json(ExecutionView::from(&record))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/executions/{id}")) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Lists the caller's executions, newest first (an admin sees everyone's).
+#[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(ListQuery),
+    responses((status = 200, body = ExecutionPage), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_executions(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<ExecutionPage>, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<ExecutionStatus>)
+        .transpose()
+        .map_err(|error| ApiError::invalid_field("status", error.to_string()))?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let filter = ExecutionQuery {
+        owner: if caller.is_admin() { None } else { Some(caller.id()) },
+        status,
+        pipeline: query.pipeline,
+        project: query.project_id.map(ProjectId),
+        before: query.cursor.map(ExecutionId),
+        limit: Some(limit + 1),
+    };
+    let mut records = state.runtime.store().list_executions(&filter).await?;
+    let next_cursor = if records.len() > limit as usize {
+        records.truncate(limit as usize);
+        records.last().map(|record| record.id.0)
+    } else {
+        None
+    };
+    Ok(Json(ExecutionPage { items: records.iter().map(ExecutionView::from).collect(), next_cursor }))
+}
+
+/// Returns an execution.
+#[utoipa::path(get, path = "/api/v1/executions/{id}", tag = "executions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_execution(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionView>, ApiError> {
+    Ok(Json(ExecutionView::from(&visible_execution(&state, &caller, &id).await?)))
+}
+
+/// Cancels an execution: running steps are told to stop and it ends `cancelled`.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", tag = "executions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn cancel_execution(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionView>, ApiError> {
+    let record = visible_execution(&state, &caller, &id).await?;
+    let record = state.runtime.cancel(record.id).await?;
+    Ok(Json(ExecutionView::from(&record)))
+}
+
+/// Returns the steps of an execution with every attempt (input, output or error, timing).
+#[utoipa::path(get, path = "/api/v1/executions/{id}/steps", tag = "executions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<StepView>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_steps(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<StepView>>, ApiError> {
+    let record = visible_execution(&state, &caller, &id).await?;
+    let store = state.runtime.store();
+    let (steps, attempts) = tokio::try_join!(store.list_steps(record.id), store.list_attempts(record.id))?;
+    let views = steps
+        .iter()
+        .map(|step| StepView::new(step, attempts.iter().filter(|attempt| attempt.step_key == step.key).collect()))
+        .collect();
+    Ok(Json(views))
+}
+
+/// Returns the log lines of an execution.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/logs", tag = "executions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let record = visible_execution(&state, &caller, &id).await?;
+    let logs = state.runtime.store().list_logs(record.id).await?;
+    Ok(Json(logs.iter().map(to_json).collect()))
+}
+
+/// Returns the events of an execution after `after_seq`, in order (the WebSocket's replay).
+#[utoipa::path(get, path = "/api/v1/executions/{id}/events", tag = "executions", params(("id" = Uuid, Path), EventsQuery),
+    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let record = visible_execution(&state, &caller, &id).await?;
+    let limit = query.limit.unwrap_or(500).clamp(1, 1000);
+    let events = state.runtime.store().list_events(record.id, query.after_seq.unwrap_or(0), limit).await?;
+    Ok(Json(events.iter().map(to_json).collect()))
+}
+
+/// Lists the artifacts of an execution (metadata; download each from its `url`).
+#[utoipa::path(get, path = "/api/v1/executions/{id}/artifacts", tag = "executions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<ArtifactView>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_artifacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<ArtifactView>>, ApiError> {
+    let record = visible_execution(&state, &caller, &id).await?;
+    let artifacts = state.runtime.store().list_artifacts(record.id).await?;
+    let views = artifacts
+        .iter()
+        .map(|artifact| ArtifactView {
+            step: artifact.step_key.clone(),
+            name: artifact.name.clone(),
+            content_type: artifact.content_type.clone(),
+            size: artifact.content.len(),
+            created_at: artifact.created_at,
+            url: format!("/api/v1/executions/{}/artifacts/{}/{}", record.id, artifact.step_key, artifact.name),
+        })
+        .collect();
+    Ok(Json(views))
+}
+
+/// Downloads an artifact's content.
+#[utoipa::path(get, path = "/api/v1/executions/{id}/artifacts/{step}/{name}", tag = "executions",
+    params(("id" = Uuid, Path), ("step" = String, Path), ("name" = String, Path)),
+    responses((status = 200, description = "The artifact's bytes, with its content type"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn download_artifact(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, step, name)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let record = visible_execution(&state, &caller, &id).await?;
+    let artifact = state
+        .runtime
+        .store()
+        .get_artifact(record.id, &step, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    let content_type =
+        HeaderValue::from_str(&artifact.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let file_name: String =
+        artifact.name.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+        .unwrap_or(HeaderValue::from_static("attachment"));
+    Ok(([(CONTENT_TYPE, content_type), (CONTENT_DISPOSITION, disposition)], artifact.content).into_response())
+}

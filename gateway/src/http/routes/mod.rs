@@ -1,0 +1,8 @@
+//! The REST handlers under `/api/v1`, one module per resource.
+
+pub mod agents;
+pub mod auth;
+pub mod executions;
+pub mod pipelines;
+pub mod projects;
+pub mod users;

@@ -1,0 +1,161 @@
+//! `/api/v1/users` (admin) and `/api/v1/api-keys` (the caller's keys).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+use troupe_runtime::accounts::{Role, UserUpdate};
+use troupe_runtime::ids::UserId;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::http::extract::{ApiJson, ApiQuery, parse_id};
+use crate::http::views::{ApiKeyView, UserView};
+use crate::http::{ApiError, AppState, ErrorBody};
+
+fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_admin() { Ok(()) } else { Err(ApiError::forbidden("forbidden", "this needs the admin role")) }
+}
+
+/// Paging of the user list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserListQuery {
+    /// The last id of the previous page.
+    pub cursor: Option<Uuid>,
+    /// At most this many (1–200, default 50).
+    pub limit: Option<u32>,
+}
+
+/// Changes to a user.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// `admin`, `researcher` or `user`.
+    pub role: Option<String>,
+    /// Disabling revokes every session; the user's tokens stop working at once.
+    pub disabled: Option<bool>,
+}
+
+/// Lists users (admin).
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListQuery),
+    responses((status = 200, body = Vec<UserView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<UserListQuery>,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    require_admin(&caller)?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let users = state.auth.store().list_users(query.cursor.map(UserId), limit).await?;
+    Ok(Json(users.iter().map(UserView::from).collect()))
+}
+
+/// Returns a user (admin, or the user themself).
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<UserView>, ApiError> {
+    let id: UserId = parse_id(&id, "id")?;
+    if !caller.is_admin() && caller.id() != id {
+        return Err(ApiError::not_found("user"));
+    }
+    let user = state.auth.store().get_user(id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Changes a user's role or disables them (admin).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UserPatch,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<UserPatch>,
+) -> Result<Json<UserView>, ApiError> {
+    require_admin(&caller)?;
+    let id: UserId = parse_id(&id, "id")?;
+    let role =
+        patch.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| ApiError::invalid_field("role", e))?;
+    if id == caller.id() && (role.is_some_and(|role| role != Role::Admin) || patch.disabled == Some(true)) {
+        return Err(ApiError::conflict("self_demotion", "an admin cannot demote or disable themself"));
+    }
+    let update = UserUpdate { role, disabled: patch.disabled, ..UserUpdate::default() };
+    let user = state.auth.store().update_user(id, &update).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    if patch.disabled == Some(true) {
+        state.auth.store().revoke_user_sessions(id, None).await?;
+    }
+    state
+        .auth
+        .audit(
+            Some(caller.id()),
+            "user_updated",
+            Some(id.to_string()),
+            None,
+            json!({ "role": role.map(Role::as_str), "disabled": patch.disabled }),
+        )
+        .await;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// A new API key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyRequest {
+    /// A name to recognise it by (1–100 characters).
+    pub name: String,
+    /// A read-only key may only call GET endpoints.
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+/// Creates an API key; the key is in the answer and nowhere else, ever.
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = ApiKeyRequest,
+    responses((status = 201, body = ApiKeyView), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<ApiKeyRequest>,
+) -> Result<(StatusCode, Json<ApiKeyView>), ApiError> {
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid_field("name", "must be 1 to 100 characters"));
+    }
+    if caller.api_key.is_some() {
+        return Err(ApiError::forbidden("forbidden", "an API key cannot create API keys; log in"));
+    }
+    let (record, key) = state.auth.create_api_key(&caller, name.to_owned(), request.read_only).await?;
+    let mut view = ApiKeyView::from(&record);
+    view.key = Some(key);
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Lists the caller's API keys.
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys",
+    responses((status = 200, body = Vec<ApiKeyView>)), security(("bearer" = [])))]
+pub async fn list_api_keys(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<ApiKeyView>>, ApiError> {
+    let keys = state.auth.store().list_api_keys(caller.id()).await?;
+    Ok(Json(keys.iter().map(ApiKeyView::from).collect()))
+}
+
+/// Revokes one of the caller's API keys.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn revoke_api_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: Uuid = parse_id(&id, "id")?;
+    if !state.auth.store().revoke_api_key(caller.id(), id).await? {
+        return Err(ApiError::not_found("API key"));
+    }
+    state.auth.audit(Some(caller.id()), "api_key_revoked", Some(id.to_string()), None, serde_json::Value::Null).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,263 @@
+//! What the API answers with: plain views of the records, with their OpenAPI schemas.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use troupe_runtime::accounts::{ApiKeyRecord, ProjectRecord, UserRecord};
+use troupe_runtime::model::{AttemptRecord, ExecutionRecord, StepRecord};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A user (never with the password hash).
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    /// `admin`, `researcher` or `user`.
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(user: &UserRecord) -> Self {
+        Self {
+            id: user.id.0,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role.as_str().to_owned(),
+            disabled: user.disabled,
+            created_at: user.created_at,
+            last_login_at: user.last_login_at,
+        }
+    }
+}
+
+/// Tokens from a login or a refresh.
+#[derive(Serialize, ToSchema)]
+pub struct TokenView {
+    /// The JWT to send as `Authorization: Bearer …`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The refresh token: single use, rotated by `/auth/refresh`.
+    pub refresh_token: String,
+    pub user: UserView,
+}
+
+/// An API key (the key itself is only shown when created).
+#[derive(Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the key.
+    pub prefix: String,
+    pub read_only: bool,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The key, present only in the answer to its creation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl From<&ApiKeyRecord> for ApiKeyView {
+    fn from(key: &ApiKeyRecord) -> Self {
+        Self {
+            id: key.id,
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            read_only: key.read_only,
+            created_at: key.created_at,
+            revoked_at: key.revoked_at,
+            key: None,
+        }
+    }
+}
+
+/// A project.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectView {
+    pub id: Uuid,
+    pub owner: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&ProjectRecord> for ProjectView {
+    fn from(project: &ProjectRecord) -> Self {
+        Self {
+            id: project.id.0,
+            owner: project.owner.0,
+            name: project.name.clone(),
+            description: project.description.clone(),
+            created_at: project.created_at,
+            updated_at: project.updated_at,
+        }
+    }
+}
+
+/// A pipeline definition and where it comes from.
+#[derive(Serialize, ToSchema)]
+pub struct PipelineView {
+    pub name: String,
+    /// `builtin` or `user`.
+    pub source: &'static str,
+    /// The owner of a user pipeline.
+    pub owner: Option<Uuid>,
+    /// SHA-256 of the canonical definition.
+    pub hash: String,
+    /// The definition (see docs/pipeline.schema.json).
+    #[schema(value_type = Object)]
+    pub definition: Value,
+}
+
+/// An execution.
+#[derive(Serialize, ToSchema)]
+pub struct ExecutionView {
+    pub id: Uuid,
+    pub owner: Uuid,
+    pub project_id: Option<Uuid>,
+    pub pipeline: String,
+    pub pipeline_hash: String,
+    /// `planned`, `running`, `correcting`, `completed`, `failed` or `cancelled`.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    #[schema(value_type = Object)]
+    pub error: Option<Value>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ExecutionRecord> for ExecutionView {
+    fn from(record: &ExecutionRecord) -> Self {
+        Self {
+            id: record.id.0,
+            owner: record.owner.0,
+            project_id: record.project_id.map(|id| id.0),
+            pipeline: record.pipeline_name.clone(),
+            pipeline_hash: record.pipeline_hash.clone(),
+            status: record.status.to_string(),
+            input: record.input.clone(),
+            error: record.error.as_ref().map(to_json),
+            idempotency_key: record.idempotency_key.clone(),
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+            started_at: record.started_at,
+            finished_at: record.finished_at,
+        }
+    }
+}
+
+/// A page of executions.
+#[derive(Serialize, ToSchema)]
+pub struct ExecutionPage {
+    pub items: Vec<ExecutionView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// A step with its attempts.
+#[derive(Serialize, ToSchema)]
+pub struct StepView {
+    pub key: String,
+    pub agent: String,
+    pub status: String,
+    pub attempt: u32,
+    pub corrections: u32,
+    #[schema(value_type = Object)]
+    pub output: Option<Value>,
+    #[schema(value_type = Object)]
+    pub error: Option<Value>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// One attempt of a step.
+#[derive(Serialize, ToSchema)]
+pub struct AttemptView {
+    pub attempt: u32,
+    /// `initial`, `retry`, `correction` or `recovery`.
+    pub kind: String,
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub input: Value,
+    #[schema(value_type = Object)]
+    pub output: Option<Value>,
+    #[schema(value_type = Object)]
+    pub error: Option<Value>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl StepView {
+    /// Joins a step with its attempts.
+    pub fn new(step: &StepRecord, attempts: Vec<&AttemptRecord>) -> Self {
+        Self {
+            key: step.key.clone(),
+            agent: step.agent.clone(),
+            status: step.status.to_string(),
+            attempt: step.attempt,
+            corrections: step.corrections,
+            output: step.output.clone(),
+            error: step.error.as_ref().map(to_json),
+            started_at: step.started_at,
+            finished_at: step.finished_at,
+            attempts: attempts
+                .into_iter()
+                .map(|attempt| AttemptView {
+                    attempt: attempt.attempt,
+                    kind: to_json(&attempt.kind).as_str().unwrap_or_default().to_owned(),
+                    status: to_json(&attempt.status).as_str().unwrap_or_default().to_owned(),
+                    input: (*attempt.input).clone(),
+                    output: attempt.output.as_deref().cloned(),
+                    error: attempt.error.as_ref().map(to_json),
+                    started_at: attempt.started_at,
+                    finished_at: attempt.finished_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Serialises a record's field to JSON (records always serialise).
+pub fn to_json<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// An artifact's metadata.
+#[derive(Serialize, ToSchema)]
+pub struct ArtifactView {
+    pub step: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: usize,
+    pub created_at: DateTime<Utc>,
+    /// Where to download it.
+    pub url: String,
+}
+
+/// An agent kind.
+#[derive(Serialize, ToSchema)]
+pub struct AgentView {
+    pub kind: String,
+    pub pool_size: usize,
+    pub live_actors: usize,
+    pub in_flight: usize,
+    /// `healthy`, `restarting` or `quarantined`.
+    pub status: &'static str,
+    /// Why the kind is quarantined.
+    pub reason: Option<String>,
+    pub restarts: u64,
+    pub crashes: u64,
+}

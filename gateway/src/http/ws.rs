@@ -1,0 +1,282 @@
+//! `GET /api/v1/ws`: live events over a WebSocket (protocol in docs/websocket.md).
+//!
+//! 1. The client authenticates first: `{"type":"auth","token":"<JWT or API key>"}` within 10 s;
+//!    nothing else is accepted before. The server answers `{"type":"authenticated","user_id"}`.
+//! 2. `{"type":"subscribe","execution_id","after_seq"}` replays the stored events after
+//!    `after_seq`, then streams live ones, with no gap and no duplicate, until the terminal
+//!    event. `{"type":"subscribe_all"}` streams every live event of the caller's executions.
+//!    `{"type":"unsubscribe","execution_id"}` stops one.
+//! 3. Server messages: `event` (`{"type":"event","event":{…}}`), `subscribed`, `lagged`
+//!    (`resume_after_seq`: subscribe again from there), `error`. The server pings every
+//!    `ws_ping_interval` and closes a connection silent for `ws_idle_timeout`; on shutdown it
+//!    sends a close frame (1001).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use troupe_runtime::ids::{ExecutionId, UserId};
+
+use super::{ApiError, AppState};
+use crate::auth::Caller;
+
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Close codes (4000–4999 are for applications).
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+const CLOSE_POLICY: u16 = 1008;
+const CLOSE_GOING_AWAY: u16 = 1001;
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientMessage {
+    Auth { token: String },
+    Subscribe { execution_id: String, after_seq: Option<u64> },
+    SubscribeAll,
+    Unsubscribe { execution_id: String },
+    Ping,
+}
+
+/// Upgrades to a WebSocket (authentication happens in the first message).
+pub async fn upgrade(
+    State(state): State<AppState>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    match upgrade {
+        Ok(upgrade) => {
+            upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, socket)).into_response()
+        }
+        Err(rejection) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "websocket_required", rejection.body_text()).into_response()
+        }
+    }
+}
+
+fn text(value: Value) -> Message {
+    Message::Text(Utf8Bytes::from(value.to_string()))
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
+}
+
+fn error(code: &str, message: impl Into<String>) -> Message {
+    text(json!({ "type": "error", "code": code, "message": message.into() }))
+}
+
+async fn serve(state: AppState, socket: WebSocket) {
+    state.metrics.ws_connections.inc();
+    let (mut sink, mut stream) = socket.split();
+    let caller = match authenticate(&state, &mut stream).await {
+        Ok(caller) => caller,
+        Err(message) => {
+            let _ = sink.send(error("unauthorized", message)).await;
+            let _ = sink.send(close(CLOSE_UNAUTHORIZED, "unauthorized")).await;
+            state.metrics.ws_connections.dec();
+            return;
+        }
+    };
+    let (tx, mut rx) = mpsc::channel::<Message>(state.settings.ws_buffer.max(1));
+    let _ = tx.send(text(json!({ "type": "authenticated", "user_id": caller.id() }))).await;
+    let mut subscriptions: HashMap<String, JoinHandle<()>> = HashMap::new();
+    let mut ping = tokio::time::interval(state.settings.ws_ping_interval);
+    ping.tick().await;
+    let idle = state.settings.ws_idle_timeout;
+    let mut last_heard = tokio::time::Instant::now();
+    let farewell = loop {
+        tokio::select! {
+            outgoing = rx.recv() => {
+                // `tx` lives in this loop, so the channel never closes under it.
+                let Some(message) = outgoing else { break None };
+                if sink.send(message).await.is_err() { break None; }
+            }
+            incoming = stream.next() => {
+                last_heard = tokio::time::Instant::now();
+                match incoming {
+                    Some(Ok(Message::Text(body))) => handle(&state, &caller, &tx, &mut subscriptions, body.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => { let _ = tx.try_send(error("bad_message", "send JSON text messages")); }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => {} // ping / pong
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= idle {
+                    break Some(close(CLOSE_POLICY, "idle timeout"));
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() { break None; }
+            }
+            _ = state.shutdown.cancelled() => break Some(close(CLOSE_GOING_AWAY, "server shutting down")),
+        }
+    };
+    for (_, task) in subscriptions {
+        task.abort();
+    }
+    if let Some(message) = farewell {
+        let _ = sink.send(message).await;
+    }
+    let _ = sink.close().await;
+    state.metrics.ws_connections.dec();
+}
+
+async fn authenticate(
+    state: &AppState,
+    stream: &mut futures::stream::SplitStream<WebSocket>,
+) -> Result<Caller, String> {
+    let first = tokio::time::timeout(AUTH_TIMEOUT, async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Text(body))) => return Some(body),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .map_err(|_| "authenticate within 10 seconds".to_owned())?
+    .ok_or_else(|| "the first message must authenticate".to_owned())?;
+    let token = match serde_json::from_str::<ClientMessage>(first.as_str()) {
+        Ok(ClientMessage::Auth { token }) => token,
+        _ => return Err(r#"the first message must be {"type":"auth","token":"…"}"#.to_owned()),
+    };
+    state.auth.authenticate(&token).await.map_err(|error| error.to_string())
+}
+
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    tx: &mpsc::Sender<Message>,
+    subscriptions: &mut HashMap<String, JoinHandle<()>>,
+    body: &str,
+) {
+    subscriptions.retain(|_, task| !task.is_finished());
+    let message = match serde_json::from_str::<ClientMessage>(body) {
+        Ok(message) => message,
+        Err(problem) => {
+            let _ = tx.send(error("bad_message", problem.to_string())).await;
+            return;
+        }
+    };
+    match message {
+        ClientMessage::Auth { .. } => {
+            let _ = tx.send(error("bad_message", "already authenticated")).await;
+        }
+        ClientMessage::Ping => {
+            let _ = tx.send(text(json!({ "type": "pong" }))).await;
+        }
+        ClientMessage::Subscribe { execution_id, after_seq } => {
+            let record = match super::routes::executions::visible_execution(state, caller, &execution_id).await {
+                Ok(record) => record,
+                Err(problem) => {
+                    let _ = tx.send(error(problem.code, problem.message)).await;
+                    return;
+                }
+            };
+            if let Some(old) = subscriptions.remove(&execution_id) {
+                old.abort();
+            }
+            let after_seq = after_seq.unwrap_or(0);
+            let _ =
+                tx.send(text(json!({ "type": "subscribed", "execution_id": record.id, "after_seq": after_seq }))).await;
+            let task = tokio::spawn(forward_one(state.clone(), record.id, after_seq, tx.clone()));
+            subscriptions.insert(execution_id, task);
+        }
+        ClientMessage::SubscribeAll => {
+            if let Some(old) = subscriptions.remove("*") {
+                old.abort();
+            }
+            let _ = tx.send(text(json!({ "type": "subscribed", "execution_id": "*" }))).await;
+            let task = tokio::spawn(forward_all(state.clone(), caller.id(), tx.clone()));
+            subscriptions.insert("*".to_owned(), task);
+        }
+        ClientMessage::Unsubscribe { execution_id } => {
+            if let Some(task) = subscriptions.remove(&execution_id) {
+                task.abort();
+            }
+            let _ = tx.send(text(json!({ "type": "unsubscribed", "execution_id": execution_id }))).await;
+        }
+    }
+}
+
+/// Replays then streams one execution's events. When the client's queue is full, stops and
+/// tells it where to resume (after the last event it was given).
+async fn forward_one(state: AppState, id: ExecutionId, after_seq: u64, tx: mpsc::Sender<Message>) {
+    let mut subscription = state.runtime.subscribe(id, after_seq);
+    let mut delivered = after_seq;
+    loop {
+        match subscription.next().await {
+            Ok(Some(event)) => {
+                let seq = event.seq;
+                match tx.try_send(text(json!({ "type": "event", "event": &*event }))) {
+                    Ok(()) => delivered = seq,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        let _ = tx
+                            .send(text(json!({ "type": "lagged", "execution_id": id, "resume_after_seq": delivered })))
+                            .await;
+                        return;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
+                }
+            }
+            Ok(None) => return,
+            Err(problem) => {
+                tracing::warn!(%problem, execution_id = %id, "event replay failed");
+                let _ =
+                    tx.send(text(json!({ "type": "lagged", "execution_id": id, "resume_after_seq": delivered }))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Streams the live events of every execution the user owns.
+async fn forward_all(state: AppState, user: UserId, tx: mpsc::Sender<Message>) {
+    let mut events = state.runtime.subscribe_all();
+    let mut owned: HashMap<ExecutionId, bool> = HashMap::new();
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                let message = json!({ "type": "lagged", "execution_id": "*", "missed": missed });
+                if tx.send(text(message)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let mine = match owned.get(&event.execution_id) {
+            Some(mine) => *mine,
+            None => {
+                let record = state.runtime.store().get_execution(event.execution_id).await.ok().flatten();
+                let mine = record.is_some_and(|record| record.owner == user);
+                if owned.len() > 100_000 {
+                    owned.clear();
+                }
+                owned.insert(event.execution_id, mine);
+                mine
+            }
+        };
+        if !mine {
+            continue;
+        }
+        match tx.try_send(text(json!({ "type": "event", "event": &*event }))) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let message =
+                    json!({ "type": "lagged", "execution_id": event.execution_id, "resume_after_seq": event.seq - 1 });
+                if tx.send(text(message)).await.is_err() {
+                    return;
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}

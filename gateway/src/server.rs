@@ -1,0 +1,108 @@
+//! The server: the runtime, the account store and the HTTP gateway, started and stopped as one.
+//! `troupe serve` and the end-to-end tests start it the same way.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use troupe_memory::Stores;
+use troupe_runtime::{Runtime, RuntimeConfig};
+
+use crate::auth::{Auth, HashCost, Jwt, Passwords};
+use crate::http::{AppState, HttpSettings, router};
+
+/// How long an access token lives.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long a refresh token lives (each use rotates it).
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// What a server needs.
+pub struct ServerOptions {
+    /// The database (`sqlite://…` or `postgres://…`).
+    pub database_url: String,
+    /// Where to listen (port 0: any free port).
+    pub addr: SocketAddr,
+    /// The access-token secret.
+    pub jwt_secret: String,
+    /// This node's lease name.
+    pub node_id: String,
+    /// Password hashing cost.
+    pub hash_cost: HashCost,
+    /// HTTP tunables.
+    pub http: HttpSettings,
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The handlers' state (runtime, auth, metrics).
+    pub state: AppState,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    observer: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the database (migrating it), starts the runtime (resuming this node's unfinished
+    /// executions) and starts listening.
+    pub async fn start(options: ServerOptions) -> anyhow::Result<Self> {
+        let Stores { executions, accounts } = troupe_memory::open_stores(&options.database_url)
+            .await
+            .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&options.database_url)))?;
+        let config = RuntimeConfig { node_id: options.node_id, resume: true, ..RuntimeConfig::default() };
+        let builder = Runtime::builder().store(executions).config(config);
+        let runtime =
+            Arc::new(troupe_agents::register_builtins(builder).start().await.context("failed to start the runtime")?);
+        let auth = Auth::new(
+            accounts,
+            Passwords::new(options.hash_cost),
+            Jwt::new(&options.jwt_secret, ACCESS_TOKEN_TTL),
+            REFRESH_TOKEN_TTL,
+        );
+        let state = AppState::new(runtime, auth, options.http);
+        let observer = state.metrics.observe(&state.runtime);
+        let listener = tokio::net::TcpListener::bind(options.addr)
+            .await
+            .with_context(|| format!("failed to listen on {}", options.addr))?;
+        let addr = listener.local_addr()?;
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let shutdown = state.shutdown.clone();
+        let serving = tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+        });
+        Ok(Self { addr, state, serving, observer })
+    }
+
+    /// Stops accepting, closes WebSockets with a close frame, lets requests in flight finish,
+    /// then stops the runtime once its pending writes are durable.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.state.shutdown.cancel();
+        let served = tokio::time::timeout(Duration::from_secs(30), self.serving).await;
+        self.observer.abort();
+        let AppState { mut runtime, .. } = self.state;
+        // WebSocket tasks drop their handles as they close.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match Arc::try_unwrap(runtime) {
+                Ok(runtime) => {
+                    runtime.shutdown().await;
+                    break;
+                }
+                Err(shared) if tokio::time::Instant::now() < deadline => {
+                    runtime = shared;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err(_) => {
+                    tracing::warn!("the runtime is still referenced; stopping without waiting for it");
+                    break;
+                }
+            }
+        }
+        match served {
+            Ok(Ok(result)) => result.context("the server failed"),
+            Ok(Err(join)) => Err(anyhow::anyhow!("the server task failed: {join}")),
+            Err(_) => Err(anyhow::anyhow!("connections did not close within 30 s")),
+        }
+    }
+}

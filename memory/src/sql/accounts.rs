@@ -1,0 +1,395 @@
+//! `sql_accounts!`: the `AccountStore` implementation shared by SQLite and PostgreSQL (same
+//! statements, `$n` placeholders). Expiry is compared in Rust, never in SQL, because SQLite
+//! keeps timestamps as text.
+
+macro_rules! sql_accounts {
+    ($store:path, $db:ty) => {
+        mod accounts_impl {
+            use async_trait::async_trait;
+            use chrono::Utc;
+            use serde_json::Value;
+            use sqlx::Row;
+            use sqlx::types::Json;
+            use troupe_runtime::accounts::{
+                AccountStore, ApiKeyRecord, AuditRecord, ProjectRecord, SessionRecord, UserRecord, UserUpdate,
+            };
+            use troupe_runtime::ids::{ProjectId, UserId};
+            use troupe_runtime::store::StoreError;
+            use uuid::Uuid;
+
+            use super::super::{corrupt, db_error};
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn user_from_row(row: &DbRow) -> Result<UserRecord, StoreError> {
+                let role: String = row.try_get("role").map_err(db_error)?;
+                Ok(UserRecord {
+                    id: UserId(row.try_get("id").map_err(db_error)?),
+                    email: row.try_get("email").map_err(db_error)?,
+                    name: row.try_get("name").map_err(db_error)?,
+                    password_hash: row.try_get("password_hash").map_err(db_error)?,
+                    role: role.parse().map_err(|error| corrupt("users.role", error))?,
+                    disabled: row.try_get("disabled").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    updated_at: row.try_get("updated_at").map_err(db_error)?,
+                    last_login_at: row.try_get("last_login_at").map_err(db_error)?,
+                })
+            }
+
+            fn session_from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
+                Ok(SessionRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    user_id: UserId(row.try_get("user_id").map_err(db_error)?),
+                    family_id: row.try_get("family_id").map_err(db_error)?,
+                    refresh_hash: row.try_get("refresh_hash").map_err(db_error)?,
+                    expires_at: row.try_get("expires_at").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    revoked_at: row.try_get("revoked_at").map_err(db_error)?,
+                    user_agent: row.try_get("user_agent").map_err(db_error)?,
+                    ip: row.try_get("ip").map_err(db_error)?,
+                })
+            }
+
+            fn api_key_from_row(row: &DbRow) -> Result<ApiKeyRecord, StoreError> {
+                Ok(ApiKeyRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    user_id: UserId(row.try_get("user_id").map_err(db_error)?),
+                    name: row.try_get("name").map_err(db_error)?,
+                    prefix: row.try_get("prefix").map_err(db_error)?,
+                    key_hash: row.try_get("key_hash").map_err(db_error)?,
+                    read_only: row.try_get("read_only").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    revoked_at: row.try_get("revoked_at").map_err(db_error)?,
+                })
+            }
+
+            fn project_from_row(row: &DbRow) -> Result<ProjectRecord, StoreError> {
+                Ok(ProjectRecord {
+                    id: ProjectId(row.try_get("id").map_err(db_error)?),
+                    owner: UserId(row.try_get("owner_id").map_err(db_error)?),
+                    name: row.try_get("name").map_err(db_error)?,
+                    description: row.try_get("description").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                    updated_at: row.try_get("updated_at").map_err(db_error)?,
+                })
+            }
+
+            fn audit_from_row(row: &DbRow) -> Result<AuditRecord, StoreError> {
+                let Json(details): Json<Value> = row.try_get("details").map_err(db_error)?;
+                Ok(AuditRecord {
+                    id: row.try_get("id").map_err(db_error)?,
+                    at: row.try_get("at").map_err(db_error)?,
+                    actor: row.try_get::<Option<Uuid>, _>("actor_id").map_err(db_error)?.map(UserId),
+                    action: row.try_get("action").map_err(db_error)?,
+                    target: row.try_get("target").map_err(db_error)?,
+                    ip: row.try_get("ip").map_err(db_error)?,
+                    details,
+                })
+            }
+
+            #[async_trait]
+            impl AccountStore for $store {
+                async fn create_user(&self, user: &UserRecord, first_is_admin: bool) -> Result<UserRecord, StoreError> {
+                    let row = sqlx::query(
+                        "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, CASE WHEN $5 AND NOT EXISTS (SELECT 1 FROM users) THEN 'admin' \
+                         ELSE $6 END, $7, $8, $8) RETURNING *",
+                    )
+                    .bind(user.id.0)
+                    .bind(&user.email)
+                    .bind(&user.name)
+                    .bind(&user.password_hash)
+                    .bind(first_is_admin)
+                    .bind(user.role.as_str())
+                    .bind(user.disabled)
+                    .bind(user.created_at)
+                    .fetch_one(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    user_from_row(&row)
+                }
+
+                async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn get_user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM users WHERE email = $1")
+                        .bind(email)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn list_users(&self, after: Option<UserId>, limit: u32) -> Result<Vec<UserRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2")
+                        .bind(after.map(|id| id.0))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(user_from_row).collect()
+                }
+
+                async fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<Option<UserRecord>, StoreError> {
+                    let row = sqlx::query(
+                        "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
+                         password_hash = COALESCE($4, password_hash), last_login_at = COALESCE($5, last_login_at), \
+                         updated_at = $6 WHERE id = $1 RETURNING *",
+                    )
+                    .bind(id.0)
+                    .bind(update.role.map(|role| role.as_str()))
+                    .bind(update.disabled)
+                    .bind(&update.password_hash)
+                    .bind(update.last_login_at)
+                    .bind(Utc::now())
+                    .fetch_optional(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    row.as_ref().map(user_from_row).transpose()
+                }
+
+                async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+                    insert_session(&self.writer, session).await
+                }
+
+                async fn find_session(&self, refresh_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+                    // The writer: a token rotated a moment ago must be seen as rotated.
+                    let row = sqlx::query("SELECT * FROM sessions WHERE refresh_hash = $1")
+                        .bind(refresh_hash)
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(session_from_row).transpose()
+                }
+
+                async fn rotate_session(&self, old: Uuid, new: &SessionRecord) -> Result<bool, StoreError> {
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    let revoked =
+                        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                            .bind(old)
+                            .bind(Utc::now())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?
+                            .rows_affected();
+                    if revoked == 0 {
+                        return Ok(false);
+                    }
+                    insert_session(&mut *tx, new).await?;
+                    tx.commit().await.map_err(db_error)?;
+                    Ok(true)
+                }
+
+                async fn revoke_family(&self, family_id: Uuid) -> Result<u64, StoreError> {
+                    let result =
+                        sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                            .bind(family_id)
+                            .bind(Utc::now())
+                            .execute(&self.writer)
+                            .await
+                            .map_err(db_error)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn revoke_user_sessions(
+                    &self,
+                    user: UserId,
+                    keep_family: Option<Uuid>,
+                ) -> Result<u64, StoreError> {
+                    let result = sqlx::query(
+                        "UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND revoked_at IS NULL \
+                         AND ($2 IS NULL OR family_id <> $2)",
+                    )
+                    .bind(user.0)
+                    .bind(keep_family)
+                    .bind(Utc::now())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, read_only, created_at, revoked_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(key.id)
+                    .bind(key.user_id.0)
+                    .bind(&key.name)
+                    .bind(&key.prefix)
+                    .bind(&key.key_hash)
+                    .bind(key.read_only)
+                    .bind(key.created_at)
+                    .bind(key.revoked_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+                        .bind(key_hash)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(api_key_from_row).transpose()
+                }
+
+                async fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM api_keys WHERE user_id = $1 ORDER BY id DESC")
+                        .bind(user.0)
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(api_key_from_row).collect()
+                }
+
+                async fn revoke_api_key(&self, user: UserId, id: Uuid) -> Result<bool, StoreError> {
+                    let result = sqlx::query(
+                        "UPDATE api_keys SET revoked_at = $3 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(user.0)
+                    .bind(Utc::now())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(result.rows_affected() > 0)
+                }
+
+                async fn insert_project(&self, project: &ProjectRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO projects (id, owner_id, name, description, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(project.id.0)
+                    .bind(project.owner.0)
+                    .bind(&project.name)
+                    .bind(&project.description)
+                    .bind(project.created_at)
+                    .bind(project.updated_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn get_project(&self, id: ProjectId) -> Result<Option<ProjectRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM projects WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.as_ref().map(project_from_row).transpose()
+                }
+
+                async fn list_projects(&self, owner: Option<UserId>) -> Result<Vec<ProjectRecord>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT * FROM projects WHERE ($1 IS NULL OR owner_id = $1) ORDER BY name, id",
+                    )
+                    .bind(owner.map(|owner| owner.0))
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter().map(project_from_row).collect()
+                }
+
+                async fn update_project(
+                    &self,
+                    id: ProjectId,
+                    name: Option<&str>,
+                    description: Option<&str>,
+                ) -> Result<Option<ProjectRecord>, StoreError> {
+                    let row = sqlx::query(
+                        "UPDATE projects SET name = COALESCE($2, name), description = COALESCE($3, description), \
+                         updated_at = $4 WHERE id = $1 RETURNING *",
+                    )
+                    .bind(id.0)
+                    .bind(name)
+                    .bind(description)
+                    .bind(Utc::now())
+                    .fetch_optional(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    row.as_ref().map(project_from_row).transpose()
+                }
+
+                async fn delete_project(&self, id: ProjectId) -> Result<bool, StoreError> {
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    sqlx::query("UPDATE executions SET project_id = NULL WHERE project_id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let deleted = sqlx::query("DELETE FROM projects WHERE id = $1")
+                        .bind(id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                    tx.commit().await.map_err(db_error)?;
+                    Ok(deleted > 0)
+                }
+
+                async fn audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO audit_log (id, at, actor_id, action, target, ip, details) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(record.id)
+                    .bind(record.at)
+                    .bind(record.actor.map(|actor| actor.0))
+                    .bind(&record.action)
+                    .bind(&record.target)
+                    .bind(&record.ip)
+                    .bind(Json(&record.details))
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(audit_from_row).collect()
+                }
+            }
+
+            async fn insert_session<'e, E>(executor: E, session: &SessionRecord) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                sqlx::query(
+                    "INSERT INTO sessions (id, user_id, family_id, refresh_hash, expires_at, created_at, revoked_at, \
+                     user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(session.id)
+                .bind(session.user_id.0)
+                .bind(session.family_id)
+                .bind(&session.refresh_hash)
+                .bind(session.expires_at)
+                .bind(session.created_at)
+                .bind(session.revoked_at)
+                .bind(&session.user_agent)
+                .bind(&session.ip)
+                .execute(executor)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+        }
+    };
+}
