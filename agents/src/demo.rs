@@ -1,7 +1,9 @@
 //! Demo agents that run offline: for the examples, demos and benchmarks.
 //!
 //! - [`EchoAgent`] (`echo`): echoes what it was given, merged with `params.set`, and stores it as
-//!   an artifact — the smallest agent that exercises inputs, dependencies and artifacts.
+//!   an artifact — the smallest agent that exercises inputs, dependencies and artifacts. With
+//!   `params.fail_before_attempt: n` its attempts before the n-th fail (retryably), to show
+//!   retries.
 //! - [`SleepAgent`] (`sleep`): like `echo`, after sleeping `params.ms` (default 100 ms) while
 //!   honouring cancellation — a stand-in for a slow LLM call.
 //! - [`StandInAgent`]: the benchmark's stand-in: yields once (or sleeps a latency) and returns a
@@ -42,6 +44,13 @@ fn echo(ctx: &StepContext) -> StepOutput {
 #[async_trait::async_trait]
 impl Agent for EchoAgent {
     async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
+        let fail_before = ctx.params.get("fail_before_attempt").and_then(Value::as_u64).unwrap_or(0);
+        if u64::from(ctx.attempt) < fail_before {
+            return Err(AgentError::retryable(format!(
+                "attempt {} fails on purpose (fail_before_attempt)",
+                ctx.attempt
+            )));
+        }
         Ok(echo(&ctx))
     }
 }

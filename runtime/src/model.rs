@@ -13,6 +13,13 @@ use crate::ids::{ExecutionId, ProjectId, UserId};
 use crate::pipeline::PipelineDef;
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
 
+/// The current time at the precision the stores keep (microseconds), so an event or record
+/// seen live is identical to the same one read back from SQLite or PostgreSQL.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// A machine-readable error with a stable code, a message for people and details.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorInfo {

@@ -107,6 +107,14 @@ pub enum RuntimeError {
         /// Its terminal status.
         status: ExecutionStatus,
     },
+    /// Only a failed execution can be retried.
+    #[error("execution {id} is {status}; only a failed execution can be retried")]
+    NotRetryable {
+        /// The execution.
+        id: ExecutionId,
+        /// Its status.
+        status: ExecutionStatus,
+    },
     /// No agent kind has this name.
     #[error("unknown agent `{0}`")]
     UnknownAgent(String),
@@ -363,7 +371,7 @@ impl Runtime {
         {
             return Ok(existing.id);
         }
-        let now = Utc::now();
+        let now = crate::model::now();
         let id = ExecutionId::new();
         let pipeline = request.pipeline;
         let record = ExecutionRecord {
@@ -447,6 +455,24 @@ impl Runtime {
             return Err(RuntimeError::Unavailable("the execution is not held by this node".into()));
         }
         Ok(record)
+    }
+
+    /// Runs a failed execution again from its failed steps, keeping the outputs of completed
+    /// ones; once the restart is durable, returns the execution as stored then (`running`, or
+    /// already further along).
+    pub async fn retry(&self, id: ExecutionId) -> Result<ExecutionRecord, RuntimeError> {
+        let shard = self.shard_for(id).await?;
+        let (reply, answer) = oneshot::channel();
+        shard
+            .send_message(ShardMsg::Retry { execution_id: id, reply })
+            .map_err(|_| RuntimeError::Unavailable("the orchestrator is restarting".into()))?;
+        let unavailable = || RuntimeError::Unavailable("the orchestrator restarted; retry again".into());
+        let committed = answer.await.map_err(|_| unavailable())??;
+        committed.await.map_err(|_| unavailable())?;
+        // The lease lapsed while the execution was failed: take it again at once.
+        let expires = crate::model::now().timestamp_millis() + self.shared.config.lease_ttl.as_millis() as i64;
+        self.shared.store.renew_leases(&self.shared.node_id, expires).await?;
+        self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))
     }
 
     /// Returns the status of every agent kind, sorted by name.

@@ -128,6 +128,10 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::AlreadyFinished { status, .. } => {
                 Self::conflict("already_finished", format!("the execution already {status}"))
             }
+            RuntimeError::NotRetryable { status, .. } => Self::conflict(
+                "not_retryable",
+                format!("the execution is {status}; only a failed execution can be retried"),
+            ),
             RuntimeError::UnknownAgent(kind) => Self::not_found(&format!("agent `{kind}`")),
             RuntimeError::Unavailable(cause) => {
                 let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", cause);

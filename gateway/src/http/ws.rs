@@ -84,8 +84,13 @@ async fn serve(state: AppState, socket: WebSocket) {
             return;
         }
     };
+    // Subscriptions queue events here; the loop below is the only writer of the socket, and
+    // answers the client's own messages directly (never through the queue it drains).
     let (tx, mut rx) = mpsc::channel::<Message>(state.settings.ws_buffer.max(1));
-    let _ = tx.send(text(json!({ "type": "authenticated", "user_id": caller.id() }))).await;
+    if sink.send(text(json!({ "type": "authenticated", "user_id": caller.id() }))).await.is_err() {
+        state.metrics.ws_connections.dec();
+        return;
+    }
     let mut subscriptions: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut ping = tokio::time::interval(state.settings.ws_ping_interval);
     ping.tick().await;
@@ -101,8 +106,13 @@ async fn serve(state: AppState, socket: WebSocket) {
             incoming = stream.next() => {
                 last_heard = tokio::time::Instant::now();
                 match incoming {
-                    Some(Ok(Message::Text(body))) => handle(&state, &caller, &tx, &mut subscriptions, body.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => { let _ = tx.try_send(error("bad_message", "send JSON text messages")); }
+                    Some(Ok(Message::Text(body))) => {
+                        let reply = handle(&state, &caller, &tx, &mut subscriptions, body.as_str()).await;
+                        if sink.send(reply).await.is_err() { break None; }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if sink.send(error("bad_message", "send JSON text messages")).await.is_err() { break None; }
+                    }
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                     Some(Ok(_)) => {} // ping / pong
                 }
@@ -149,58 +159,48 @@ async fn authenticate(
     state.auth.authenticate(&token).await.map_err(|error| error.to_string())
 }
 
+/// Acts on one client message; returns the answer to send back.
 async fn handle(
     state: &AppState,
     caller: &Caller,
     tx: &mpsc::Sender<Message>,
     subscriptions: &mut HashMap<String, JoinHandle<()>>,
     body: &str,
-) {
+) -> Message {
     subscriptions.retain(|_, task| !task.is_finished());
     let message = match serde_json::from_str::<ClientMessage>(body) {
         Ok(message) => message,
-        Err(problem) => {
-            let _ = tx.send(error("bad_message", problem.to_string())).await;
-            return;
-        }
+        Err(problem) => return error("bad_message", problem.to_string()),
     };
     match message {
-        ClientMessage::Auth { .. } => {
-            let _ = tx.send(error("bad_message", "already authenticated")).await;
-        }
-        ClientMessage::Ping => {
-            let _ = tx.send(text(json!({ "type": "pong" }))).await;
-        }
+        ClientMessage::Auth { .. } => error("bad_message", "already authenticated"),
+        ClientMessage::Ping => text(json!({ "type": "pong" })),
         ClientMessage::Subscribe { execution_id, after_seq } => {
             let record = match super::routes::executions::visible_execution(state, caller, &execution_id).await {
                 Ok(record) => record,
-                Err(problem) => {
-                    let _ = tx.send(error(problem.code, problem.message)).await;
-                    return;
-                }
+                Err(problem) => return error(problem.code, problem.message),
             };
             if let Some(old) = subscriptions.remove(&execution_id) {
                 old.abort();
             }
             let after_seq = after_seq.unwrap_or(0);
-            let _ =
-                tx.send(text(json!({ "type": "subscribed", "execution_id": record.id, "after_seq": after_seq }))).await;
             let task = tokio::spawn(forward_one(state.clone(), record.id, after_seq, tx.clone()));
             subscriptions.insert(execution_id, task);
+            text(json!({ "type": "subscribed", "execution_id": record.id, "after_seq": after_seq }))
         }
         ClientMessage::SubscribeAll => {
             if let Some(old) = subscriptions.remove("*") {
                 old.abort();
             }
-            let _ = tx.send(text(json!({ "type": "subscribed", "execution_id": "*" }))).await;
             let task = tokio::spawn(forward_all(state.clone(), caller.id(), tx.clone()));
             subscriptions.insert("*".to_owned(), task);
+            text(json!({ "type": "subscribed", "execution_id": "*" }))
         }
         ClientMessage::Unsubscribe { execution_id } => {
             if let Some(task) = subscriptions.remove(&execution_id) {
                 task.abort();
             }
-            let _ = tx.send(text(json!({ "type": "unsubscribed", "execution_id": execution_id }))).await;
+            text(json!({ "type": "unsubscribed", "execution_id": execution_id }))
         }
     }
 }

@@ -13,7 +13,6 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use chrono::Utc;
 use futures::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::sync::Semaphore;
@@ -378,7 +377,7 @@ async fn run_step(
         Some(Ok(Ok(output))) => validate(&shared, &plan, output),
     };
     kind.in_flight.fetch_sub(1, Ordering::Relaxed);
-    let done = StepDone { execution_id, step_index: plan.index, attempt, finished_at: Utc::now(), outcome };
+    let done = StepDone { execution_id, step_index: plan.index, attempt, finished_at: crate::model::now(), outcome };
     shared.deliver(shard, done);
 }
 

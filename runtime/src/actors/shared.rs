@@ -147,7 +147,7 @@ impl Shared {
 
     /// Reports a step that ended without running.
     pub fn report(&self, job: &StepJob, failure: StepFailure) {
-        let now = chrono::Utc::now();
+        let now = crate::model::now();
         self.deliver(
             job.shard,
             StepDone {

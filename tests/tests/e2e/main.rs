@@ -21,3 +21,5 @@ mod kill;
 mod cli;
 // `troupe serve` over a real socket.
 mod serve;
+// The HTTP + WebSocket API, in process, over real sockets, on SQLite and PostgreSQL.
+mod api;

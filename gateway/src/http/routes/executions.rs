@@ -209,6 +209,20 @@ pub async fn cancel_execution(
     Ok(Json(ExecutionView::from(&record)))
 }
 
+/// Re-runs a failed execution from its failed steps; completed steps keep their outputs.
+#[utoipa::path(post, path = "/api/v1/executions/{id}/retry", tag = "executions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn retry_execution(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ExecutionView>, ApiError> {
+    let record = visible_execution(&state, &caller, &id).await?;
+    let record = state.runtime.retry(record.id).await?;
+    Ok(Json(ExecutionView::from(&record)))
+}
+
 /// Returns the steps of an execution with every attempt (input, output or error, timing).
 #[utoipa::path(get, path = "/api/v1/executions/{id}/steps", tag = "executions", params(("id" = Uuid, Path)),
     responses((status = 200, body = Vec<StepView>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]

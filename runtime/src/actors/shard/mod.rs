@@ -34,7 +34,7 @@ use crate::ids::{ExecutionId, IdHashing};
 use crate::model::{AttemptKind, ErrorInfo, EventKind, ExecutionRecord, LogLevel};
 use crate::pipeline::ValidatedPipeline;
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
-use crate::store::{StoreError, WriteBatch};
+use crate::store::{ExecutionSnapshot, StoreError, WriteBatch};
 use crate::validator::ValidationIssue;
 
 pub(crate) enum ShardMsg {
@@ -49,6 +49,12 @@ pub(crate) enum ShardMsg {
     Cancel {
         execution_id: ExecutionId,
         reply: oneshot::Sender<bool>,
+    },
+    /// Runs a failed execution again from its unfinished steps; answers with a receiver that
+    /// fires once the restart is durable.
+    Retry {
+        execution_id: ExecutionId,
+        reply: oneshot::Sender<Result<oneshot::Receiver<()>, crate::RuntimeError>>,
     },
     Flushed,
     StoreFailed(String),
@@ -181,7 +187,7 @@ impl Actor for OrchestratorShard {
             shared: args.shared,
             executions: HashMap::default(),
             waiting: VecDeque::new(),
-            pending: Pending::at(Utc::now()),
+            pending: Pending::at(crate::model::now()),
             flushing: false,
         };
         // At the first start a runtime resumes only if asked to; a restarted shard always
@@ -209,7 +215,7 @@ impl Actor for OrchestratorShard {
                 let results =
                     std::mem::take(&mut *state.shared.shards[state.index].results.lock().expect("results lock"));
                 for done in results {
-                    state.pending.now = Utc::now().max(done.finished_at);
+                    state.pending.now = crate::model::now().max(done.finished_at);
                     state.step_done(done, &myself);
                 }
             }
@@ -217,6 +223,10 @@ impl Actor for OrchestratorShard {
                 state.retry_due(execution_id, step_index, attempt)
             }
             ShardMsg::Cancel { execution_id, reply } => state.cancel(execution_id, reply),
+            ShardMsg::Retry { execution_id, reply } => {
+                state.pending.now = crate::model::now().max(state.pending.now);
+                let _ = reply.send(state.retry_failed(execution_id).await);
+            }
             ShardMsg::Flushed => state.flushing = false,
             ShardMsg::StoreFailed(reason) => {
                 return Err(format!("the store rejected a batch, reloading from the store: {reason}").into());
@@ -247,6 +257,8 @@ impl ShardState {
 
     fn submit(&mut self, submission: Submission) {
         let Submission { record, pipeline, reply } = submission;
+        // The batch's clock never runs behind a row it writes.
+        self.pending.now = self.pending.now.max(record.created_at);
         let mut exec = ExecState::new(&record, self.index, pipeline, 1);
         self.pending.batch.new_executions.push(record);
         for index in 0..exec.steps.len() {
@@ -287,7 +299,7 @@ impl ShardState {
     fn start(&mut self, id: ExecutionId) {
         let Some(exec) = self.executions.get_mut(&id) else { return };
         exec.live = true;
-        exec.started_at = Some(Utc::now());
+        exec.started_at = Some(crate::model::now());
         exec.set_status(&mut self.pending, ExecutionStatus::Running, None);
         self.advance(id);
     }
@@ -495,14 +507,14 @@ impl ShardState {
         for index in 0..exec.steps.len() {
             let status = exec.steps[index].status;
             if status.is_active() {
-                exec.finish_attempt(pending, index, AttemptStatus::Cancelled, None, None, Utc::now());
+                exec.finish_attempt(pending, index, AttemptStatus::Cancelled, None, None, crate::model::now());
             }
             if !status.is_terminal() {
                 let reason = ErrorInfo::new("cancelled", "the execution was cancelled");
                 exec.end_step(pending, index, StepStatus::Cancelled, Some(reason));
             }
         }
-        exec.finished_at = Some(Utc::now());
+        exec.finished_at = Some(crate::model::now());
         exec.set_status(pending, ExecutionStatus::Cancelled, None);
         pending.cancelled.push((reply, true));
         self.retire(id);
@@ -514,7 +526,14 @@ impl ShardState {
         for exec in self.executions.values_mut() {
             for index in 0..exec.steps.len() {
                 if exec.steps[index].current.is_some() && exec.pipeline.steps()[index].agent == agent {
-                    exec.finish_attempt(&mut self.pending, index, AttemptStatus::Interrupted, None, None, Utc::now());
+                    exec.finish_attempt(
+                        &mut self.pending,
+                        index,
+                        AttemptStatus::Interrupted,
+                        None,
+                        None,
+                        crate::model::now(),
+                    );
                     exec.start_attempt(&mut self.pending, index, AttemptKind::Retry, None);
                 }
             }
@@ -522,6 +541,74 @@ impl ShardState {
     }
 
     // ----- recovery -----------------------------------------------------------------------
+
+    /// Rebuilds an execution's state from its stored rows.
+    fn restore(&self, snapshot: ExecutionSnapshot, pipeline: ValidatedPipeline) -> ExecState {
+        let mut exec = ExecState::new(&snapshot.execution, self.index, pipeline, snapshot.last_seq + 1);
+        for stored in snapshot.steps {
+            let Some(index) = exec.pipeline.steps().iter().position(|plan| plan.key == stored.key) else {
+                continue;
+            };
+            let step = &mut exec.steps[index];
+            step.status = stored.status;
+            step.attempt = stored.attempt;
+            step.corrections = stored.corrections;
+            step.error = stored.error;
+            step.started_at = stored.started_at;
+            step.finished_at = stored.finished_at;
+            step.output = stored.output.map(Arc::new);
+        }
+        exec
+    }
+
+    /// Runs a failed execution again: completed steps keep their outputs, every other step
+    /// (and every failure handler) starts over, with attempt numbers continuing.
+    async fn retry_failed(&mut self, id: ExecutionId) -> Result<oneshot::Receiver<()>, crate::RuntimeError> {
+        use crate::RuntimeError;
+        if let Some(exec) = self.executions.get(&id) {
+            return Err(RuntimeError::NotRetryable { id, status: exec.status });
+        }
+        let commit_lock = Arc::clone(&self.shared.shards[self.index].commit_lock);
+        let _guard = commit_lock.lock().await;
+        let snapshot = self.shared.store.load_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
+        let record = &snapshot.execution;
+        if record.status != ExecutionStatus::Failed {
+            return Err(RuntimeError::NotRetryable { id, status: record.status });
+        }
+        if let Some(owner) = record.lease_owner.as_deref().filter(|owner| *owner != self.shared.node_id) {
+            return Err(RuntimeError::Unavailable(format!("retry it on node `{owner}`, which ran it")));
+        }
+        let pipeline = record.pipeline.clone().validate(self.shared.as_ref())?;
+        let mut exec = self.restore(snapshot, pipeline);
+        let pending = &mut self.pending;
+        for index in 0..exec.steps.len() {
+            let is_handler = exec.pipeline.steps()[index].is_handler;
+            let step = &mut exec.steps[index];
+            if step.status == StepStatus::Completed && !is_handler {
+                continue;
+            }
+            step.status = StepStatus::Pending;
+            step.retries = 0;
+            step.corrections = 0;
+            step.output = None;
+            step.error = None;
+            step.started_at = None;
+            step.finished_at = None;
+            pending.batch.steps.push(exec.step_row(index, pending.now));
+            exec.step_event(pending, index, StepStatus::Pending, None);
+        }
+        exec.finished_at = None;
+        exec.live = true;
+        self.shared.admission.force_acquire();
+        exec.set_status(pending, ExecutionStatus::Running, None);
+        let message = "retried from its unfinished steps".to_owned();
+        exec.event(pending, EventKind::Log { step: None, level: LogLevel::Info, message });
+        let (durable, committed) = oneshot::channel();
+        pending.submitted.push(durable);
+        self.executions.insert(id, exec);
+        self.advance(id);
+        Ok(committed)
+    }
 
     /// Loads every non-terminal execution of this shard leased by this node, and restarts the
     /// attempts that were running when the previous incarnation died.
@@ -533,33 +620,20 @@ impl ShardState {
         let ids: Vec<ExecutionId> = ids.into_iter().filter(|id| self.shared.shard_of(*id) == self.index).collect();
         for id in ids {
             let Some(snapshot) = self.shared.store.load_execution(id).await? else { continue };
-            let record = snapshot.execution;
+            let record = &snapshot.execution;
             let pipeline = match record.pipeline.clone().validate(self.shared.as_ref()) {
                 Ok(pipeline) => pipeline,
                 Err(error) => {
                     warn!(execution_id = %id, %error, "cannot resume: its pinned pipeline is no longer valid here");
                     let mut exec =
-                        ExecState::new(&record, self.index, placeholder_pipeline(&record), snapshot.last_seq + 1);
-                    exec.finished_at = Some(Utc::now());
+                        ExecState::new(record, self.index, placeholder_pipeline(record), snapshot.last_seq + 1);
+                    exec.finished_at = Some(crate::model::now());
                     let error = ErrorInfo::new("pipeline_invalid", error.to_string());
                     exec.set_status(&mut self.pending, ExecutionStatus::Failed, Some(error));
                     continue;
                 }
             };
-            let mut exec = ExecState::new(&record, self.index, pipeline, snapshot.last_seq + 1);
-            for stored in snapshot.steps {
-                let Some(index) = exec.pipeline.steps().iter().position(|plan| plan.key == stored.key) else {
-                    continue;
-                };
-                let step = &mut exec.steps[index];
-                step.status = stored.status;
-                step.attempt = stored.attempt;
-                step.corrections = stored.corrections;
-                step.error = stored.error;
-                step.started_at = stored.started_at;
-                step.finished_at = stored.finished_at;
-                step.output = stored.output.map(Arc::new);
-            }
+            let mut exec = self.restore(snapshot, pipeline);
             resumed += 1;
             exec.event(
                 &mut self.pending,
@@ -586,7 +660,14 @@ impl ShardState {
                         input: Arc::new(Value::Null),
                         cancel: CancellationToken::new(),
                     });
-                    exec.finish_attempt(&mut self.pending, index, AttemptStatus::Interrupted, None, None, Utc::now());
+                    exec.finish_attempt(
+                        &mut self.pending,
+                        index,
+                        AttemptStatus::Interrupted,
+                        None,
+                        None,
+                        crate::model::now(),
+                    );
                     if plan.is_handler {
                         exec.steps[index].failure = exec.failure_handled_by(index);
                     }
