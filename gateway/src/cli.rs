@@ -116,4 +116,6 @@ pub enum PipelineCommand {
 pub enum BenchCommand {
     /// Measures orchestration: 10-step linear pipelines of stand-in agents.
     Pipeline(crate::bench::PipelineBenchArgs),
+    /// Measures the gateway: request rates, open-loop latency, WebSocket fan-out.
+    Http(crate::bench_http::HttpBenchArgs),
 }

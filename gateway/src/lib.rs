@@ -9,6 +9,7 @@
 
 pub mod auth;
 mod bench;
+mod bench_http;
 mod cli;
 mod commands;
 pub mod config;

@@ -15,6 +15,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Pipeline(command) => pipeline::run(command),
         Command::Bench(BenchCommand::Pipeline(args)) => crate::bench::pipeline(args, cli.database_url.as_deref()),
+        Command::Bench(BenchCommand::Http(args)) => crate::bench_http::http(args),
         Command::Run(_) | Command::Resume(_) | Command::Migrate | Command::Serve(_) | Command::Admin(_) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

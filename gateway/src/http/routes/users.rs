@@ -104,6 +104,53 @@ pub async fn update_user(
     Ok(Json(UserView::from(&user)))
 }
 
+/// How much of the audit log to return.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// At most this many, newest first (1–1000, default 100).
+    pub limit: Option<u32>,
+}
+
+/// One entry of the audit log.
+#[derive(serde::Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: Uuid,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub actor: Option<Uuid>,
+    /// `login`, `login_failed`, `refresh_reuse`, `user_updated`, `api_key_created`, …
+    pub action: String,
+    pub target: Option<String>,
+    pub ip: Option<String>,
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+/// Returns the audit log of security-relevant actions, newest first (admin).
+#[utoipa::path(get, path = "/api/v1/audit", tag = "users", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditView>>, ApiError> {
+    require_admin(&caller)?;
+    let records = state.auth.store().list_audit(query.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    let views = records
+        .into_iter()
+        .map(|record| AuditView {
+            id: record.id,
+            at: record.at,
+            actor: record.actor.map(|actor| actor.0),
+            action: record.action,
+            target: record.target,
+            ip: record.ip,
+            details: record.details,
+        })
+        .collect();
+    Ok(Json(views))
+}
+
 /// A new API key.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -168,4 +168,15 @@ async fn roles(api: &Api) {
         .call("POST", "/api/v1/auth/login", None, Some(json!({"email": "joe@example.com", "password": "password-1"})))
         .await;
     assert_eq!(status, 403);
+
+    // The audit log has the failed login, the role change and the disabling, and no secret.
+    let (status, _) = api.get("/api/v1/audit", user_token).await;
+    assert_eq!(status, 403, "a disabled user's token is refused everywhere");
+    let (status, audit) = api.get("/api/v1/audit?limit=50", admin_token).await;
+    assert_eq!(status, 200);
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|entry| entry["action"].as_str().unwrap()).collect();
+    for action in ["login", "login_refused_disabled", "user_updated", "user_created"] {
+        assert!(actions.contains(&action), "`{action}` missing from {actions:?}");
+    }
+    assert!(!audit.to_string().contains("password-1"), "no password in the audit log");
 }

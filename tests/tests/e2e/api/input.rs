@@ -185,6 +185,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "POST /api/v1/api-keys",
         "GET /api/v1/api-keys",
         "DELETE /api/v1/api-keys/{id}",
+        "GET /api/v1/audit",
         "POST /api/v1/projects",
         "GET /api/v1/projects",
         "GET /api/v1/projects/{id}",

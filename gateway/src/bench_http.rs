@@ -1,0 +1,424 @@
+//! `troupe bench http`: the gateway under load, on loopback, with rate limits off.
+//!
+//! The server (SQLite in a temporary data dir, the built-in agents) and the load generator run
+//! in this one process and share its cores; the generator is a minimal keep-alive HTTP/1.1
+//! client over raw sockets, so it costs far less per request than the server does.
+//!
+//! 1. Closed loop: C connections each send the next request as soon as the last one is
+//!    answered, for `--duration`; the maximum requests/s of `GET /executions/{id}` and
+//!    `POST /executions` at 100 and 1000 connections.
+//! 2. Open loop: requests at a fixed rate (half the maximum measured in 1) spread over 1000
+//!    connections; latency is measured from when each request was *due*, so a stalled server
+//!    cannot hide its queueing (no coordinated omission).
+//! 3. WebSocket fan-out: K clients, each subscribed to one of E running executions; latency
+//!    from an event's creation (its `at`) to its receipt by each subscriber.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::auth::HashCost;
+use crate::http::HttpSettings;
+use crate::server::{Server, ServerOptions};
+
+/// Arguments of `troupe bench http`.
+#[derive(Debug, Args)]
+pub struct HttpBenchArgs {
+    /// How long each closed- and open-loop measurement lasts.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// WebSocket subscribers (each connection costs two descriptors in this process; the
+    /// default fits a 20,000 descriptor limit).
+    #[arg(long, default_value_t = 9000)]
+    pub ws_clients: usize,
+    /// Executions the WebSocket subscribers are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub ws_executions: usize,
+}
+
+/// Runs the benchmark.
+pub fn http(args: &HttpBenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(run(args))?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("troupe-bench-http-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir)?;
+    let server = Server::start(ServerOptions {
+        database_url: format!("sqlite://{}", dir.join("troupe.db").display()),
+        addr: "127.0.0.1:0".parse()?,
+        jwt_secret: format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+        node_id: "bench".into(),
+        hash_cost: HashCost::Fast,
+        http: HttpSettings { rate_limit: None, ..HttpSettings::default() },
+    })
+    .await?;
+    let addr = server.addr;
+    let result = measure(args, addr).await;
+    server.shutdown().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn measure(args: &HttpBenchArgs, addr: SocketAddr) -> anyhow::Result<()> {
+    let token = setup_user(addr).await?;
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    println!("troupe bench http — loopback, server and load generator in one process, {cores} cores, SQLite");
+    println!("rate limits off; argon2 in its fast test setting (logins are not measured)\n");
+
+    let (_, created) = call(addr, "POST", "/api/v1/executions", &token, Some(&one_step("bench-get"))).await?;
+    let id = created["id"].as_str().context("a created execution")?.to_owned();
+    let get = Request::new(addr, "GET", &format!("/api/v1/executions/{id}"), &token, None);
+    let create_body = json!({"pipeline": one_step("bench-create")["pipeline"], "input": {}});
+    let create = Request::new(addr, "POST", "/api/v1/executions", &token, Some(&create_body));
+
+    println!("1. closed loop (each connection sends its next request when the last is answered)");
+    println!("{:<34} {:>11} {:>10} {:>10} {:>10}", "", "requests/s", "p50 ms", "p99 ms", "errors");
+    let mut maximum = [0.0f64; 2];
+    for (index, (name, request, expected)) in
+        [("GET /executions/{id}", &get, 200), ("POST /executions", &create, 201)].into_iter().enumerate()
+    {
+        for connections in [100, 1000] {
+            let result = closed_loop(request, expected, connections, args.duration).await?;
+            maximum[index] = maximum[index].max(result.rate);
+            println!(
+                "{:<34} {:>11.0} {:>10.2} {:>10.2} {:>10}",
+                format!("{name}, {connections} conns"),
+                result.rate,
+                result.percentile(0.50),
+                result.percentile(0.99),
+                result.errors
+            );
+        }
+    }
+
+    println!("\n2. open loop, 1000 connections, half the maximum rate (latency from each request's due time)");
+    println!("{:<34} {:>11} {:>10} {:>10} {:>10}", "", "offered/s", "p50 ms", "p99 ms", "errors");
+    for (index, (name, request, expected)) in
+        [("GET /executions/{id}", &get, 200), ("POST /executions", &create, 201)].into_iter().enumerate()
+    {
+        let rate = (maximum[index] / 2.0).max(1.0);
+        let result = open_loop(request, expected, 1000, rate, args.duration).await?;
+        println!(
+            "{:<34} {:>11.0} {:>10.2} {:>10.2} {:>10}",
+            name,
+            rate,
+            result.percentile(0.50),
+            result.percentile(0.99),
+            result.errors
+        );
+    }
+
+    println!("\n3. WebSocket fan-out");
+    let fan_out = ws_fan_out(addr, &token, args.ws_clients, args.ws_executions).await?;
+    println!(
+        "{} subscribers over {} executions: {} events delivered, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        args.ws_clients,
+        args.ws_executions,
+        fan_out.latencies.len(),
+        fan_out.percentile(0.50),
+        fan_out.percentile(0.99),
+        fan_out.percentile(1.0)
+    );
+    Ok(())
+}
+
+/// A one-step echo pipeline, inline.
+fn one_step(name: &str) -> Value {
+    json!({"pipeline": {"name": name, "steps": [{"key": "only", "agent": "echo"}]}, "input": {}})
+}
+
+async fn setup_user(addr: SocketAddr) -> anyhow::Result<String> {
+    let credentials = json!({"email": "bench@example.com", "password": "bench-password"});
+    call(addr, "POST", "/api/v1/auth/register", "", Some(&credentials)).await?;
+    let (_, login) = call(addr, "POST", "/api/v1/auth/login", "", Some(&credentials)).await?;
+    let token = login["access_token"].as_str().context("a login answer")?.to_owned();
+    Ok(token)
+}
+
+/// One request, on its own connection.
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let request = Request::new(addr, method, path, token, body);
+    let mut connection = Connection::open(addr).await?;
+    let (status, body) = connection.send(&request.bytes).await?;
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+}
+
+/// A request serialised once and sent many times.
+struct Request {
+    addr: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+impl Request {
+    fn new(addr: SocketAddr, method: &str, path: &str, token: &str, body: Option<&Value>) -> Self {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
+        if !token.is_empty() {
+            head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str("Content-Type: application/json\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(body.as_bytes());
+        Self { addr, bytes }
+    }
+}
+
+/// A keep-alive HTTP/1.1 connection.
+struct Connection {
+    stream: BufReader<TcpStream>,
+    line: String,
+}
+
+impl Connection {
+    async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream: BufReader::new(stream), line: String::new() })
+    }
+
+    /// Sends a request and reads the whole response; returns its status and body.
+    async fn send(&mut self, request: &[u8]) -> anyhow::Result<(u16, Vec<u8>)> {
+        self.stream.get_mut().write_all(request).await?;
+        self.line.clear();
+        self.stream.read_line(&mut self.line).await?;
+        let status = self.line.split(' ').nth(1).and_then(|code| code.parse().ok()).context("a status line")?;
+        let mut length = 0usize;
+        loop {
+            self.line.clear();
+            if self.stream.read_line(&mut self.line).await? == 0 {
+                bail!("the connection closed");
+            }
+            let line = self.line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse()?;
+            }
+        }
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await?;
+        Ok((status, body))
+    }
+}
+
+/// Latencies (ms) and counts of one measurement.
+#[derive(Default)]
+struct Sample {
+    latencies: Vec<f64>,
+    errors: u64,
+    rate: f64,
+}
+
+impl Sample {
+    fn merge(&mut self, other: Sample) {
+        self.latencies.extend(other.latencies);
+        self.errors += other.errors;
+    }
+
+    fn percentile(&self, quantile: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let mut sorted = self.latencies.clone();
+        sorted.sort_by(f64::total_cmp);
+        let index = ((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1;
+        sorted[index]
+    }
+}
+
+async fn closed_loop(
+    request: &Request,
+    expected: u16,
+    connections: usize,
+    duration: Duration,
+) -> anyhow::Result<Sample> {
+    let bytes = Arc::new(request.bytes.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let (bytes, stop, addr) = (Arc::clone(&bytes), Arc::clone(&stop), request.addr);
+        tasks.push(tokio::spawn(async move {
+            let mut sample = Sample::default();
+            let Ok(mut connection) = Connection::open(addr).await else {
+                sample.errors += 1;
+                return sample;
+            };
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                match connection.send(&bytes).await {
+                    Ok((status, _)) if status == expected => {
+                        sample.latencies.push(started.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    Ok(_) => sample.errors += 1,
+                    Err(_) => {
+                        sample.errors += 1;
+                        break;
+                    }
+                }
+            }
+            sample
+        }));
+    }
+    let started = Instant::now();
+    tokio::time::sleep(duration).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut total = Sample::default();
+    for task in tasks {
+        total.merge(task.await?);
+    }
+    total.rate = total.latencies.len() as f64 / started.elapsed().as_secs_f64();
+    Ok(total)
+}
+
+async fn open_loop(
+    request: &Request,
+    expected: u16,
+    connections: usize,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<Sample> {
+    let bytes = Arc::new(request.bytes.clone());
+    let per_connection = Duration::from_secs_f64(connections as f64 / rate);
+    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+    let end = start + duration;
+    let mut tasks = Vec::with_capacity(connections);
+    for index in 0..connections {
+        let (bytes, addr) = (Arc::clone(&bytes), request.addr);
+        // Spread the connections' schedules evenly over one period.
+        let first = start + per_connection.mul_f64(index as f64 / connections as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut sample = Sample::default();
+            let Ok(mut connection) = Connection::open(addr).await else {
+                sample.errors += 1;
+                return sample;
+            };
+            let mut schedule = tokio::time::interval_at(first, per_connection);
+            schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            loop {
+                let due = schedule.tick().await;
+                if due >= end {
+                    break;
+                }
+                match connection.send(&bytes).await {
+                    Ok((status, _)) if status == expected => {
+                        sample.latencies.push(due.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    Ok(_) => sample.errors += 1,
+                    Err(_) => {
+                        sample.errors += 1;
+                        break;
+                    }
+                }
+            }
+            sample
+        }));
+    }
+    let mut total = Sample::default();
+    for task in tasks {
+        total.merge(task.await?);
+    }
+    Ok(total)
+}
+
+/// Starts `executions` slow executions, subscribes `clients` WebSockets to them while their
+/// first step sleeps, and measures the delivery of every later event.
+async fn ws_fan_out(addr: SocketAddr, token: &str, clients: usize, executions: usize) -> anyhow::Result<Sample> {
+    let executions = executions.clamp(1, clients.max(1));
+    // The first step waits long enough for every client to connect and subscribe; the
+    // measured events are those of the steps after it.
+    let hold_ms = 5_000 + clients as u64;
+    let mut steps = vec![json!({"key": "hold", "agent": "sleep", "params": {"ms": hold_ms}})];
+    for index in 0..5 {
+        let after = if index == 0 { "hold".to_owned() } else { format!("s{}", index - 1) };
+        steps.push(json!({"key": format!("s{index}"), "agent": "sleep", "depends_on": [after], "params": {"ms": 50}}));
+    }
+    let body = json!({"pipeline": {"name": "bench-fan-out", "steps": steps}, "input": {}});
+    let mut ids = Vec::with_capacity(executions);
+    for _ in 0..executions {
+        let (status, created) = call(addr, "POST", "/api/v1/executions", token, Some(&body)).await?;
+        if status != 201 {
+            bail!("creating a fan-out execution answered {status}: {created}");
+        }
+        ids.push(created["id"].as_str().context("an id")?.to_owned());
+    }
+    let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let url = format!("ws://{addr}/api/v1/ws");
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients {
+        let (url, token, id, ready) =
+            (url.clone(), token.to_owned(), ids[client % executions].clone(), Arc::clone(&ready));
+        tasks.push(tokio::spawn(async move { subscriber(url, token, id, ready).await }));
+    }
+    ready.wait().await;
+    let mut total = Sample::default();
+    for task in tasks {
+        total.merge(task.await?);
+    }
+    Ok(total)
+}
+
+/// One WebSocket subscriber: connects, authenticates, subscribes, waits for the others, then
+/// records the delivery latency of every event created after that until the terminal one.
+async fn subscriber(url: String, token: String, id: String, ready: Arc<tokio::sync::Barrier>) -> Sample {
+    let mut sample = Sample::default();
+    let connected = async {
+        let (mut stream, _) = tokio_tungstenite::connect_async(&url).await.ok()?;
+        stream.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.ok()?;
+        stream.send(Message::text(json!({"type": "subscribe", "execution_id": id}).to_string())).await.ok()?;
+        Some(stream)
+    }
+    .await;
+    ready.wait().await;
+    let Some(mut stream) = connected else {
+        sample.errors += 1;
+        return sample;
+    };
+    let since = chrono::Utc::now();
+    while let Some(Ok(frame)) = stream.next().await {
+        let Message::Text(text) = frame else { continue };
+        let Ok(message) = serde_json::from_str::<Value>(text.as_str()) else { continue };
+        if message["type"] != "event" {
+            continue;
+        }
+        let event = &message["event"];
+        let Some(at) = event["at"].as_str().and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok()) else {
+            continue;
+        };
+        let at = at.with_timezone(&chrono::Utc);
+        if at > since {
+            let latency = (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+            sample.latencies.push(latency);
+        }
+        let terminal = event["type"] == "execution_status"
+            && matches!(event["status"].as_str(), Some("completed" | "failed" | "cancelled"));
+        if terminal {
+            break;
+        }
+    }
+    let _ = stream.close(None).await;
+    sample
+}
