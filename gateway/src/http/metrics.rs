@@ -155,14 +155,18 @@ impl Metrics {
     }
 }
 
-/// Times every request by method, route template and status.
+/// Times every request by method, route template and status, and logs it (`info`).
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let response = next.run(request).await;
-    let labels = RequestLabels { method, route, status: response.status().as_u16() };
-    metrics.requests.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    // Inside the request's span, so the line carries its request id.
+    tracing::info!(status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+    let labels = RequestLabels { method, route, status };
+    metrics.requests.get_or_create(&labels).observe(elapsed.as_secs_f64());
     response
 }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use troupe_runtime::SubmitRequest;
-use troupe_runtime::ids::{ExecutionId, ProjectId};
+use troupe_runtime::ids::{ExecutionId, ProjectId, UserId};
 use troupe_runtime::model::ExecutionRecord;
 use troupe_runtime::status::ExecutionStatus;
 use troupe_runtime::store::ExecutionQuery;
@@ -23,7 +23,7 @@ use super::projects::visible_project;
 use crate::auth::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, parse_id};
 use crate::http::views::{ArtifactView, ExecutionPage, ExecutionView, StepView, to_json};
-use crate::http::{ApiError, AppState, ErrorBody};
+use crate::http::{ApiError, AppState, ErrorBody, IdempotencyLocks};
 
 /// The header that makes a create idempotent.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -67,6 +67,27 @@ pub struct EventsQuery {
     pub after_seq: Option<u64>,
     /// At most this many (1–1000, default 500).
     pub limit: Option<u32>,
+}
+
+/// The lock of one (user, idempotency key); its map entry goes when the create ends, however
+/// it ends. A request still waiting on the old lock finds the execution in the store.
+struct KeyLock<'a> {
+    locks: &'a IdempotencyLocks,
+    key: (UserId, String),
+    mutex: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a> KeyLock<'a> {
+    fn new(locks: &'a IdempotencyLocks, key: (UserId, String)) -> Self {
+        let mutex = Arc::clone(locks.entry(key.clone()).or_default().value());
+        Self { locks, key, mutex }
+    }
+}
+
+impl Drop for KeyLock<'_> {
+    fn drop(&mut self) {
+        self.locks.remove(&self.key);
+    }
 }
 
 /// Returns an execution the caller may see (their own; any for an admin), or 404.
@@ -120,10 +141,9 @@ pub async fn create_execution(
     };
     // One create per (user, key) at a time on this node, so two concurrent repeats cannot both
     // miss the first one's row.
-    let lock =
-        key.as_ref().map(|key| Arc::clone(state.idempotency.entry((caller.id(), key.clone())).or_default().value()));
+    let lock = key.as_ref().map(|key| KeyLock::new(&state.idempotency, (caller.id(), key.clone())));
     let _guard = match &lock {
-        Some(lock) => Some(lock.lock().await),
+        Some(lock) => Some(lock.mutex.lock().await),
         None => None,
     };
     if let Some(key) = &key
@@ -136,13 +156,9 @@ pub async fn create_execution(
         input: request.input.unwrap_or_else(|| Value::Object(Default::default())),
         owner: caller.id(),
         project,
-        idempotency_key: key.clone(),
+        idempotency_key: key,
     };
     let id = state.runtime.submit(submit).await?;
-    drop(_guard);
-    if let Some(key) = key {
-        state.idempotency.remove(&(caller.id(), key));
-    }
     let record = state.runtime.store().get_execution(id).await?.ok_or_else(|| ApiError::not_found("execution"))?;
     let mut response = (StatusCode::CREATED, Json(ExecutionView::from(&record))).into_response();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/executions/{id}")) {
