@@ -180,3 +180,46 @@ async fn roles(api: &Api) {
     }
     assert!(!audit.to_string().contains("password-1"), "no password in the audit log");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_creates_the_first_admin_who_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = crate::troupe(dir.path())
+        .args(["admin", "create-user", "--email", "Root@Example.com"])
+        .env("TROUPE_NEW_USER_PASSWORD", "cli-password-1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout} {}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("created root@example.com (admin)"), "{stdout}");
+    assert!(!stdout.contains("cli-password-1"));
+    let short = crate::troupe(dir.path())
+        .args(["admin", "create-user", "--email", "b@example.com"])
+        .env("TROUPE_NEW_USER_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+
+    let server = troupe_gateway::server::Server::start(troupe_gateway::server::ServerOptions {
+        database_url: format!("sqlite://{}", dir.path().join("troupe.db").display()),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: SECRET.into(),
+        node_id: "cli-admin".into(),
+        hash_cost: troupe_gateway::auth::HashCost::Fast,
+        http: troupe_gateway::http::HttpSettings::default(),
+    })
+    .await
+    .unwrap();
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/auth/login", server.addr))
+        .json(&json!({"email": "root@example.com", "password": "cli-password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["user"]["role"], "admin", "{login}");
+    server.shutdown().await.unwrap();
+}

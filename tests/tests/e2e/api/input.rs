@@ -215,3 +215,23 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
     assert_eq!(documented, expected);
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_only_the_configured_origins() {
+    let settings =
+        HttpSettings { rate_limit: None, cors_origins: vec!["https://app.example".into()], ..HttpSettings::default() };
+    let api = Api::start_with(Backend::Sqlite, "cors", settings).await.unwrap();
+    let preflight = |origin: &'static str| {
+        api.http
+            .request(reqwest::Method::OPTIONS, api.url("/api/v1/executions"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert_eq!(allowed.headers().get("access-control-allow-origin").unwrap(), "https://app.example");
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+    api.stop().await;
+}

@@ -145,3 +145,29 @@ async fn the_websocket_demands_authentication_first_and_closes_on_shutdown() {
     assert!(ws.next_message().await.is_none(), "the server closes the socket on shutdown");
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_pings_idle_connections() {
+    let settings = HttpSettings {
+        rate_limit: None,
+        ws_ping_interval: std::time::Duration::from_millis(50),
+        ..HttpSettings::default()
+    };
+    let api = Api::start_with(Backend::Sqlite, "ws_ping", settings).await.unwrap();
+    let login = api.user("pip@example.com").await;
+    let url = format!("{}/api/v1/ws", api.base.replacen("http", "ws", 1));
+    let (mut stream, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    stream.send(Message::text(json!({"type": "auth", "token": login["access_token"]}).to_string())).await.unwrap();
+    let pinged = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Ping(_)) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .expect("a ping within 30 s");
+    assert!(pinged);
+    api.stop().await;
+}
