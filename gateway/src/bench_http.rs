@@ -239,6 +239,25 @@ impl Sample {
         self.errors += other.errors;
     }
 
+    /// Records one answer (latency since `since`, or an error); returns whether the
+    /// connection is still usable.
+    fn record(&mut self, answer: anyhow::Result<(u16, Vec<u8>)>, expected: u16, since: tokio::time::Instant) -> bool {
+        match answer {
+            Ok((status, _)) if status == expected => {
+                self.latencies.push(since.elapsed().as_secs_f64() * 1000.0);
+                true
+            }
+            Ok(_) => {
+                self.errors += 1;
+                true
+            }
+            Err(_) => {
+                self.errors += 1;
+                false
+            }
+        }
+    }
+
     fn percentile(&self, quantile: f64) -> f64 {
         if self.latencies.is_empty() {
             return f64::NAN;
@@ -268,16 +287,9 @@ async fn closed_loop(
                 return sample;
             };
             while !stop.load(Ordering::Relaxed) {
-                let started = Instant::now();
-                match connection.send(&bytes).await {
-                    Ok((status, _)) if status == expected => {
-                        sample.latencies.push(started.elapsed().as_secs_f64() * 1000.0)
-                    }
-                    Ok(_) => sample.errors += 1,
-                    Err(_) => {
-                        sample.errors += 1;
-                        break;
-                    }
+                let started = tokio::time::Instant::now();
+                if !sample.record(connection.send(&bytes).await, expected, started) {
+                    break;
                 }
             }
             sample
@@ -320,18 +332,8 @@ async fn open_loop(
             schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             loop {
                 let due = schedule.tick().await;
-                if due >= end {
+                if due >= end || !sample.record(connection.send(&bytes).await, expected, due) {
                     break;
-                }
-                match connection.send(&bytes).await {
-                    Ok((status, _)) if status == expected => {
-                        sample.latencies.push(due.elapsed().as_secs_f64() * 1000.0)
-                    }
-                    Ok(_) => sample.errors += 1,
-                    Err(_) => {
-                        sample.errors += 1;
-                        break;
-                    }
                 }
             }
             sample

@@ -656,7 +656,7 @@ impl ShardState {
                     let plan = Arc::clone(&exec.pipeline.steps()[index]);
                     exec.steps[index].current = Some(AttemptState {
                         kind: AttemptKind::Retry,
-                        started_at: exec.steps[index].started_at.unwrap_or_else(Utc::now),
+                        started_at: exec.steps[index].started_at.unwrap_or_else(crate::model::now),
                         input: Arc::new(Value::Null),
                         cancel: CancellationToken::new(),
                     });
