@@ -36,10 +36,10 @@ pub struct HttpBenchArgs {
     /// How long each closed- and open-loop measurement lasts.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
-    /// WebSocket subscribers (each connection costs two descriptors in this process; the
-    /// default fits a 20,000 descriptor limit).
-    #[arg(long, default_value_t = 9000)]
-    pub ws_clients: usize,
+    /// WebSocket subscriber counts to measure, comma-separated (each connection costs two
+    /// descriptors in this process; 9000 fits a 20,000 descriptor limit).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000, 9000])]
+    pub ws_clients: Vec<usize>,
     /// Executions the WebSocket subscribers are spread over.
     #[arg(long, default_value_t = 100)]
     pub ws_executions: usize,
@@ -64,14 +64,22 @@ async fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
         http: HttpSettings { rate_limit: None, ..HttpSettings::default() },
     })
     .await?;
-    let addr = server.addr;
-    let result = measure(args, addr).await;
+    let result = measure(args, &server).await;
     server.shutdown().await?;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn measure(args: &HttpBenchArgs, addr: SocketAddr) -> anyhow::Result<()> {
+/// Waits until the executions the last phase created have finished, so phases do not overlap.
+async fn settle(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while server.state.runtime.live_executions() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn measure(args: &HttpBenchArgs, server: &Server) -> anyhow::Result<()> {
+    let addr = server.addr;
     let token = setup_user(addr).await?;
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     println!("troupe bench http — loopback, server and load generator in one process, {cores} cores, SQLite");
@@ -90,6 +98,7 @@ async fn measure(args: &HttpBenchArgs, addr: SocketAddr) -> anyhow::Result<()> {
         [("GET /executions/{id}", &get, 200), ("POST /executions", &create, 201)].into_iter().enumerate()
     {
         for connections in [100, 1000] {
+            settle(server).await;
             let result = closed_loop(request, expected, connections, args.duration).await?;
             maximum[index] = maximum[index].max(result.rate);
             println!(
@@ -109,6 +118,7 @@ async fn measure(args: &HttpBenchArgs, addr: SocketAddr) -> anyhow::Result<()> {
         [("GET /executions/{id}", &get, 200), ("POST /executions", &create, 201)].into_iter().enumerate()
     {
         let rate = (maximum[index] / 2.0).max(1.0);
+        settle(server).await;
         let result = open_loop(request, expected, 1000, rate, args.duration).await?;
         println!(
             "{:<34} {:>11.0} {:>10.2} {:>10.2} {:>10}",
@@ -120,17 +130,21 @@ async fn measure(args: &HttpBenchArgs, addr: SocketAddr) -> anyhow::Result<()> {
         );
     }
 
-    println!("\n3. WebSocket fan-out");
-    let fan_out = ws_fan_out(addr, &token, args.ws_clients, args.ws_executions).await?;
-    println!(
-        "{} subscribers over {} executions: {} events delivered, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        args.ws_clients,
-        args.ws_executions,
-        fan_out.latencies.len(),
-        fan_out.percentile(0.50),
-        fan_out.percentile(0.99),
-        fan_out.percentile(1.0)
-    );
+    println!("\n3. WebSocket fan-out (latency from an event's creation to its receipt)");
+    for &clients in &args.ws_clients {
+        settle(server).await;
+        let fan_out = ws_fan_out(addr, &token, clients, args.ws_executions).await?;
+        println!(
+            "{clients} subscribers over {} executions: {} events delivered, p50 {:.2} ms, p99 {:.2} ms, \
+             max {:.2} ms, {} failed subscribers",
+            args.ws_executions,
+            fan_out.latencies.len(),
+            fan_out.percentile(0.50),
+            fan_out.percentile(0.99),
+            fan_out.percentile(1.0),
+            fan_out.errors
+        );
+    }
     Ok(())
 }
 
@@ -314,20 +328,21 @@ async fn open_loop(
     duration: Duration,
 ) -> anyhow::Result<Sample> {
     let bytes = Arc::new(request.bytes.clone());
+    // Connect first: the schedule starts when every connection is open.
+    let mut opened = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        opened.push(Connection::open(request.addr).await?);
+    }
     let per_connection = Duration::from_secs_f64(connections as f64 / rate);
-    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
     let end = start + duration;
     let mut tasks = Vec::with_capacity(connections);
-    for index in 0..connections {
-        let (bytes, addr) = (Arc::clone(&bytes), request.addr);
+    for (index, mut connection) in opened.into_iter().enumerate() {
+        let bytes = Arc::clone(&bytes);
         // Spread the connections' schedules evenly over one period.
         let first = start + per_connection.mul_f64(index as f64 / connections as f64);
         tasks.push(tokio::spawn(async move {
             let mut sample = Sample::default();
-            let Ok(mut connection) = Connection::open(addr).await else {
-                sample.errors += 1;
-                return sample;
-            };
             let mut schedule = tokio::time::interval_at(first, per_connection);
             schedule.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             loop {
@@ -352,7 +367,7 @@ async fn ws_fan_out(addr: SocketAddr, token: &str, clients: usize, executions: u
     let executions = executions.clamp(1, clients.max(1));
     // The first step waits long enough for every client to connect and subscribe; the
     // measured events are those of the steps after it.
-    let hold_ms = 5_000 + clients as u64;
+    let hold_ms = 10_000 + 4 * clients as u64;
     let mut steps = vec![json!({"key": "hold", "agent": "sleep", "params": {"ms": hold_ms}})];
     for index in 0..5 {
         let after = if index == 0 { "hold".to_owned() } else { format!("s{}", index - 1) };
@@ -375,12 +390,36 @@ async fn ws_fan_out(addr: SocketAddr, token: &str, clients: usize, executions: u
             (url.clone(), token.to_owned(), ids[client % executions].clone(), Arc::clone(&ready));
         tasks.push(tokio::spawn(async move { subscriber(url, token, id, ready).await }));
     }
+    let connecting = Instant::now();
     ready.wait().await;
+    println!(
+        "({clients} subscribers connected, authenticated and subscribed in {:.1} s)",
+        connecting.elapsed().as_secs_f64()
+    );
     let mut total = Sample::default();
     for task in tasks {
         total.merge(task.await?);
     }
     Ok(total)
+}
+
+/// The fields of a WebSocket message the subscriber reads (borrowed, to keep the load
+/// generator's own cost low).
+#[derive(serde::Deserialize)]
+struct EventMessage<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    event: Option<EventFields<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct EventFields<'a> {
+    at: chrono::DateTime<chrono::Utc>,
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
+    #[serde(borrow)]
+    status: Option<&'a str>,
 }
 
 /// One WebSocket subscriber: connects, authenticates, subscribes, waits for the others, then
@@ -401,26 +440,36 @@ async fn subscriber(url: String, token: String, id: String, ready: Arc<tokio::sy
     };
     let since = chrono::Utc::now();
     while let Some(Ok(frame)) = stream.next().await {
+        let received = chrono::Utc::now();
         let Message::Text(text) = frame else { continue };
-        let Ok(message) = serde_json::from_str::<Value>(text.as_str()) else { continue };
-        if message["type"] != "event" {
-            continue;
-        }
-        let event = &message["event"];
-        let Some(at) = event["at"].as_str().and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok()) else {
+        let Ok(EventMessage { kind: "event", event: Some(event) }) = serde_json::from_str(text.as_str()) else {
             continue;
         };
-        let at = at.with_timezone(&chrono::Utc);
-        if at > since {
-            let latency = (chrono::Utc::now() - at).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-            sample.latencies.push(latency);
+        if event.at > since {
+            sample.latencies.push((received - event.at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
         }
-        let terminal = event["type"] == "execution_status"
-            && matches!(event["status"].as_str(), Some("completed" | "failed" | "cancelled"));
+        let terminal =
+            event.kind == "execution_status" && matches!(event.status, Some("completed" | "failed" | "cancelled"));
         if terminal {
             break;
         }
     }
     let _ = stream.close(None).await;
     sample
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_subscriber_reads_event_messages() {
+        let text = r#"{"type":"event","event":{"execution_id":"x","seq":3,"at":"2026-11-25T19:19:52.303114Z","type":"execution_status","status":"completed"}}"#;
+        let parsed: EventMessage = serde_json::from_str(text).unwrap();
+        assert_eq!(parsed.kind, "event");
+        let event = parsed.event.unwrap();
+        assert_eq!((event.kind, event.status), ("execution_status", Some("completed")));
+        let other: EventMessage = serde_json::from_str(r#"{"type":"subscribed","execution_id":"x"}"#).unwrap();
+        assert!(other.event.is_none());
+    }
 }

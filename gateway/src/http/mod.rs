@@ -93,6 +93,8 @@ pub struct AppState {
     pub idempotency: Arc<IdempotencyLocks>,
     /// Cancelled when the server shuts down (WebSockets close with a close frame).
     pub shutdown: CancellationToken,
+    /// Events serialised for WebSocket subscribers.
+    pub ws_frames: Arc<ws::EventFrames>,
 }
 
 impl AppState {
@@ -108,6 +110,7 @@ impl AppState {
             settings: Arc::new(settings),
             idempotency: Arc::new(DashMap::new()),
             shutdown: CancellationToken::new(),
+            ws_frames: Arc::new(ws::EventFrames::default()),
         }
     }
 }

@@ -34,6 +34,32 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_GOING_AWAY: u16 = 1001;
+/// Messages written to a socket before it is flushed.
+const WRITE_BATCH: usize = 64;
+/// Serialised events kept for reuse by the other subscribers of the same execution.
+const FRAME_CACHE: usize = 16_384;
+
+/// Each event is serialised once, however many connections it goes to: subscribers of one
+/// execution receive it at nearly the same time, so a small cache catches them all.
+#[derive(Default)]
+pub struct EventFrames {
+    frames: dashmap::DashMap<(ExecutionId, u64), Utf8Bytes>,
+}
+
+impl EventFrames {
+    fn message(&self, event: &troupe_runtime::model::Event) -> Message {
+        let key = (event.execution_id, event.seq);
+        if let Some(frame) = self.frames.get(&key) {
+            return Message::Text(frame.clone());
+        }
+        let frame = Utf8Bytes::from(json!({ "type": "event", "event": event }).to_string());
+        if self.frames.len() >= FRAME_CACHE {
+            self.frames.clear();
+        }
+        self.frames.insert(key, frame.clone());
+        Message::Text(frame)
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -101,7 +127,14 @@ async fn serve(state: AppState, socket: WebSocket) {
             outgoing = rx.recv() => {
                 // `tx` lives in this loop, so the channel never closes under it.
                 let Some(message) = outgoing else { break None };
-                if sink.send(message).await.is_err() { break None; }
+                // Write what is queued in one go: one flush (one system call) per burst, not
+                // per event.
+                let mut written = sink.feed(message).await.is_ok();
+                for _ in 0..WRITE_BATCH {
+                    let Ok(message) = rx.try_recv() else { break };
+                    written = written && sink.feed(message).await.is_ok();
+                }
+                if !written || sink.flush().await.is_err() { break None; }
             }
             incoming = stream.next() => {
                 last_heard = tokio::time::Instant::now();
@@ -214,7 +247,7 @@ async fn forward_one(state: AppState, id: ExecutionId, after_seq: u64, tx: mpsc:
         match subscription.next().await {
             Ok(Some(event)) => {
                 let seq = event.seq;
-                match tx.try_send(text(json!({ "type": "event", "event": &*event }))) {
+                match tx.try_send(state.ws_frames.message(&event)) {
                     Ok(()) => delivered = seq,
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         let _ = tx
@@ -267,7 +300,7 @@ async fn forward_all(state: AppState, user: UserId, tx: mpsc::Sender<Message>) {
         if !mine {
             continue;
         }
-        match tx.try_send(text(json!({ "type": "event", "event": &*event }))) {
+        match tx.try_send(state.ws_frames.message(&event)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let message =
