@@ -384,11 +384,19 @@ async fn ws_fan_out(addr: SocketAddr, token: &str, clients: usize, executions: u
     }
     let ready = Arc::new(tokio::sync::Barrier::new(clients + 1));
     let url = format!("ws://{addr}/api/v1/ws");
+    // At most this many handshakes at once: a burst of thousands of connects overflows the
+    // listen backlog and the kernel's SYN retries (1 s, 3 s, …) would be measured instead.
+    let connecting = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients {
-        let (url, token, id, ready) =
-            (url.clone(), token.to_owned(), ids[client % executions].clone(), Arc::clone(&ready));
-        tasks.push(tokio::spawn(async move { subscriber(url, token, id, ready).await }));
+        let (url, token, id, ready, connecting) = (
+            url.clone(),
+            token.to_owned(),
+            ids[client % executions].clone(),
+            Arc::clone(&ready),
+            Arc::clone(&connecting),
+        );
+        tasks.push(tokio::spawn(async move { subscriber(url, token, id, ready, connecting).await }));
     }
     let connecting = Instant::now();
     ready.wait().await;
@@ -424,13 +432,29 @@ struct EventFields<'a> {
 
 /// One WebSocket subscriber: connects, authenticates, subscribes, waits for the others, then
 /// records the delivery latency of every event created after that until the terminal one.
-async fn subscriber(url: String, token: String, id: String, ready: Arc<tokio::sync::Barrier>) -> Sample {
+async fn subscriber(
+    url: String,
+    token: String,
+    id: String,
+    ready: Arc<tokio::sync::Barrier>,
+    connecting: Arc<tokio::sync::Semaphore>,
+) -> Sample {
     let mut sample = Sample::default();
     let connected = async {
-        let (mut stream, _) = tokio_tungstenite::connect_async(&url).await.ok()?;
+        let _permit = connecting.acquire().await.ok()?;
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4 * 1024);
+        let (mut stream, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), true).await.ok()?;
         stream.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.ok()?;
         stream.send(Message::text(json!({"type": "subscribe", "execution_id": id}).to_string())).await.ok()?;
-        Some(stream)
+        // Ready once the server confirms the subscription.
+        while let Some(Ok(frame)) = stream.next().await {
+            if let Message::Text(text) = frame
+                && text.as_str().contains(r#""type":"subscribed""#)
+            {
+                return Some(stream);
+            }
+        }
+        None
     }
     .await;
     ready.wait().await;

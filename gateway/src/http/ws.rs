@@ -117,6 +117,17 @@ async fn serve(state: AppState, socket: WebSocket) {
         state.metrics.ws_connections.dec();
         return;
     }
+    // The socket is read by a task of its own, woken only when the client sends something:
+    // polling the read half on every outgoing event would cost a buffer reset each time.
+    let (client_tx, mut client_rx) = mpsc::channel(8);
+    let reader = tokio::spawn(async move {
+        while let Some(incoming) = stream.next().await {
+            let last = matches!(incoming, Ok(Message::Close(_)) | Err(_));
+            if client_tx.send(incoming).await.is_err() || last {
+                break;
+            }
+        }
+    });
     let mut subscriptions: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut ping = tokio::time::interval(state.settings.ws_ping_interval);
     ping.tick().await;
@@ -136,7 +147,7 @@ async fn serve(state: AppState, socket: WebSocket) {
                 }
                 if !written || sink.flush().await.is_err() { break None; }
             }
-            incoming = stream.next() => {
+            incoming = client_rx.recv() => {
                 last_heard = tokio::time::Instant::now();
                 match incoming {
                     Some(Ok(Message::Text(body))) => {
@@ -159,6 +170,7 @@ async fn serve(state: AppState, socket: WebSocket) {
             _ = state.shutdown.cancelled() => break Some(close(CLOSE_GOING_AWAY, "server shutting down")),
         }
     };
+    reader.abort();
     for (_, task) in subscriptions {
         task.abort();
     }
