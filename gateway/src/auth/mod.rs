@@ -255,6 +255,18 @@ impl Auth {
         Ok(Caller { user, family: Some(claims.sid), api_key: None, read_only: false })
     }
 
+    /// The rate-limit bucket of a credential: its user for a valid access token (however many
+    /// logins the user has), the credential itself otherwise (an API key, or garbage). Only a
+    /// signature check, no store access.
+    pub fn rate_key(&self, credential: &str) -> String {
+        if !credential.starts_with(tokens::API_KEY_PREFIX)
+            && let Ok(claims) = self.jwt.verify(credential)
+        {
+            return format!("user:{}", claims.sub);
+        }
+        format!("credential:{}", tokens::digest(credential))
+    }
+
     /// Creates an API key for the caller; returns the record and the key (shown once).
     pub async fn create_api_key(
         &self,

@@ -14,6 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::{ApiError, AppState};
+use crate::auth::Auth;
 
 /// Token-bucket sizes: a sustained rate per second and a burst.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,18 +56,17 @@ impl RateLimiter {
         }
     }
 
-    /// Takes a token for the address and, when the caller presents a credential, for it;
-    /// returns how many seconds to wait when a bucket is empty.
-    fn check(&self, ip: Option<IpAddr>, credential: Option<&str>) -> Result<(), u64> {
+    /// Takes a token for the address and, when the caller presents a credential, for its
+    /// bucket (see `Auth::rate_key`); returns how many seconds to wait when a bucket is empty.
+    fn check(&self, ip: Option<IpAddr>, user: Option<&String>) -> Result<(), u64> {
         let wait = |not_until: governor::NotUntil<_>| {
             not_until.wait_time_from(self.clock.now()).as_secs_f64().ceil().max(1.0) as u64
         };
         if let Some(ip) = ip {
             self.per_ip.check_key(&ip).map_err(wait)?;
         }
-        if let Some(credential) = credential {
-            // Keyed by a digest: the bucket map never holds a usable token.
-            self.per_user.check_key(&crate::auth::tokens::digest(credential)).map_err(wait)?;
+        if let Some(user) = user {
+            self.per_user.check_key(user).map_err(wait)?;
         }
         Ok(())
     }
@@ -74,13 +74,18 @@ impl RateLimiter {
 
 /// Answers 429 with `Retry-After` when the client's or the user's bucket is empty. Only the
 /// API is limited; health, readiness and metrics are not.
-pub async fn rate_limit(State(limiter): State<Option<Arc<RateLimiter>>>, request: Request, next: Next) -> Response {
+pub async fn rate_limit(
+    State((limiter, auth)): State<(Option<Arc<RateLimiter>>, Auth)>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(limiter) = limiter
         && request.uri().path().starts_with("/api/v1/")
     {
         let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
         let (parts, body) = request.into_parts();
-        let verdict = limiter.check(ip, super::extract::credential(&parts));
+        let user = super::extract::credential(&parts).map(|credential| auth.rate_key(credential));
+        let verdict = limiter.check(ip, user.as_ref());
         let request = Request::from_parts(parts, body);
         if let Err(seconds) = verdict {
             let mut error = ApiError::new(
@@ -135,8 +140,9 @@ mod tests {
         assert!(limiter.check(Some(ip), None).is_ok());
         assert_eq!(limiter.check(Some(ip), None), Err(1));
         let other: IpAddr = "127.0.0.2".parse().unwrap();
-        assert!(limiter.check(Some(other), Some("token-a")).is_ok());
-        assert!(limiter.check(None, Some("token-a")).is_err(), "the user's own bucket is empty");
-        assert!(limiter.check(None, Some("token-b")).is_ok());
+        let (a, b) = ("user:a".to_owned(), "user:b".to_owned());
+        assert!(limiter.check(Some(other), Some(&a)).is_ok());
+        assert!(limiter.check(None, Some(&a)).is_err(), "the user's own bucket is empty");
+        assert!(limiter.check(None, Some(&b)).is_ok());
     }
 }

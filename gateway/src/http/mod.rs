@@ -129,7 +129,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::docs_router(openapi))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(limiter, limits::rate_limit))
+        .layer(axum::middleware::from_fn_with_state((limiter, state.auth.clone()), limits::rate_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::timeout))
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
         .layer(limits::cors(&state.settings.cors_origins))
