@@ -1,13 +1,14 @@
 //! troupe-agents: the agents steps run and the validators that check their output.
 //!
 //! For now this crate ships the demo agents used by the examples and benchmarks
-//! ([`demo`]) and the JSON Schema validator ([`validators::JsonSchemaValidator`]). LLM
-//! providers and the built-in software and research agents come with the agents issue; this
-//! crate is the only one that will talk to LLM APIs.
+//! ([`demo`]), the JSON Schema validator ([`validators::JsonSchemaValidator`]) and the LLM
+//! provider layer ([`llm`]); the built-in software and research agents come with the agents
+//! issue. This crate is the only one that talks to LLM APIs.
 
 #![warn(missing_docs)]
 
 pub mod demo;
+pub mod llm;
 pub mod validators;
 
 use troupe_runtime::RuntimeBuilder;
