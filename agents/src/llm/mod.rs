@@ -1,11 +1,13 @@
 //! LLM providers: one [`LlmProvider`] trait (chat messages, JSON mode or a response schema,
 //! token usage) and its implementations — an OpenAI-compatible HTTP client
-//! ([`OpenAiCompatible`]: OpenAI, vLLM, Ollama, llama.cpp's server).
+//! ([`OpenAiCompatible`]: OpenAI, vLLM, Ollama, llama.cpp's server) and Gemini's
+//! `generateContent` ([`Gemini`]).
 //!
 //! The HTTP clients share a [`policy::HttpPolicy`]: a request timeout, retries of 429 and 5xx
 //! answers with exponential backoff that honours `Retry-After`, a circuit breaker per provider
 //! and a concurrency limit. API keys are never logged or shown in `Debug` output.
 
+mod gemini;
 mod openai;
 pub mod policy;
 
@@ -13,6 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use gemini::{GEMINI_BASE_URL, Gemini};
 pub use openai::OpenAiCompatible;
 
 /// Who said a message.

@@ -1,13 +1,10 @@
 //! The OpenAI-compatible chat completions client (`POST {base_url}/chat/completions`): OpenAI,
 //! vLLM, Ollama and llama.cpp's server speak it.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 
-use super::policy::{CircuitBreaker, HttpPolicy, retry_after};
+use super::policy::{AttemptError, Guarded, HttpPolicy, exchange, http_client};
 use super::{ChatRequest, ChatResponse, LlmError, LlmProvider, ResponseFormat, Usage};
 
 /// An OpenAI-compatible provider.
@@ -16,10 +13,8 @@ pub struct OpenAiCompatible {
     base_url: String,
     api_key: Option<String>,
     default_model: String,
-    policy: HttpPolicy,
     client: reqwest::Client,
-    breaker: CircuitBreaker,
-    slots: Arc<Semaphore>,
+    guard: Guarded,
 }
 
 impl std::fmt::Debug for OpenAiCompatible {
@@ -43,25 +38,14 @@ impl OpenAiCompatible {
         default_model: impl Into<String>,
         policy: HttpPolicy,
     ) -> Result<Self, LlmError> {
-        let base_url = base_url.trim_end_matches('/').to_owned();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(LlmError::Unreachable(format!(
-                "the base URL must start with http:// or https://: `{base_url}`"
-            )));
-        }
-        let client = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .build()
-            .map_err(|error| LlmError::Unreachable(error.to_string()))?;
+        let (base_url, client) = http_client(base_url, &policy)?;
         Ok(Self {
             name: name.into(),
             base_url,
             api_key: api_key.filter(|key| !key.is_empty()),
             default_model: default_model.into(),
-            breaker: CircuitBreaker::new(policy.breaker_threshold, policy.breaker_cooldown),
-            slots: Arc::new(Semaphore::new(policy.concurrency.max(1))),
-            policy,
             client,
+            guard: Guarded::new(policy),
         })
     }
 
@@ -87,44 +71,14 @@ impl OpenAiCompatible {
         body
     }
 
-    /// One attempt: the answer, or the error with how long to wait before the next attempt
-    /// when the provider said so.
-    async fn attempt(&self, body: &Value) -> Result<ChatResponse, (LlmError, Option<std::time::Duration>)> {
+    async fn attempt(&self, body: &Value) -> Result<ChatResponse, AttemptError> {
         let mut request = self.client.post(format!("{}/chat/completions", self.base_url)).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
-        let response = request.send().await.map_err(|error| (transport_error(error, &self.policy), None))?;
-        let status = response.status();
-        let wait =
-            response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after);
-        let text = response.text().await.map_err(|error| (transport_error(error, &self.policy), None))?;
-        if status.is_success() {
-            return parse_completion(&text).map_err(|error| (error, None));
-        }
-        let message = error_message(&text);
-        let error = match status.as_u16() {
-            429 => LlmError::RateLimited { attempts: 0 },
-            code @ 500..=599 => LlmError::Server { status: code, attempts: 0, message },
-            code => LlmError::Refused { status: code, message },
-        };
-        Err((error, wait))
+        let text = exchange(request, self.guard.policy().timeout).await?;
+        parse_completion(&text).map_err(|error| (error, None))
     }
-}
-
-fn transport_error(error: reqwest::Error, policy: &HttpPolicy) -> LlmError {
-    if error.is_timeout() {
-        LlmError::Timeout(policy.timeout)
-    } else {
-        // Without the URL: it may carry credentials in some deployments.
-        LlmError::Unreachable(error.without_url().to_string())
-    }
-}
-
-fn error_message(text: &str) -> String {
-    let parsed: Option<Value> = serde_json::from_str(text).ok();
-    let message = parsed.as_ref().and_then(|value| value["error"]["message"].as_str()).unwrap_or(text);
-    message.chars().take(500).collect()
 }
 
 fn parse_completion(text: &str) -> Result<ChatResponse, LlmError> {
@@ -151,37 +105,6 @@ impl LlmProvider for OpenAiCompatible {
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let body = self.body(&request);
-        let mut attempts = 0u32;
-        loop {
-            self.breaker.admit().map_err(|retry_in| LlmError::CircuitOpen { retry_in })?;
-            let permit =
-                self.slots.acquire().await.map_err(|_| LlmError::Unreachable("the client is closed".into()))?;
-            attempts += 1;
-            let outcome = self.attempt(&body).await;
-            drop(permit);
-            let (error, wait) = match outcome {
-                Ok(response) => {
-                    self.breaker.success();
-                    return Ok(response);
-                }
-                Err((error @ (LlmError::Refused { .. } | LlmError::Malformed(_)), _)) => {
-                    // The provider is up; the request is at fault.
-                    self.breaker.success();
-                    return Err(error);
-                }
-                Err(failure) => failure,
-            };
-            self.breaker.failure();
-            tracing::warn!(provider = %self.name, attempt = attempts, %error, "LLM request failed");
-            if attempts > self.policy.max_retries {
-                return Err(match error {
-                    LlmError::RateLimited { .. } => LlmError::RateLimited { attempts },
-                    LlmError::Server { status, message, .. } => LlmError::Server { status, attempts, message },
-                    other => other,
-                });
-            }
-            let delay = wait.unwrap_or_else(|| self.policy.backoff(attempts)).min(self.policy.max_backoff);
-            tokio::time::sleep(delay).await;
-        }
+        self.guard.call(&self.name, || self.attempt(&body)).await
     }
 }

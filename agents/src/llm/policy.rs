@@ -1,8 +1,13 @@
 //! How an HTTP provider is called: timeout, retries with backoff honouring `Retry-After`, a
 //! circuit breaker and a concurrency limit.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+use super::{ChatResponse, LlmError};
 
 /// The calling policy of one provider.
 #[derive(Clone, Debug)]
@@ -106,6 +111,122 @@ impl CircuitBreaker {
     pub fn is_open(&self) -> bool {
         self.state.lock().expect("breaker lock").open_until.is_some_and(|until| Instant::now() < until)
     }
+}
+
+/// A failed attempt, and how long the provider asked to wait before the next one.
+pub type AttemptError = (LlmError, Option<Duration>);
+
+/// A provider's policy with its breaker and concurrency slots: runs attempts until one
+/// succeeds, the error is not worth retrying, or the retries are spent.
+#[derive(Debug)]
+pub struct Guarded {
+    policy: HttpPolicy,
+    breaker: CircuitBreaker,
+    slots: Semaphore,
+}
+
+impl Guarded {
+    /// Wraps a policy.
+    pub fn new(policy: HttpPolicy) -> Self {
+        Self {
+            breaker: CircuitBreaker::new(policy.breaker_threshold, policy.breaker_cooldown),
+            slots: Semaphore::new(policy.concurrency.max(1)),
+            policy,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &HttpPolicy {
+        &self.policy
+    }
+
+    /// Runs `attempt` under the policy.
+    pub async fn call<F, Fut>(&self, provider: &str, mut attempt: F) -> Result<ChatResponse, LlmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<ChatResponse, AttemptError>>,
+    {
+        let mut attempts = 0u32;
+        loop {
+            self.breaker.admit().map_err(|retry_in| LlmError::CircuitOpen { retry_in })?;
+            let permit =
+                self.slots.acquire().await.map_err(|_| LlmError::Unreachable("the client is closed".into()))?;
+            attempts += 1;
+            let outcome = attempt().await;
+            drop(permit);
+            let (error, wait) = match outcome {
+                Ok(response) => {
+                    self.breaker.success();
+                    return Ok(response);
+                }
+                Err((error @ (LlmError::Refused { .. } | LlmError::Malformed(_)), _)) => {
+                    // The provider is up; the request is at fault.
+                    self.breaker.success();
+                    return Err(error);
+                }
+                Err(failure) => failure,
+            };
+            self.breaker.failure();
+            tracing::warn!(provider, attempt = attempts, %error, "LLM request failed");
+            if attempts > self.policy.max_retries {
+                return Err(match error {
+                    LlmError::RateLimited { .. } => LlmError::RateLimited { attempts },
+                    LlmError::Server { status, message, .. } => LlmError::Server { status, attempts, message },
+                    other => other,
+                });
+            }
+            let delay = wait.unwrap_or_else(|| self.policy.backoff(attempts)).min(self.policy.max_backoff);
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// Sends a prepared request and reads the answer: the body of a 2xx, or the error the status
+/// means, with the provider's message and `Retry-After`.
+pub async fn exchange(request: reqwest::RequestBuilder, timeout: Duration) -> Result<String, AttemptError> {
+    let transport = |error: reqwest::Error| {
+        let error = if error.is_timeout() {
+            LlmError::Timeout(timeout)
+        } else {
+            // Without the URL: some providers take the key as a query parameter.
+            LlmError::Unreachable(error.without_url().to_string())
+        };
+        (error, None)
+    };
+    let response = request.send().await.map_err(transport)?;
+    let status = response.status();
+    let wait = response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after);
+    let text = response.text().await.map_err(transport)?;
+    if status.is_success() {
+        return Ok(text);
+    }
+    let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let message: String = parsed
+        .as_ref()
+        .and_then(|value| value["error"]["message"].as_str())
+        .unwrap_or(&text)
+        .chars()
+        .take(500)
+        .collect();
+    let error = match status.as_u16() {
+        429 => LlmError::RateLimited { attempts: 0 },
+        code @ 500..=599 => LlmError::Server { status: code, attempts: 0, message },
+        code => LlmError::Refused { status: code, message },
+    };
+    Err((error, wait))
+}
+
+/// Builds the HTTP client of a provider.
+pub fn http_client(base_url: &str, policy: &HttpPolicy) -> Result<(String, reqwest::Client), LlmError> {
+    let base_url = base_url.trim_end_matches('/').to_owned();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        return Err(LlmError::Unreachable(format!("the base URL must start with http:// or https://: `{base_url}`")));
+    }
+    let client = reqwest::Client::builder()
+        .timeout(policy.timeout)
+        .build()
+        .map_err(|error| LlmError::Unreachable(error.to_string()))?;
+    Ok((base_url, client))
 }
 
 /// Parses `Retry-After`: seconds, or an HTTP date.
