@@ -1,13 +1,15 @@
 //! LLM providers: one [`LlmProvider`] trait (chat messages, JSON mode or a response schema,
 //! token usage) and its implementations — an OpenAI-compatible HTTP client
 //! ([`OpenAiCompatible`]: OpenAI, vLLM, Ollama, llama.cpp's server) and Gemini's
-//! `generateContent` ([`Gemini`]).
+//! `generateContent` ([`Gemini`]) — and the deterministic [`Offline`] provider, the default.
 //!
 //! The HTTP clients share a [`policy::HttpPolicy`]: a request timeout, retries of 429 and 5xx
 //! answers with exponential backoff that honours `Retry-After`, a circuit breaker per provider
 //! and a concurrency limit. API keys are never logged or shown in `Debug` output.
 
+pub mod config;
 mod gemini;
+mod offline;
 mod openai;
 pub mod policy;
 
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use gemini::{GEMINI_BASE_URL, Gemini};
+pub use offline::{OFFLINE_LABEL, Offline};
 pub use openai::OpenAiCompatible;
 
 /// Who said a message.
@@ -146,12 +149,15 @@ pub enum LlmError {
     /// The answer could not be understood.
     #[error("malformed answer from the provider: {0}")]
     Malformed(String),
+    /// The provider's configuration is wrong or incomplete.
+    #[error("LLM configuration: {0}")]
+    Config(String),
 }
 
 impl LlmError {
     /// Whether trying the step again later may help.
     pub fn is_transient(&self) -> bool {
-        !matches!(self, LlmError::Refused { .. } | LlmError::Malformed(_))
+        !matches!(self, LlmError::Refused { .. } | LlmError::Malformed(_) | LlmError::Config(_))
     }
 }
 
