@@ -13,6 +13,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
+use troupe_agents::llm::config::LlmSettings;
+
 use crate::auth::HashCost;
 use crate::http::HttpSettings;
 use crate::http::limits::RateLimit;
@@ -62,6 +64,19 @@ pub struct ServeArgs {
     /// Longest a request may take, e.g. `30s`.
     #[arg(long, env = "TROUPE_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
     pub request_timeout: Option<Duration>,
+    /// LLM provider: `offline` (default), `openai` (any OpenAI-compatible API: also vllm,
+    /// ollama, llamacpp) or `gemini`.
+    #[arg(long, env = "TROUPE_LLM_PROVIDER")]
+    pub llm_provider: Option<String>,
+    /// The provider's base URL (OpenAI's or Gemini's public endpoint by default).
+    #[arg(long, env = "TROUPE_LLM_BASE_URL")]
+    pub llm_base_url: Option<String>,
+    /// The provider's API key.
+    #[arg(long, env = "TROUPE_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// The default model.
+    #[arg(long, env = "TROUPE_LLM_MODEL")]
+    pub llm_model: Option<String>,
     /// Cheap password hashing for tests and benchmarks; refused in production.
     #[arg(long, env = "TROUPE_INSECURE_FAST_HASHING", hide = true)]
     pub insecure_fast_hashing: bool,
@@ -84,6 +99,10 @@ struct FileConfig {
     body_limit: Option<usize>,
     #[serde(default, with = "humantime_serde_opt")]
     request_timeout: Option<Duration>,
+    llm_provider: Option<String>,
+    llm_base_url: Option<String>,
+    llm_api_key: Option<String>,
+    llm_model: Option<String>,
 }
 
 /// `request_timeout = "30s"` in the TOML file.
@@ -111,6 +130,8 @@ pub struct ServeConfig {
     pub http: HttpSettings,
     /// Password hashing cost.
     pub hash_cost: HashCost,
+    /// The LLM provider's settings (checked: they build a provider).
+    pub llm: LlmSettings,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -121,6 +142,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("jwt_secret", &"<redacted>")
             .field("http", &self.http)
             .field("hash_cost", &self.hash_cost)
+            .field("llm", &self.llm)
             .finish()
     }
 }
@@ -178,7 +200,16 @@ impl ServeConfig {
             ..defaults
         };
         let hash_cost = if args.insecure_fast_hashing { HashCost::Fast } else { HashCost::Standard };
-        Ok(Self { addr, environment, jwt_secret, http, hash_cost })
+        let provider = args.llm_provider.clone().or(file.llm_provider).unwrap_or_default();
+        let llm = LlmSettings {
+            provider: provider.parse()?,
+            base_url: args.llm_base_url.clone().or(file.llm_base_url),
+            api_key: args.llm_api_key.clone().or(file.llm_api_key),
+            model: args.llm_model.clone().or(file.llm_model),
+            ..LlmSettings::default()
+        };
+        llm.build()?;
+        Ok(Self { addr, environment, jwt_secret, http, hash_cost, llm })
     }
 }
 
@@ -216,6 +247,10 @@ mod tests {
             rate_limit_per_user: None,
             body_limit: None,
             request_timeout: None,
+            llm_provider: None,
+            llm_base_url: None,
+            llm_api_key: None,
+            llm_model: None,
             insecure_fast_hashing: false,
             config: None,
         }
@@ -252,6 +287,23 @@ mod tests {
         assert!(error.contains("too short"), "{error}");
         production.jwt_secret = Some("x".repeat(40));
         assert!(ServeConfig::resolve(&production, &dir).is_ok());
+    }
+
+    #[test]
+    fn llm_settings_are_checked_at_start() {
+        let dir = std::env::temp_dir();
+        let mut llm = args();
+        llm.llm_provider = Some("gpt".into());
+        let error = ServeConfig::resolve(&llm, &dir).unwrap_err().to_string();
+        assert!(error.contains("unknown LLM provider `gpt`"), "{error}");
+        llm.llm_provider = Some("ollama".into());
+        let error = ServeConfig::resolve(&llm, &dir).unwrap_err().to_string();
+        assert!(error.contains("TROUPE_LLM_MODEL"), "{error}");
+        llm.llm_model = Some("llama3.1".into());
+        llm.llm_base_url = Some("http://127.0.0.1:11434/v1".into());
+        llm.llm_api_key = Some("secret-key".into());
+        let config = ServeConfig::resolve(&llm, &dir).unwrap();
+        assert!(!format!("{config:?}").contains("secret-key"));
     }
 
     #[test]
