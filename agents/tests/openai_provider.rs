@@ -39,6 +39,16 @@ async fn completions(State(fake): State<Fake>, headers: HeaderMap, Json(body): J
     fake.requests.lock().unwrap().push((headers, body.clone()));
     let answer = fake.script.lock().unwrap().pop_front().unwrap_or_else(|| fake.then.clone());
     match answer {
+        Answer::Ok(content) if body["stream"] == true => {
+            let mut events = String::new();
+            for piece in content.split_inclusive(' ') {
+                let chunk = json!({"model": body["model"], "choices": [{"delta": {"content": piece}}]});
+                events.push_str(&format!("data: {chunk}\n\n"));
+            }
+            let usage = json!({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 3}});
+            events.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+            ([("content-type", "text/event-stream")], events).into_response()
+        }
         Answer::Ok(content) => Json(json!({
             "model": body["model"],
             "choices": [{"message": {"role": "assistant", "content": content}}],
@@ -198,4 +208,23 @@ async fn unreachable_or_malformed_base_urls_are_clear_errors() {
     let provider = OpenAiCompatible::new("fake", &format!("http://127.0.0.1:{port}/v1"), None, "m", policy).unwrap();
     let error = provider.chat(request(ResponseFormat::Text)).await.unwrap_err();
     assert!(matches!(error, LlmError::Unreachable(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn streamed_tokens_arrive_in_order_and_add_up_to_the_answer() {
+    let (base, fake) = serve(vec![Answer::Status(503, None)], Answer::Ok("three little tokens")).await;
+    let provider = OpenAiCompatible::new("fake", &base, None, "m", quick()).unwrap();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+    let response = provider.chat_stream(request(ResponseFormat::Text), sender).await.unwrap();
+    let mut pieces = Vec::new();
+    while let Some(piece) = receiver.recv().await {
+        pieces.push(piece);
+    }
+    assert_eq!(pieces, ["three ", "little ", "tokens"]);
+    assert_eq!(response.content, "three little tokens");
+    assert_eq!((response.usage.prompt_tokens, response.usage.completion_tokens), (9, 3));
+    assert_eq!(response.model, "m");
+    let requests = fake.requests.lock().unwrap();
+    assert_eq!(requests.len(), 2, "the 503 before any token was retried");
+    assert_eq!(requests[1].1["stream"], true);
 }

@@ -169,4 +169,17 @@ pub trait LlmProvider: Send + Sync + 'static {
 
     /// Sends one chat completion request.
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError>;
+
+    /// Like [`chat`](Self::chat), sending the answer's tokens to `tokens` as they arrive
+    /// (providers that cannot stream send the whole answer as one piece). A dropped receiver
+    /// does not stop the request.
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+        tokens: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatResponse, LlmError> {
+        let response = self.chat(request).await?;
+        let _ = tokens.send(response.content.clone()).await;
+        Ok(response)
+    }
 }

@@ -97,6 +97,69 @@ fn parse_completion(text: &str) -> Result<ChatResponse, LlmError> {
     })
 }
 
+impl OpenAiCompatible {
+    /// One streamed attempt: server-sent events of `choices[0].delta.content`, usage in the
+    /// last chunk. Once a token has been passed on, a failure is final (a retry would repeat
+    /// the tokens already sent).
+    async fn stream_attempt(
+        &self,
+        body: &Value,
+        tokens: &tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatResponse, AttemptError> {
+        use futures::StreamExt;
+        let mut request = self.client.post(format!("{}/chat/completions", self.base_url)).json(body);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let timeout = self.guard.policy().timeout;
+        let response = request.send().await.map_err(|error| super::policy::transport(error, timeout))?;
+        if !response.status().is_success() {
+            return Err(super::policy::status_error(response).await);
+        }
+        let mut content = String::new();
+        let mut model = String::new();
+        let mut usage = Usage::default();
+        let mut pending = String::new();
+        let mut chunks = response.bytes_stream();
+        let broken = |error: LlmError, sent: bool| {
+            if sent {
+                (LlmError::Malformed(format!("the stream broke after the first tokens: {error}")), None)
+            } else {
+                (error, None)
+            }
+        };
+        while let Some(chunk) = chunks.next().await {
+            let chunk =
+                chunk.map_err(|error| broken(super::policy::transport(error, timeout).0, !content.is_empty()))?;
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
+                if data == "[DONE]" {
+                    return Ok(ChatResponse { content, model, usage });
+                }
+                let event: Value = serde_json::from_str(data)
+                    .map_err(|error| broken(LlmError::Malformed(error.to_string()), !content.is_empty()))?;
+                if let Some(piece) = event["choices"][0]["delta"]["content"].as_str().filter(|piece| !piece.is_empty())
+                {
+                    content.push_str(piece);
+                    let _ = tokens.send(piece.to_owned()).await;
+                }
+                if let Some(name) = event["model"].as_str() {
+                    model = name.to_owned();
+                }
+                if event["usage"].is_object() {
+                    usage = Usage {
+                        prompt_tokens: event["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+                        completion_tokens: event["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+                    };
+                }
+            }
+        }
+        Err(broken(LlmError::Malformed("the stream ended without [DONE]".into()), !content.is_empty()))
+    }
+}
+
 #[async_trait]
 impl LlmProvider for OpenAiCompatible {
     fn name(&self) -> &str {
@@ -106,5 +169,16 @@ impl LlmProvider for OpenAiCompatible {
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let body = self.body(&request);
         self.guard.call(&self.name, || self.attempt(&body)).await
+    }
+
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+        tokens: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatResponse, LlmError> {
+        let mut body = self.body(&request);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({ "include_usage": true });
+        self.guard.call(&self.name, || self.stream_attempt(&body, &tokens)).await
     }
 }

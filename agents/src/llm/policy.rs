@@ -184,22 +184,29 @@ impl Guarded {
 /// Sends a prepared request and reads the answer: the body of a 2xx, or the error the status
 /// means, with the provider's message and `Retry-After`.
 pub async fn exchange(request: reqwest::RequestBuilder, timeout: Duration) -> Result<String, AttemptError> {
-    let transport = |error: reqwest::Error| {
-        let error = if error.is_timeout() {
-            LlmError::Timeout(timeout)
-        } else {
-            // Without the URL: some providers take the key as a query parameter.
-            LlmError::Unreachable(error.without_url().to_string())
-        };
-        (error, None)
+    let response = request.send().await.map_err(|error| transport(error, timeout))?;
+    if !response.status().is_success() {
+        return Err(status_error(response).await);
+    }
+    response.text().await.map_err(|error| transport(error, timeout))
+}
+
+/// A failure to talk to the provider at all.
+pub fn transport(error: reqwest::Error, timeout: Duration) -> AttemptError {
+    let error = if error.is_timeout() {
+        LlmError::Timeout(timeout)
+    } else {
+        // Without the URL: some providers take the key as a query parameter.
+        LlmError::Unreachable(error.without_url().to_string())
     };
-    let response = request.send().await.map_err(transport)?;
+    (error, None)
+}
+
+/// The error a non-2xx answer means, with the provider's message and `Retry-After`.
+pub async fn status_error(response: reqwest::Response) -> AttemptError {
     let status = response.status();
     let wait = response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(retry_after);
-    let text = response.text().await.map_err(transport)?;
-    if status.is_success() {
-        return Ok(text);
-    }
+    let text = response.text().await.unwrap_or_default();
     let parsed: Option<serde_json::Value> = serde_json::from_str(&text).ok();
     let message: String = parsed
         .as_ref()
@@ -213,7 +220,7 @@ pub async fn exchange(request: reqwest::RequestBuilder, timeout: Duration) -> Re
         code @ 500..=599 => LlmError::Server { status: code, attempts: 0, message },
         code => LlmError::Refused { status: code, message },
     };
-    Err((error, wait))
+    (error, wait)
 }
 
 /// Builds the HTTP client of a provider.
