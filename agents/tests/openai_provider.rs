@@ -19,7 +19,8 @@ use troupe_agents::llm::{ChatMessage, ChatRequest, LlmError, LlmProvider, OpenAi
 enum Answer {
     Ok(&'static str),
     Status(u16, Option<&'static str>),
-    Slow(Duration),
+    /// Never answers (the client must give up on its own).
+    Silent,
 }
 
 #[derive(Clone)]
@@ -63,10 +64,7 @@ async fn completions(State(fake): State<Fake>, headers: HeaderMap, Json(body): J
             }
             response
         }
-        Answer::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            Json(json!({"choices": [{"message": {"content": "late"}}]})).into_response()
-        }
+        Answer::Silent => std::future::pending().await,
     }
 }
 
@@ -162,9 +160,11 @@ async fn refusals_are_not_retried() {
 
 #[tokio::test]
 async fn the_circuit_breaker_opens_fails_fast_and_closes_after_a_good_probe() {
-    let (base, fake) = serve(vec![Answer::Status(500, None), Answer::Status(500, None)], Answer::Ok("back")).await;
-    let policy = HttpPolicy { max_retries: 0, breaker_threshold: 2, ..quick() };
-    let provider = OpenAiCompatible::new("fake", &base, None, "m", policy).unwrap();
+    // A long cooldown: once open, calls fail fast without reaching the provider.
+    let (base, fake) = serve(vec![], Answer::Status(500, None)).await;
+    let policy =
+        HttpPolicy { max_retries: 0, breaker_threshold: 2, breaker_cooldown: Duration::from_secs(600), ..quick() };
+    let provider = OpenAiCompatible::new("fake", &base, None, "m", policy.clone()).unwrap();
     for _ in 0..2 {
         assert!(matches!(provider.chat(request(ResponseFormat::Text)).await, Err(LlmError::Server { .. })));
     }
@@ -172,23 +172,21 @@ async fn the_circuit_breaker_opens_fails_fast_and_closes_after_a_good_probe() {
     assert!(matches!(error, LlmError::CircuitOpen { .. }), "{error:?}");
     assert_eq!(fake.requests(), 2, "an open breaker does not call the provider");
 
-    // Poll, with a deadline, until the cooldown lets a probe through.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let response = loop {
-        match provider.chat(request(ResponseFormat::Text)).await {
-            Err(LlmError::CircuitOpen { retry_in }) if Instant::now() < deadline => {
-                tokio::time::sleep(retry_in.min(Duration::from_millis(50))).await
-            }
-            other => break other,
-        }
-    };
-    assert_eq!(response.unwrap().content, "back");
+    // A cooldown of zero: the call after opening is the probe; its success closes the breaker.
+    let (base, fake) = serve(vec![Answer::Status(500, None), Answer::Status(500, None)], Answer::Ok("back")).await;
+    let policy = HttpPolicy { breaker_cooldown: Duration::ZERO, ..policy };
+    let provider = OpenAiCompatible::new("fake", &base, None, "m", policy).unwrap();
+    for _ in 0..2 {
+        assert!(matches!(provider.chat(request(ResponseFormat::Text)).await, Err(LlmError::Server { .. })));
+    }
+    assert_eq!(provider.chat(request(ResponseFormat::Text)).await.unwrap().content, "back", "the probe");
     assert_eq!(provider.chat(request(ResponseFormat::Text)).await.unwrap().content, "back", "closed again");
+    assert_eq!(fake.requests(), 4);
 }
 
 #[tokio::test]
 async fn slow_providers_time_out() {
-    let (base, _fake) = serve(vec![], Answer::Slow(Duration::from_secs(5))).await;
+    let (base, _fake) = serve(vec![], Answer::Silent).await;
     let policy = HttpPolicy { timeout: Duration::from_millis(200), max_retries: 0, ..quick() };
     let provider = OpenAiCompatible::new("fake", &base, None, "m", policy).unwrap();
     let error = provider.chat(request(ResponseFormat::Text)).await.unwrap_err();

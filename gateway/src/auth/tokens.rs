@@ -136,10 +136,16 @@ mod tests {
         let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(payload.to_string());
         assert!(jwt.verify(&format!("{header}.{body}.")).is_err());
-        let expired = Jwt::new("0123456789abcdef0123456789abcdef", Duration::ZERO);
-        let mut claims = expired.verify(&expired.issue(UserId::new(), Role::User, Uuid::nil())).unwrap();
-        claims.exp = now - 60;
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &jwt.encoding).unwrap();
+        let expired = Claims {
+            sub: UserId::new(),
+            role: Role::User,
+            sid: Uuid::nil(),
+            iat: now - 120,
+            exp: now - 60,
+            iss: ISSUER.into(),
+            aud: ISSUER.into(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &expired, &jwt.encoding).unwrap();
         assert_eq!(jwt.verify(&token).unwrap_err().kind(), &jsonwebtoken::errors::ErrorKind::ExpiredSignature);
     }
 

@@ -7,6 +7,7 @@
 //! - `troupe_agent_restarts_total`, `troupe_agent_crashes_total` (counters; `agent`)
 //! - `troupe_live_executions` (gauge), `troupe_ws_connections` (gauge)
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -56,7 +57,8 @@ pub struct Metrics {
     live_executions: Gauge,
     /// Open WebSocket connections.
     pub ws_connections: Gauge,
-    running_steps: DashMap<(ExecutionId, String), Instant>,
+    /// When each running step of each execution started.
+    running_steps: DashMap<ExecutionId, HashMap<String, Instant>>,
 }
 
 impl Default for Metrics {
@@ -127,13 +129,14 @@ impl Metrics {
         match kind {
             EventKind::ExecutionStatus { status, .. } if status.is_terminal() => {
                 self.executions_finished.get_or_create(&StatusLabel { status: status.to_string() }).inc();
-                self.running_steps.retain(|(id, _), _| *id != execution);
+                self.running_steps.remove(&execution);
             }
             EventKind::StepStatus { step, status: StepStatus::Running, .. } => {
-                self.running_steps.insert((execution, step.clone()), Instant::now());
+                self.running_steps.entry(execution).or_default().insert(step.clone(), Instant::now());
             }
             EventKind::StepStatus { step, status, .. } if status.is_terminal() => {
-                if let Some((_, started)) = self.running_steps.remove(&(execution, step.clone())) {
+                let started = self.running_steps.get_mut(&execution).and_then(|mut steps| steps.remove(step));
+                if let Some(started) = started {
                     self.step_durations
                         .get_or_create(&StatusLabel { status: status.to_string() })
                         .observe(started.elapsed().as_secs_f64());

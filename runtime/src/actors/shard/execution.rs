@@ -258,6 +258,12 @@ impl ExecState {
         });
     }
 
+    /// Records the running attempt of step `index` as `interrupted` (its process or agent
+    /// supervisor died under it).
+    pub(super) fn interrupt_attempt(&mut self, pending: &mut Pending, index: usize) {
+        self.finish_attempt(pending, index, AttemptStatus::Interrupted, None, None, crate::model::now());
+    }
+
     /// Moves a step to a terminal status and records it.
     pub(super) fn end_step(
         &mut self,

@@ -526,14 +526,7 @@ impl ShardState {
         for exec in self.executions.values_mut() {
             for index in 0..exec.steps.len() {
                 if exec.steps[index].current.is_some() && exec.pipeline.steps()[index].agent == agent {
-                    exec.finish_attempt(
-                        &mut self.pending,
-                        index,
-                        AttemptStatus::Interrupted,
-                        None,
-                        None,
-                        crate::model::now(),
-                    );
+                    exec.interrupt_attempt(&mut self.pending, index);
                     exec.start_attempt(&mut self.pending, index, AttemptKind::Retry, None);
                 }
             }
@@ -660,14 +653,7 @@ impl ShardState {
                         input: Arc::new(Value::Null),
                         cancel: CancellationToken::new(),
                     });
-                    exec.finish_attempt(
-                        &mut self.pending,
-                        index,
-                        AttemptStatus::Interrupted,
-                        None,
-                        None,
-                        crate::model::now(),
-                    );
+                    exec.interrupt_attempt(&mut self.pending, index);
                     if plan.is_handler {
                         exec.steps[index].failure = exec.failure_handled_by(index);
                     }
