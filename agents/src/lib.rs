@@ -7,30 +7,69 @@
 
 #![warn(missing_docs)]
 
+pub mod ask;
 pub mod demo;
 pub mod llm;
+pub mod sandbox;
+pub mod software;
 pub mod validators;
+
+use std::sync::Arc;
 
 use troupe_runtime::RuntimeBuilder;
 
-/// The agent kinds [`register_builtins`] registers.
-pub const BUILTIN_AGENTS: &[&str] = &["echo", "sleep"];
-/// The validators [`register_builtins`] registers.
-pub const BUILTIN_VALIDATORS: &[&str] = &["json_schema"];
+pub use ask::AgentsConfig;
 
-/// Registers every agent and validator this crate provides under its usual name.
+/// The agent kinds [`register_builtins`] registers.
+pub const BUILTIN_AGENTS: &[&str] = &[
+    "echo",
+    "sleep",
+    "requirements",
+    "architect",
+    "api_design",
+    "db_design",
+    "backend",
+    "frontend",
+    "infra",
+    "build",
+    "qa",
+    "deploy",
+    "recovery",
+];
+/// The validators [`register_builtins`] registers.
+pub const BUILTIN_VALIDATORS: &[&str] = &["json_schema", "openapi", "sql_ddl", "syntax", "completeness"];
+
+/// Registers every agent and validator this crate provides under its usual name, with the
+/// default configuration (the offline provider).
 pub fn register_builtins(builder: RuntimeBuilder) -> RuntimeBuilder {
+    register_builtins_with(builder, AgentsConfig::default())
+}
+
+/// Registers every agent and validator this crate provides, configured by `config`.
+pub fn register_builtins_with(builder: RuntimeBuilder, config: AgentsConfig) -> RuntimeBuilder {
+    let config = Arc::new(config);
+    let mut builder = builder;
+    for kind in software::DesignKind::ALL {
+        let config = Arc::clone(&config);
+        builder = builder.agent(kind.name(), software::DesignAgent::new(kind, config));
+    }
     builder
+        .agent("build", software::workspace::CommandsAgent::new(software::workspace::Phase::Build, Arc::clone(&config)))
+        .agent("qa", software::workspace::CommandsAgent::new(software::workspace::Phase::Test, Arc::clone(&config)))
+        .agent("recovery", software::recovery::RecoveryAgent::new(Arc::clone(&config)))
         .agent("echo", demo::EchoAgent)
         .agent("sleep", demo::SleepAgent::default())
         .validator("json_schema", validators::JsonSchemaValidator::default())
+        .validator("openapi", validators::OpenApiValidator)
+        .validator("sql_ddl", validators::SqlDdlValidator)
+        .validator("syntax", validators::SyntaxValidator)
+        .validator("completeness", validators::CompletenessValidator)
 }
 
 /// The pipelines every user can run without registering one, by name.
 pub fn builtin_pipelines() -> Vec<troupe_runtime::pipeline::PipelineDef> {
     use troupe_runtime::pipeline::{PipelineDef, PipelineFormat};
-    [include_str!("../../examples/hello.yaml")]
-        .into_iter()
-        .map(|text| PipelineDef::parse(text, PipelineFormat::Yaml).expect("built-in pipelines parse"))
-        .collect()
+    let hello = PipelineDef::parse(include_str!("../../examples/hello.yaml"), PipelineFormat::Yaml)
+        .expect("built-in pipelines parse");
+    vec![hello, software::pipeline()]
 }

@@ -62,6 +62,7 @@ async fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
         node_id: "bench".into(),
         hash_cost: HashCost::Fast,
         http: HttpSettings { rate_limit: None, ..HttpSettings::default() },
+        agents: troupe_agents::AgentsConfig::default(),
     })
     .await?;
     let result = measure(args, &server).await;

@@ -37,10 +37,11 @@ pub enum LogFormat {
 pub enum Command {
     /// Serves the HTTP API (resuming unfinished executions first).
     Serve(crate::config::ServeArgs),
-    /// Runs a pipeline (a .json/.yaml file) and shows live progress per step.
+    /// Runs a pipeline (a built-in one by name, or a .json/.yaml file) and shows live progress
+    /// per step.
     Run(RunArgs),
     /// Finishes the executions a stopped or killed process left unfinished.
-    Resume(OutputArgs),
+    Resume(ResumeArgs),
     /// Applies database migrations.
     Migrate,
     /// Administers accounts.
@@ -65,7 +66,7 @@ pub struct OutputArgs {
 /// Arguments of `troupe run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The pipeline definition file.
+    /// A built-in pipeline's name (`hello`, `software`, `research`) or a definition file.
     pub pipeline: PathBuf,
     /// The execution input, as JSON.
     #[arg(long, default_value = "{}")]
@@ -79,6 +80,20 @@ pub struct RunArgs {
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
+    /// LLM settings.
+    #[command(flatten)]
+    pub llm: crate::config::LlmArgs,
+}
+
+/// Arguments of `troupe resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// Output options.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// LLM settings.
+    #[command(flatten)]
+    pub llm: crate::config::LlmArgs,
 }
 
 /// `troupe admin …`.

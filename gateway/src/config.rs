@@ -64,6 +64,20 @@ pub struct ServeArgs {
     /// Longest a request may take, e.g. `30s`.
     #[arg(long, env = "TROUPE_REQUEST_TIMEOUT", value_parser = humantime::parse_duration)]
     pub request_timeout: Option<Duration>,
+    /// LLM settings.
+    #[command(flatten)]
+    pub llm: LlmArgs,
+    /// Cheap password hashing for tests and benchmarks; refused in production.
+    #[arg(long, env = "TROUPE_INSECURE_FAST_HASHING", hide = true)]
+    pub insecure_fast_hashing: bool,
+    /// A TOML file with any of the settings above, by their long names with underscores.
+    #[arg(long, env = "TROUPE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// The LLM settings every command that runs agents takes.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct LlmArgs {
     /// LLM provider: `offline` (default), `openai` (any OpenAI-compatible API: also vllm,
     /// ollama, llamacpp) or `gemini`.
     #[arg(long, env = "TROUPE_LLM_PROVIDER")]
@@ -77,12 +91,53 @@ pub struct ServeArgs {
     /// The default model.
     #[arg(long, env = "TROUPE_LLM_MODEL")]
     pub llm_model: Option<String>,
-    /// Cheap password hashing for tests and benchmarks; refused in production.
-    #[arg(long, env = "TROUPE_INSECURE_FAST_HASHING", hide = true)]
-    pub insecure_fast_hashing: bool,
-    /// A TOML file with any of the settings above, by their long names with underscores.
-    #[arg(long, env = "TROUPE_CONFIG")]
-    pub config: Option<PathBuf>,
+    /// Models per agent kind, e.g. `architect=gpt-4o,backend=qwen2.5-coder`.
+    #[arg(long, env = "TROUPE_LLM_MODELS")]
+    pub llm_models: Option<String>,
+}
+
+impl LlmArgs {
+    /// The provider settings (falling back to `file`'s), checked: a wrong provider name or a
+    /// missing model or key is an error here, at start.
+    fn settings(&self, file: &FileConfig) -> anyhow::Result<LlmSettings> {
+        let provider = self.llm_provider.clone().or(file.llm_provider.clone()).unwrap_or_default();
+        let llm = LlmSettings {
+            provider: provider.parse()?,
+            base_url: self.llm_base_url.clone().or(file.llm_base_url.clone()),
+            api_key: self.llm_api_key.clone().or(file.llm_api_key.clone()),
+            model: self.llm_model.clone().or(file.llm_model.clone()),
+            ..LlmSettings::default()
+        };
+        llm.build()?;
+        Ok(llm)
+    }
+
+    /// The agents' configuration: the provider, models per agent kind, workspaces in the data dir.
+    pub fn agents_config(&self, data_dir: &Path) -> anyhow::Result<troupe_agents::AgentsConfig> {
+        self.agents_config_with(&FileConfig::default(), data_dir)
+    }
+
+    fn agents_config_with(&self, file: &FileConfig, data_dir: &Path) -> anyhow::Result<troupe_agents::AgentsConfig> {
+        let llm = self.settings(file)?.build()?;
+        let mut models = std::collections::HashMap::new();
+        for pair in self.llm_models.iter().chain(&file.llm_models).flat_map(|list| list.split(',')) {
+            let pair = pair.trim();
+            if pair.is_empty() {
+                continue;
+            }
+            let (kind, model) = pair
+                .split_once('=')
+                .filter(|(kind, model)| !kind.trim().is_empty() && !model.trim().is_empty())
+                .ok_or_else(|| anyhow::anyhow!("TROUPE_LLM_MODELS: `{pair}` is not `agent=model`"))?;
+            models.entry(kind.trim().to_owned()).or_insert_with(|| model.trim().to_owned());
+        }
+        Ok(troupe_agents::AgentsConfig {
+            llm,
+            models,
+            workspaces: data_dir.join("workspaces"),
+            ..troupe_agents::AgentsConfig::default()
+        })
+    }
 }
 
 /// The optional TOML file.
@@ -103,6 +158,7 @@ struct FileConfig {
     llm_base_url: Option<String>,
     llm_api_key: Option<String>,
     llm_model: Option<String>,
+    llm_models: Option<String>,
 }
 
 /// `request_timeout = "30s"` in the TOML file.
@@ -130,8 +186,8 @@ pub struct ServeConfig {
     pub http: HttpSettings,
     /// Password hashing cost.
     pub hash_cost: HashCost,
-    /// The LLM provider's settings (checked: they build a provider).
-    pub llm: LlmSettings,
+    /// The agents' configuration (its LLM provider is built, so its settings were checked).
+    pub agents: troupe_agents::AgentsConfig,
 }
 
 impl std::fmt::Debug for ServeConfig {
@@ -142,7 +198,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("jwt_secret", &"<redacted>")
             .field("http", &self.http)
             .field("hash_cost", &self.hash_cost)
-            .field("llm", &self.llm)
+            .field("agents", &self.agents)
             .finish()
     }
 }
@@ -159,6 +215,7 @@ impl ServeConfig {
             }
             None => FileConfig::default(),
         };
+        let agents = args.llm.agents_config_with(&file, data_dir)?;
         let addr = args.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("a valid default address"));
         let environment = args.environment.or(file.env).unwrap_or_default();
         let given = args.jwt_secret.clone().or(file.jwt_secret);
@@ -200,16 +257,7 @@ impl ServeConfig {
             ..defaults
         };
         let hash_cost = if args.insecure_fast_hashing { HashCost::Fast } else { HashCost::Standard };
-        let provider = args.llm_provider.clone().or(file.llm_provider).unwrap_or_default();
-        let llm = LlmSettings {
-            provider: provider.parse()?,
-            base_url: args.llm_base_url.clone().or(file.llm_base_url),
-            api_key: args.llm_api_key.clone().or(file.llm_api_key),
-            model: args.llm_model.clone().or(file.llm_model),
-            ..LlmSettings::default()
-        };
-        llm.build()?;
-        Ok(Self { addr, environment, jwt_secret, http, hash_cost, llm })
+        Ok(Self { addr, environment, jwt_secret, http, hash_cost, agents })
     }
 }
 
@@ -247,10 +295,7 @@ mod tests {
             rate_limit_per_user: None,
             body_limit: None,
             request_timeout: None,
-            llm_provider: None,
-            llm_base_url: None,
-            llm_api_key: None,
-            llm_model: None,
+            llm: LlmArgs::default(),
             insecure_fast_hashing: false,
             config: None,
         }
@@ -293,15 +338,15 @@ mod tests {
     fn llm_settings_are_checked_at_start() {
         let dir = std::env::temp_dir();
         let mut llm = args();
-        llm.llm_provider = Some("gpt".into());
+        llm.llm.llm_provider = Some("gpt".into());
         let error = ServeConfig::resolve(&llm, &dir).unwrap_err().to_string();
         assert!(error.contains("unknown LLM provider `gpt`"), "{error}");
-        llm.llm_provider = Some("ollama".into());
+        llm.llm.llm_provider = Some("ollama".into());
         let error = ServeConfig::resolve(&llm, &dir).unwrap_err().to_string();
         assert!(error.contains("TROUPE_LLM_MODEL"), "{error}");
-        llm.llm_model = Some("llama3.1".into());
-        llm.llm_base_url = Some("http://127.0.0.1:11434/v1".into());
-        llm.llm_api_key = Some("secret-key".into());
+        llm.llm.llm_model = Some("llama3.1".into());
+        llm.llm.llm_base_url = Some("http://127.0.0.1:11434/v1".into());
+        llm.llm.llm_api_key = Some("secret-key".into());
         let config = ServeConfig::resolve(&llm, &dir).unwrap();
         assert!(!format!("{config:?}").contains("secret-key"));
     }

@@ -29,6 +29,8 @@ pub struct ServerOptions {
     pub node_id: String,
     /// Password hashing cost.
     pub hash_cost: HashCost,
+    /// The agents' configuration (LLM provider, models, sandbox, workspaces).
+    pub agents: troupe_agents::AgentsConfig,
     /// HTTP tunables.
     pub http: HttpSettings,
 }
@@ -52,8 +54,12 @@ impl Server {
             .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&options.database_url)))?;
         let config = RuntimeConfig { node_id: options.node_id, resume: true, ..RuntimeConfig::default() };
         let builder = Runtime::builder().store(executions).config(config);
-        let runtime =
-            Arc::new(troupe_agents::register_builtins(builder).start().await.context("failed to start the runtime")?);
+        let runtime = Arc::new(
+            troupe_agents::register_builtins_with(builder, options.agents)
+                .start()
+                .await
+                .context("failed to start the runtime")?,
+        );
         let auth = Auth::new(
             accounts,
             Passwords::new(options.hash_cost),

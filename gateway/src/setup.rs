@@ -64,8 +64,14 @@ pub fn database_url(cli: &Cli) -> String {
 }
 
 /// Starts a runtime with the built-in agents on the configured store.
-pub async fn start_runtime(cli: &Cli, resume: bool, max_live: Option<usize>) -> anyhow::Result<Runtime> {
+pub async fn start_runtime(
+    cli: &Cli,
+    resume: bool,
+    max_live: Option<usize>,
+    llm: &crate::config::LlmArgs,
+) -> anyhow::Result<Runtime> {
     ensure_data_dir(&cli.data_dir)?;
+    let agents = llm.agents_config(&cli.data_dir)?;
     let store = open_store(cli).await?;
     let config = RuntimeConfig {
         node_id: node_id(&cli.data_dir)?,
@@ -74,5 +80,5 @@ pub async fn start_runtime(cli: &Cli, resume: bool, max_live: Option<usize>) -> 
         ..RuntimeConfig::default()
     };
     let builder = Runtime::builder().store(store).config(config);
-    troupe_agents::register_builtins(builder).start().await.context("failed to start the runtime")
+    troupe_agents::register_builtins_with(builder, agents).start().await.context("failed to start the runtime")
 }

@@ -43,6 +43,11 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
+    /// An assistant message (an earlier answer).
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: ChatRole::Assistant, content: content.into() }
+    }
+
     /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
         Self { role: ChatRole::System, content: content.into() }
@@ -166,6 +171,12 @@ impl LlmError {
 pub trait LlmProvider: Send + Sync + 'static {
     /// The provider's name, for logs and accounting.
     fn name(&self) -> &str;
+
+    /// Whether this is the deterministic offline provider (built-in agents then produce their
+    /// content from their own templates).
+    fn is_offline(&self) -> bool {
+        false
+    }
 
     /// Sends one chat completion request.
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError>;

@@ -25,6 +25,10 @@ impl LlmProvider for Offline {
         "offline"
     }
 
+    fn is_offline(&self) -> bool {
+        true
+    }
+
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, LlmError> {
         let prompt = request
             .messages

@@ -6,17 +6,24 @@ use anyhow::Context;
 use troupe_runtime::SubmitRequest;
 use troupe_runtime::pipeline::PipelineDef;
 
-use crate::cli::{Cli, OutputArgs, RunArgs};
+use crate::cli::{Cli, ResumeArgs, RunArgs};
 use crate::progress;
 use crate::setup;
 
 pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let input: serde_json::Value = serde_json::from_str(&args.input).context("--input is not valid JSON")?;
-    let def = match PipelineDef::from_path(&args.pipeline) {
-        Ok(def) => def,
-        Err(error) => return Ok(report_invalid(&args.pipeline, &error)),
+    let builtin = (!args.pipeline.exists())
+        .then(|| args.pipeline.to_str())
+        .flatten()
+        .and_then(|name| troupe_agents::builtin_pipelines().into_iter().find(|def| def.name == name));
+    let def = match builtin {
+        Some(def) => def,
+        None => match PipelineDef::from_path(&args.pipeline) {
+            Ok(def) => def,
+            Err(error) => return Ok(report_invalid(&args.pipeline, &error)),
+        },
     };
-    let runtime = setup::start_runtime(cli, false, args.max_live).await?;
+    let runtime = setup::start_runtime(cli, false, args.max_live, &args.llm).await?;
     let pipeline = match runtime.validate(def) {
         Ok(pipeline) => pipeline,
         Err(error) => {
@@ -45,8 +52,9 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     finish(&outcome, args.output.json)
 }
 
-pub async fn resume(cli: &Cli, args: &OutputArgs) -> anyhow::Result<ExitCode> {
-    let runtime = setup::start_runtime(cli, true, None).await?;
+pub async fn resume(cli: &Cli, resume: &ResumeArgs) -> anyhow::Result<ExitCode> {
+    let args = &resume.output;
+    let runtime = setup::start_runtime(cli, true, None, &resume.llm).await?;
     let executions = runtime.store().leased_by(runtime.node_id()).await?;
     if executions.is_empty() {
         if !args.json {

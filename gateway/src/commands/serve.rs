@@ -23,6 +23,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         node_id: setup::node_id(&cli.data_dir)?,
         hash_cost: config.hash_cost,
         http: config.http.clone(),
+        agents: config.agents.clone(),
     })
     .await?;
     let users = server.state.auth.store().list_users(None, 1).await?;

@@ -23,3 +23,5 @@ mod cli;
 mod serve;
 // The HTTP + WebSocket API, in process, over real sockets, on SQLite and PostgreSQL.
 mod api;
+// The built-in `software` pipeline on the offline provider.
+mod software;

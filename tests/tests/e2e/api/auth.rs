@@ -207,6 +207,7 @@ async fn the_cli_creates_the_first_admin_who_can_log_in() {
         jwt_secret: SECRET.into(),
         node_id: "cli-admin".into(),
         hash_cost: troupe_gateway::auth::HashCost::Fast,
+        agents: troupe_agents::AgentsConfig::default(),
         http: troupe_gateway::http::HttpSettings::default(),
     })
     .await

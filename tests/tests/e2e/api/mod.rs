@@ -59,6 +59,10 @@ impl Api {
             node_id: format!("node-{test}"),
             hash_cost: HashCost::Fast,
             http,
+            agents: troupe_agents::AgentsConfig {
+                workspaces: dir.path().join("workspaces"),
+                ..troupe_agents::AgentsConfig::default()
+            },
         })
         .await
         .unwrap();

@@ -1,4 +1,4 @@
-//! Validators of step outputs.
+//! The `json_schema` validator.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,7 +7,7 @@ use serde_json::Value;
 use troupe_runtime::pipeline::StepPlan;
 use troupe_runtime::validator::{ValidationIssue, Validator};
 
-const NAME: &str = "json_schema";
+pub(crate) const NAME: &str = "json_schema";
 const CACHE_LIMIT: usize = 256;
 
 /// Checks the output against the step's `output_schema` (JSON Schema, any draft the

@@ -1,0 +1,152 @@
+//! How built-in agents ask an LLM for a JSON answer of a given shape, and how they are
+//! configured ([`AgentsConfig`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use troupe_runtime::agent::{AgentError, StepContext};
+
+use crate::llm::{ChatMessage, ChatRequest, LlmError, LlmProvider, Offline, ResponseFormat};
+use crate::sandbox::SandboxPolicy;
+
+/// What the built-in agents share: the LLM, models per agent kind, the sandbox and where
+/// workspaces live.
+#[derive(Clone)]
+pub struct AgentsConfig {
+    /// The provider (the offline one by default).
+    pub llm: Arc<dyn LlmProvider>,
+    /// The model per agent kind (`architect` → `gpt-4o`…); the provider's default otherwise.
+    /// A step's `params.model` wins over both.
+    pub models: HashMap<String, String>,
+    /// Limits of build and test commands.
+    pub sandbox: SandboxPolicy,
+    /// Where each execution gets its workspace directory.
+    pub workspaces: PathBuf,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        Self {
+            llm: Arc::new(Offline),
+            models: HashMap::new(),
+            sandbox: SandboxPolicy::default(),
+            workspaces: std::env::temp_dir().join("troupe-workspaces"),
+        }
+    }
+}
+
+impl std::fmt::Debug for AgentsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentsConfig")
+            .field("llm", &self.llm.name())
+            .field("models", &self.models)
+            .field("workspaces", &self.workspaces)
+            .finish()
+    }
+}
+
+/// Turns a provider error into a step error: transient ones are retried by the step's policy.
+pub fn agent_error(error: LlmError) -> AgentError {
+    if error.is_transient() { AgentError::retryable(error.to_string()) } else { AgentError::fatal(error.to_string()) }
+}
+
+/// The longest text of one dependency put into a prompt.
+const DEPENDENCY_BUDGET: usize = 24_000;
+
+/// Renders the step's input and its dependencies' outputs as prompt context.
+pub fn context_text(ctx: &StepContext) -> String {
+    let mut text = format!("Input of the run:\n{}\n", pretty(&ctx.input));
+    for (key, output) in &ctx.dependencies {
+        let mut rendered = pretty(output);
+        if rendered.len() > DEPENDENCY_BUDGET {
+            let cut = (0..=DEPENDENCY_BUDGET).rev().find(|&index| rendered.is_char_boundary(index)).unwrap_or(0);
+            rendered.truncate(cut);
+            rendered.push_str("\n… (truncated)");
+        }
+        text.push_str(&format!("\nOutput of step `{key}`:\n{rendered}\n"));
+    }
+    text
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Asks for one JSON object matching `schema`. On a correction attempt the rejected answer and
+/// the validators' issues are part of the conversation and the temperature is lowered. An answer
+/// that is not JSON comes back as `{"invalid_answer": {"error", "text"}}` so the step's
+/// validators reject it with a reason (and the corrector can fix it) rather than failing the step.
+pub async fn ask_json(
+    config: &AgentsConfig,
+    ctx: &StepContext,
+    kind: &str,
+    system: &str,
+    user: String,
+    schema: &Value,
+    hints: &[String],
+) -> Result<Value, AgentError> {
+    let mut messages = vec![
+        ChatMessage::system(format!(
+            "{system}\n\nAnswer with exactly one JSON object that matches this JSON Schema, and nothing else:\n{}",
+            pretty(schema)
+        )),
+        ChatMessage::user(user),
+    ];
+    let mut temperature = ctx.params["temperature"].as_f64().map(|value| value as f32).unwrap_or(0.2);
+    if let Some(correction) = &ctx.correction {
+        messages.push(ChatMessage::assistant(correction.previous_output.to_string()));
+        let issues: Vec<String> = correction
+            .issues
+            .iter()
+            .map(|issue| format!("- [{}] at `{}`: {}", issue.validator, issue.path, issue.message))
+            .collect();
+        let mut text = format!(
+            "Your answer was rejected by the validators:\n{}\n\nReturn the whole corrected JSON object.",
+            issues.join("\n")
+        );
+        if !hints.is_empty() {
+            text.push_str("\n\nFixes that worked for the same problems before:\n");
+            for hint in hints {
+                text.push_str(&format!("- {hint}\n"));
+            }
+        }
+        messages.push(ChatMessage::user(text));
+        temperature = (temperature / 2.0).min(0.1);
+    }
+    let model = ctx.params["model"].as_str().map(str::to_owned).or_else(|| config.models.get(kind).cloned());
+    let request = ChatRequest {
+        model,
+        messages,
+        response_format: ResponseFormat::JsonSchema { name: kind.to_owned(), schema: schema.clone() },
+        temperature: Some(temperature),
+        max_tokens: ctx.params["max_tokens"].as_u64().map(|value| value as u32),
+    };
+    let response = tokio::select! {
+        response = config.llm.chat(request) => response.map_err(agent_error)?,
+        _ = ctx.cancelled() => return Err(AgentError::Cancelled),
+    };
+    Ok(parse_answer(&response.content))
+}
+
+/// Reads a JSON object from an answer, tolerating a Markdown code fence around it.
+pub fn parse_answer(content: &str) -> Value {
+    let trimmed = content.trim();
+    let unfenced = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|rest| rest.strip_suffix("```"))
+        .unwrap_or(trimmed)
+        .trim();
+    match serde_json::from_str::<Value>(unfenced) {
+        Ok(value @ Value::Object(_)) => value,
+        Ok(other) => {
+            json!({ "invalid_answer": { "error": "the answer is JSON but not an object", "text": other.to_string() } })
+        }
+        Err(error) => {
+            let text: String = content.chars().take(2000).collect();
+            json!({ "invalid_answer": { "error": format!("the answer is not JSON: {error}"), "text": text } })
+        }
+    }
+}

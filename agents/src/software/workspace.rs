@@ -1,0 +1,188 @@
+//! `build` and `qa`: the project's own commands, run for real in the execution's workspace.
+//!
+//! Both write every file of their dependencies' outputs (`files`) into
+//! `<workspaces>/<execution id>/project` (again on every attempt, so a resumed or retried step
+//! sees the same tree), then run the command list the `infra` step declared — `commands.build`
+//! or `commands.test` — one after another in the sandbox ([`crate::sandbox`]). Each command's
+//! transcript is stored as an artifact; the step fails with the failing command's output when one
+//! fails, so `recovery` can read why.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use troupe_runtime::agent::{Agent, AgentError, StepContext, StepOutput};
+use troupe_runtime::model::LogLevel;
+
+use crate::ask::AgentsConfig;
+use crate::sandbox::{self, CommandResult};
+
+/// Which command list a [`CommandsAgent`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// `commands.build` (compile and syntax checks).
+    Build,
+    /// `commands.test` (the test suites).
+    Test,
+}
+
+impl Phase {
+    fn key(self) -> &'static str {
+        match self {
+            Phase::Build => "build",
+            Phase::Test => "test",
+        }
+    }
+}
+
+/// The `build` (Phase::Build) and `qa` (Phase::Test) agents.
+#[derive(Clone)]
+pub struct CommandsAgent {
+    phase: Phase,
+    config: Arc<AgentsConfig>,
+}
+
+impl CommandsAgent {
+    /// An agent running `phase`'s commands.
+    pub fn new(phase: Phase, config: Arc<AgentsConfig>) -> Self {
+        Self { phase, config }
+    }
+}
+
+/// The project directory of an execution.
+pub fn project_dir(config: &AgentsConfig, ctx: &StepContext) -> PathBuf {
+    config.workspaces.join(ctx.execution_id.to_string()).join("project")
+}
+
+/// Writes every dependency's files into the project directory; returns how many.
+fn materialize(dir: &std::path::Path, ctx: &StepContext) -> Result<usize, AgentError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|error| AgentError::retryable(format!("cannot create the workspace `{}`: {error}", dir.display())))?;
+    let mut count = 0;
+    for (_, output) in &ctx.dependencies {
+        let files = crate::validators::files(output);
+        count += files.len();
+        sandbox::write_files(dir, files.iter().map(|file| (file.path, file.content))).map_err(AgentError::fatal)?;
+    }
+    Ok(count)
+}
+
+fn commands(ctx: &StepContext, phase: Phase) -> Result<Vec<Vec<String>>, AgentError> {
+    let list = ctx
+        .dependencies
+        .iter()
+        .find_map(|(_, output)| output["commands"].get(phase.key()).and_then(Value::as_array).cloned())
+        .ok_or_else(|| {
+            AgentError::fatal(format!("no dependency declares `commands.{}` (the infra step does)", phase.key()))
+        })?;
+    list.iter()
+        .enumerate()
+        .map(|(index, argv)| {
+            argv.as_array()
+                .filter(|argv| !argv.is_empty())
+                .and_then(|argv| argv.iter().map(|part| part.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| {
+                    AgentError::fatal(format!("commands.{}[{index}] must be a non-empty list of strings", phase.key()))
+                })
+        })
+        .collect()
+}
+
+/// Reads the counts a test runner printed (unittest's `Ran N tests`, node's `# pass N`).
+fn test_counts(result: &CommandResult) -> Value {
+    let text = format!("{}\n{}", result.stdout, result.stderr);
+    let number_after = |prefix: &str| {
+        text.lines().find_map(|line| line.trim().strip_prefix(prefix)?.split_whitespace().next()?.parse::<u64>().ok())
+    };
+    let (ran, failed) = if let Some(ran) = number_after("Ran ") {
+        let failed = text
+            .lines()
+            .find(|line| line.starts_with("FAILED ("))
+            .map(|line| line.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u64>().ok()).sum::<u64>())
+            .unwrap_or(0);
+        (Some(ran), Some(failed))
+    } else if let Some(passed) = number_after("# pass ") {
+        let failed = number_after("# fail ").unwrap_or(0);
+        (Some(passed + failed), Some(failed))
+    } else {
+        (None, None)
+    };
+    json!({ "tests": ran, "failed": failed })
+}
+
+#[async_trait::async_trait]
+impl Agent for CommandsAgent {
+    async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
+        let dir = project_dir(&self.config, &ctx);
+        let files = materialize(&dir, &ctx)?;
+        let commands = commands(&ctx, self.phase)?;
+        let mut log = String::new();
+        let mut results = Vec::new();
+        let mut isolated = true;
+        for argv in &commands {
+            let result = sandbox::run(&self.config.sandbox, &dir, argv, &ctx.cancel)
+                .await
+                .map_err(|error| AgentError::fatal(error.to_string()))?;
+            if ctx.cancel.is_cancelled() {
+                return Err(AgentError::Cancelled);
+            }
+            isolated &= result.network_isolated;
+            log.push_str(&result.transcript());
+            log.push('\n');
+            let mut summary = json!({
+                "command": argv.join(" "),
+                "exit_code": result.exit_code,
+                "signal": result.signal,
+                "timed_out": result.timed_out,
+                "duration_ms": result.duration_ms,
+            });
+            if self.phase == Phase::Test {
+                summary["counts"] = test_counts(&result);
+            }
+            results.push(summary);
+            if !result.succeeded() {
+                let tail: String = {
+                    let transcript = result.transcript();
+                    let chars: Vec<char> = transcript.chars().collect();
+                    chars[chars.len().saturating_sub(3000)..].iter().collect()
+                };
+                return Err(AgentError::fatal(format!(
+                    "`{}` failed during {} (workspace {}):\n{tail}",
+                    argv.join(" "),
+                    self.phase.key(),
+                    dir.display()
+                )));
+            }
+        }
+        let name = match self.phase {
+            Phase::Build => "build.log",
+            Phase::Test => "qa.log",
+        };
+        let mut output = json!({
+            "passed": true,
+            "files": files,
+            "workspace": dir.display().to_string(),
+            "network_isolated": isolated,
+            "commands": results,
+        });
+        if self.phase == Phase::Test {
+            let total = |field: &str| -> u64 {
+                output["commands"].as_array().into_iter().flatten().filter_map(|c| c["counts"][field].as_u64()).sum()
+            };
+            let (tests, failed) = (total("tests"), total("failed"));
+            output["tests"] = json!(tests);
+            output["failed"] = json!(failed);
+        }
+        let report = serde_json::to_vec_pretty(&output).unwrap_or_default();
+        let mut step = StepOutput::new(output)
+            .artifact(name, "text/plain", log)
+            .log(LogLevel::Info, format!("{} commands of `{}` passed", commands.len(), self.phase.key()));
+        if self.phase == Phase::Test {
+            step = step.artifact("qa-report.json", "application/json", report);
+        }
+        if !isolated {
+            step = step.log(LogLevel::Warn, "commands ran with the host's network: this OS refuses network namespaces");
+        }
+        Ok(step)
+    }
+}
