@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use troupe_runtime::agent::{AgentError, StepContext};
+use troupe_runtime::agent::{AgentError, LlmCall, StepContext};
+use troupe_runtime::model::Usage;
+use troupe_runtime::store::ExecutionStore;
 
 use crate::llm::{ChatMessage, ChatRequest, LlmError, LlmProvider, Offline, ResponseFormat};
 use crate::sandbox::SandboxPolicy;
@@ -24,6 +26,11 @@ pub struct AgentsConfig {
     pub sandbox: SandboxPolicy,
     /// Where each execution gets its workspace directory.
     pub workspaces: PathBuf,
+    /// US dollars per million prompt and completion tokens, for cost accounting (none: cost 0).
+    pub price_per_million: Option<(f64, f64)>,
+    /// Where past corrections are read from (the execution store); none: corrections start from
+    /// scratch every time.
+    pub corrections: Option<Arc<dyn ExecutionStore>>,
 }
 
 impl Default for AgentsConfig {
@@ -33,6 +40,8 @@ impl Default for AgentsConfig {
             models: HashMap::new(),
             sandbox: SandboxPolicy::default(),
             workspaces: std::env::temp_dir().join("troupe-workspaces"),
+            price_per_million: None,
+            corrections: None,
         }
     }
 }
@@ -74,10 +83,26 @@ fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
-/// Asks for one JSON object matching `schema`. On a correction attempt the rejected answer and
-/// the validators' issues are part of the conversation and the temperature is lowered. An answer
-/// that is not JSON comes back as `{"invalid_answer": {"error", "text"}}` so the step's
-/// validators reject it with a reason (and the corrector can fix it) rather than failing the step.
+/// A JSON answer and, on a correction attempt, how the question was adjusted.
+pub struct Answer {
+    /// The answer (or `{"invalid_answer": …}`).
+    pub value: Value,
+    /// The correction strategy, recorded with the correction.
+    pub correction_note: Option<Value>,
+}
+
+/// How many similar past corrections a correction prompt quotes.
+const PAST_CORRECTIONS: u32 = 3;
+
+/// Asks for one JSON object matching `schema`, streaming the answer's tokens to the step's live
+/// subscribers and recording the call's tokens and cost.
+///
+/// On a correction attempt (the corrector): the rejected answer and the validators' issues are
+/// part of the conversation, the accepted values of up to three similar past corrections that
+/// passed (same agent, same issue signature) are quoted as examples, and the temperature is
+/// lowered. An answer that is not JSON comes back as `{"invalid_answer": {"error", "text"}}` so
+/// the step's validators reject it with a reason (and the corrector can fix it) rather than
+/// failing the step.
 pub async fn ask_json(
     config: &AgentsConfig,
     ctx: &StepContext,
@@ -85,8 +110,7 @@ pub async fn ask_json(
     system: &str,
     user: String,
     schema: &Value,
-    hints: &[String],
-) -> Result<Value, AgentError> {
+) -> Result<Answer, AgentError> {
     let mut messages = vec![
         ChatMessage::system(format!(
             "{system}\n\nAnswer with exactly one JSON object that matches this JSON Schema, and nothing else:\n{}",
@@ -95,7 +119,9 @@ pub async fn ask_json(
         ChatMessage::user(user),
     ];
     let mut temperature = ctx.params["temperature"].as_f64().map(|value| value as f32).unwrap_or(0.2);
+    let mut correction_note = None;
     if let Some(correction) = &ctx.correction {
+        let examples = past_corrections(config, kind, &correction.issues).await;
         messages.push(ChatMessage::assistant(correction.previous_output.to_string()));
         let issues: Vec<String> = correction
             .issues
@@ -106,14 +132,19 @@ pub async fn ask_json(
             "Your answer was rejected by the validators:\n{}\n\nReturn the whole corrected JSON object.",
             issues.join("\n")
         );
-        if !hints.is_empty() {
-            text.push_str("\n\nFixes that worked for the same problems before:\n");
-            for hint in hints {
-                text.push_str(&format!("- {hint}\n"));
+        if !examples.is_empty() {
+            text.push_str("\n\nIn earlier runs these values fixed the same problems:\n");
+            for example in &examples {
+                text.push_str(&format!("- {example}\n"));
             }
         }
         messages.push(ChatMessage::user(text));
         temperature = (temperature / 2.0).min(0.1);
+        correction_note = Some(json!({
+            "temperature": temperature,
+            "issues": correction.issues.len(),
+            "past_examples": examples.len(),
+        }));
     }
     let model = ctx.params["model"].as_str().map(str::to_owned).or_else(|| config.models.get(kind).cloned());
     let request = ChatRequest {
@@ -123,11 +154,53 @@ pub async fn ask_json(
         temperature: Some(temperature),
         max_tokens: ctx.params["max_tokens"].as_u64().map(|value| value as u32),
     };
+    let (sender, mut tokens) = tokio::sync::mpsc::channel::<String>(256);
+    let telemetry = Arc::clone(&ctx.telemetry);
+    let forward = tokio::spawn(async move {
+        while let Some(token) = tokens.recv().await {
+            telemetry.token(&token);
+        }
+    });
     let response = tokio::select! {
-        response = config.llm.chat(request) => response.map_err(agent_error)?,
+        response = config.llm.chat_stream(request, sender) => response,
         _ = ctx.cancelled() => return Err(AgentError::Cancelled),
     };
-    Ok(parse_answer(&response.content))
+    let _ = forward.await;
+    let response = response.map_err(agent_error)?;
+    let (prompt_price, completion_price) = config.price_per_million.unwrap_or((0.0, 0.0));
+    let usage = Usage {
+        prompt_tokens: response.usage.prompt_tokens,
+        completion_tokens: response.usage.completion_tokens,
+        cost_usd: (response.usage.prompt_tokens as f64 * prompt_price
+            + response.usage.completion_tokens as f64 * completion_price)
+            / 1_000_000.0,
+    };
+    ctx.telemetry.record(LlmCall { provider: config.llm.name().to_owned(), model: response.model.clone(), usage });
+    Ok(Answer { value: parse_answer(&response.content), correction_note })
+}
+
+/// The accepted values of similar past corrections that passed, as prompt lines.
+async fn past_corrections(
+    config: &AgentsConfig,
+    kind: &str,
+    issues: &[troupe_runtime::validator::ValidationIssue],
+) -> Vec<String> {
+    let Some(store) = &config.corrections else { return Vec::new() };
+    let signature = troupe_runtime::validator::signature(issues);
+    let records = match store.similar_corrections(kind, &signature, 10).await {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read past corrections; correcting without them");
+            return Vec::new();
+        }
+    };
+    records
+        .iter()
+        .filter(|record| record.passed)
+        .flat_map(|record| record.strategy["accepted"].as_array().cloned().unwrap_or_default())
+        .filter_map(|example| Some(format!("`{}` = {}", example["path"].as_str()?, example["accepted"].as_str()?)))
+        .take(PAST_CORRECTIONS as usize)
+        .collect()
 }
 
 /// Reads a JSON object from an answer, tolerating a Markdown code fence around it.

@@ -56,7 +56,7 @@ pub fn register_builtins_with(builder: RuntimeBuilder, config: AgentsConfig) -> 
     builder
         .agent("build", software::workspace::CommandsAgent::new(software::workspace::Phase::Build, Arc::clone(&config)))
         .agent("qa", software::workspace::CommandsAgent::new(software::workspace::Phase::Test, Arc::clone(&config)))
-        .agent("recovery", software::recovery::RecoveryAgent::new(Arc::clone(&config)))
+        .agent("recovery", software::recovery::RecoveryAgent)
         .agent("echo", demo::EchoAgent)
         .agent("sleep", demo::SleepAgent::default())
         .validator("json_schema", validators::JsonSchemaValidator::default())

@@ -94,6 +94,10 @@ pub struct LlmArgs {
     /// Models per agent kind, e.g. `architect=gpt-4o,backend=qwen2.5-coder`.
     #[arg(long, env = "TROUPE_LLM_MODELS")]
     pub llm_models: Option<String>,
+    /// US dollars per million prompt and completion tokens, e.g. `0.15,0.60` (cost accounting
+    /// and cost budgets; without it cost is 0).
+    #[arg(long, env = "TROUPE_LLM_PRICE")]
+    pub llm_price: Option<String>,
 }
 
 impl LlmArgs {
@@ -131,9 +135,24 @@ impl LlmArgs {
                 .ok_or_else(|| anyhow::anyhow!("TROUPE_LLM_MODELS: `{pair}` is not `agent=model`"))?;
             models.entry(kind.trim().to_owned()).or_insert_with(|| model.trim().to_owned());
         }
+        let price = match self.llm_price.as_deref().or(file.llm_price.as_deref()) {
+            None => None,
+            Some(text) => {
+                let parsed = text.split_once(',').and_then(|(prompt, completion)| {
+                    let prompt: f64 = prompt.trim().parse().ok()?;
+                    let completion: f64 = completion.trim().parse().ok()?;
+                    (prompt.is_finite() && completion.is_finite() && prompt >= 0.0 && completion >= 0.0)
+                        .then_some((prompt, completion))
+                });
+                Some(parsed.ok_or_else(|| {
+                    anyhow::anyhow!("TROUPE_LLM_PRICE: `{text}` is not `prompt,completion` dollars per million tokens")
+                })?)
+            }
+        };
         Ok(troupe_agents::AgentsConfig {
             llm,
             models,
+            price_per_million: price,
             workspaces: data_dir.join("workspaces"),
             ..troupe_agents::AgentsConfig::default()
         })
@@ -159,6 +178,7 @@ struct FileConfig {
     llm_api_key: Option<String>,
     llm_model: Option<String>,
     llm_models: Option<String>,
+    llm_price: Option<String>,
 }
 
 /// `request_timeout = "30s"` in the TOML file.

@@ -126,6 +126,10 @@ fn describe(event: &Event, with_id: bool) -> Option<String> {
         }
         EventKind::StepsAppended { by, steps } => format!("step {by} appended {}", steps.join(", ")),
         EventKind::Artifact { step, name, size } => format!("step {step} wrote {name} ({size} bytes)"),
+        EventKind::Usage { step, provider, model, prompt_tokens, completion_tokens, cost_usd, .. } => format!(
+            "step {step} used {} tokens ({prompt_tokens} prompt, {completion_tokens} completion) of {provider}/{model}, ${cost_usd:.4}",
+            prompt_tokens + completion_tokens
+        ),
         EventKind::Log { .. } => return None,
     };
     Some(format!("{prefix}{text}"))

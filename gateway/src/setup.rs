@@ -71,8 +71,9 @@ pub async fn start_runtime(
     llm: &crate::config::LlmArgs,
 ) -> anyhow::Result<Runtime> {
     ensure_data_dir(&cli.data_dir)?;
-    let agents = llm.agents_config(&cli.data_dir)?;
     let store = open_store(cli).await?;
+    let agents =
+        troupe_agents::AgentsConfig { corrections: Some(Arc::clone(&store)), ..llm.agents_config(&cli.data_dir)? };
     let config = RuntimeConfig {
         node_id: node_id(&cli.data_dir)?,
         resume,

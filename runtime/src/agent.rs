@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::ids::{ExecutionId, UserId};
-use crate::model::{ErrorInfo, LogLevel};
+use crate::model::{ErrorInfo, LogLevel, Usage};
 use crate::pipeline::StepDef;
 use crate::validator::ValidationIssue;
 
@@ -40,6 +40,71 @@ pub struct StepContext {
     pub deadline: Instant,
     /// Cancelled when the execution is cancelled or the attempt times out.
     pub cancel: CancellationToken,
+    /// Where the attempt reports its LLM use and streams answer tokens.
+    pub telemetry: Arc<StepTelemetry>,
+}
+
+/// One LLM call of an attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LlmCall {
+    /// The provider.
+    pub provider: String,
+    /// The model that answered.
+    pub model: String,
+    /// Tokens and cost.
+    pub usage: Usage,
+}
+
+/// What an attempt reports while it runs: its LLM calls (stored for accounting and counted
+/// against the execution's budget when the attempt ends, whether it succeeded or not) and the
+/// tokens of answers as they stream (sent live to subscribers, not stored).
+#[derive(Default)]
+pub struct StepTelemetry {
+    calls: std::sync::Mutex<Vec<LlmCall>>,
+    stream: Option<(Arc<crate::events::EventBus>, ExecutionId, String, u32)>,
+}
+
+impl std::fmt::Debug for StepTelemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepTelemetry").field("calls", &self.calls).finish()
+    }
+}
+
+impl StepTelemetry {
+    /// Telemetry whose tokens go to `bus` as the given attempt's.
+    pub fn streaming(bus: Arc<crate::events::EventBus>, execution_id: ExecutionId, step: String, attempt: u32) -> Self {
+        Self { calls: Default::default(), stream: Some((bus, execution_id, step, attempt)) }
+    }
+
+    /// Records one LLM call.
+    pub fn record(&self, call: LlmCall) {
+        self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(call);
+    }
+
+    /// Sends a piece of a streaming answer to live subscribers.
+    pub fn token(&self, text: &str) {
+        if let Some((bus, execution_id, step, attempt)) = &self.stream {
+            bus.publish_token(crate::events::TokenChunk {
+                execution_id: *execution_id,
+                step: step.clone(),
+                attempt: *attempt,
+                text: text.to_owned(),
+            });
+        }
+    }
+
+    /// Takes the recorded calls, merged per provider and model.
+    pub fn take(&self) -> Vec<LlmCall> {
+        let calls = std::mem::take(&mut *self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let mut merged: Vec<LlmCall> = Vec::new();
+        for call in calls {
+            match merged.iter_mut().find(|seen| seen.provider == call.provider && seen.model == call.model) {
+                Some(seen) => seen.usage += call.usage,
+                None => merged.push(call),
+            }
+        }
+        merged
+    }
 }
 
 impl StepContext {
@@ -70,6 +135,31 @@ pub struct FailureReport {
     pub step_key: String,
     /// Its final error.
     pub error: ErrorInfo,
+    /// Whether the failed step is optional (the execution can go on without it).
+    pub optional: bool,
+    /// How many times a failure handler of this execution has already had steps re-run
+    /// (a handler gives up past the pipeline's cap).
+    pub recoveries: u32,
+}
+
+/// What a failure handler (`on_failure` step) decided, applied by the runtime.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum RecoveryDirective {
+    /// Run step `from` and every step after it again, with `params` merged into `from`'s
+    /// parameters. Refused past the pipeline's `max_recoveries`.
+    Rerun {
+        /// The step to start over from.
+        from: String,
+        /// Parameters merged (top-level keys) into the step's `params`.
+        #[serde(default)]
+        params: Value,
+    },
+    /// Mark the failed optional step `skipped` so the execution goes on without it.
+    Skip {
+        /// The step.
+        step: String,
+    },
 }
 
 /// A file produced by a step; stored once per (execution, step, name).
@@ -95,6 +185,10 @@ pub struct StepOutput {
     /// Steps to append to the running execution (a planner uses this); checked and persisted
     /// before they run, up to the pipeline's cap.
     pub append_steps: Vec<StepDef>,
+    /// A failure handler's decision (ignored from other steps).
+    pub directive: Option<RecoveryDirective>,
+    /// On a correction attempt: how the agent corrected (recorded with the correction).
+    pub correction_note: Option<Value>,
 }
 
 impl StepOutput {

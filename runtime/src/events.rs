@@ -22,10 +22,25 @@ pub trait EventSink: Send + Sync + 'static {
     fn publish(&self, event: &Arc<Event>);
 }
 
+/// A piece of an LLM answer as it streams: ephemeral (never stored, no `seq`); the step's final
+/// output is what is persisted.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TokenChunk {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The step.
+    pub step: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// The text.
+    pub text: String,
+}
+
 /// Fans durable events out to in-process subscribers.
 pub struct EventBus {
     per_execution: DashMap<ExecutionId, broadcast::Sender<Arc<Event>>, IdHashing>,
     all: broadcast::Sender<Arc<Event>>,
+    tokens: broadcast::Sender<Arc<TokenChunk>>,
     capacity: usize,
 }
 
@@ -33,7 +48,20 @@ impl EventBus {
     /// Creates a bus whose channels buffer `capacity` events per subscriber.
     pub fn new(capacity: usize) -> Self {
         let (all, _) = broadcast::channel(capacity);
-        Self { per_execution: DashMap::with_hasher(IdHashing::default()), all, capacity }
+        let (tokens, _) = broadcast::channel(capacity);
+        Self { per_execution: DashMap::with_hasher(IdHashing::default()), all, tokens, capacity }
+    }
+
+    /// Sends a streamed piece of an answer to whoever listens now (dropped when nobody does).
+    pub fn publish_token(&self, chunk: TokenChunk) {
+        if self.tokens.receiver_count() > 0 {
+            let _ = self.tokens.send(Arc::new(chunk));
+        }
+    }
+
+    /// Returns a receiver of every execution's streamed tokens.
+    pub fn subscribe_tokens(&self) -> broadcast::Receiver<Arc<TokenChunk>> {
+        self.tokens.subscribe()
     }
 
     /// Returns a receiver of the live events of one execution.

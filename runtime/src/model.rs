@@ -324,6 +324,23 @@ pub enum EventKind {
         /// Its size in bytes.
         size: u64,
     },
+    /// An attempt called an LLM (one event per provider and model used by the attempt).
+    Usage {
+        /// The step key.
+        step: String,
+        /// The attempt.
+        attempt: u32,
+        /// The provider.
+        provider: String,
+        /// The model.
+        model: String,
+        /// Tokens of the prompts.
+        prompt_tokens: u64,
+        /// Tokens of the answers.
+        completion_tokens: u64,
+        /// What it cost, in US dollars (0 when no price is configured).
+        cost_usd: f64,
+    },
     /// A step logged a line.
     Log {
         /// The step key, if any.
@@ -345,6 +362,7 @@ impl EventKind {
             EventKind::StepRetrying { .. } => "step_retrying",
             EventKind::StepsAppended { .. } => "steps_appended",
             EventKind::Artifact { .. } => "artifact",
+            EventKind::Usage { .. } => "usage",
             EventKind::Log { .. } => "log",
         }
     }
@@ -355,4 +373,75 @@ impl Event {
     pub fn is_terminal(&self) -> bool {
         matches!(&self.kind, EventKind::ExecutionStatus { status, .. } if status.is_terminal())
     }
+}
+
+/// Tokens and cost of LLM calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens of the prompts.
+    pub prompt_tokens: u64,
+    /// Tokens of the answers.
+    pub completion_tokens: u64,
+    /// Cost in US dollars.
+    pub cost_usd: f64,
+}
+
+impl Usage {
+    /// All tokens.
+    pub fn tokens(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Self) {
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost_usd += other.cost_usd;
+    }
+}
+
+/// The LLM use of one attempt with one provider and model: the accounting ledger's row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// Who ran it (usage is accounted per user).
+    pub owner: UserId,
+    /// The step.
+    pub step_key: String,
+    /// The attempt.
+    pub attempt: u32,
+    /// The provider.
+    pub provider: String,
+    /// The model.
+    pub model: String,
+    /// Tokens and cost.
+    pub usage: Usage,
+    /// When the attempt ended.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One correction of a rejected output and whether it passed: what later corrections learn from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CorrectionRecord {
+    /// The execution.
+    pub execution_id: ExecutionId,
+    /// The step.
+    pub step_key: String,
+    /// The agent kind.
+    pub agent: String,
+    /// The correction attempt.
+    pub attempt: u32,
+    /// The issues' signature (see [`crate::validator::signature`]): similar failures share it.
+    pub signature: String,
+    /// The issues the correction was asked to fix.
+    pub issues: Vec<crate::validator::ValidationIssue>,
+    /// How the agent corrected (its prompt adjustments) and, when it passed, the accepted
+    /// values at the paths the issues named.
+    pub strategy: Value,
+    /// Whether the corrected output passed the validators.
+    pub passed: bool,
+    /// When it was validated.
+    pub created_at: DateTime<Utc>,
 }

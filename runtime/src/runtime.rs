@@ -432,6 +432,11 @@ impl Runtime {
         self.shared.bus.subscribe_all()
     }
 
+    /// Returns a receiver of every execution's streamed LLM tokens (ephemeral: not stored).
+    pub fn subscribe_tokens(&self) -> tokio::sync::broadcast::Receiver<Arc<crate::events::TokenChunk>> {
+        self.shared.bus.subscribe_tokens()
+    }
+
     /// Waits until execution `id` reaches a terminal status and returns it.
     pub async fn wait(&self, id: ExecutionId) -> Result<ExecutionRecord, RuntimeError> {
         let mut subscription = self.subscribe(id, 0);

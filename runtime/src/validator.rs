@@ -22,6 +22,31 @@ pub struct ValidationIssue {
     pub message: String,
 }
 
+/// A stable signature of a set of issues: the sorted distinct `validator:path` pairs, with
+/// array indexes and numbers replaced by `#`, so the same kind of failure in another run (or at
+/// another index) has the same signature.
+pub fn signature(issues: &[ValidationIssue]) -> String {
+    let mut parts: Vec<String> = issues
+        .iter()
+        .map(|issue| {
+            let path: String = issue
+                .path
+                .split('/')
+                .map(
+                    |segment| {
+                        if !segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit()) { "#" } else { segment }
+                    },
+                )
+                .collect::<Vec<_>>()
+                .join("/");
+            format!("{}:{path}", issue.validator)
+        })
+        .collect();
+    parts.sort();
+    parts.dedup();
+    parts.join(";")
+}
+
 /// A pure check of a step's output.
 pub trait Validator: Send + Sync + 'static {
     /// Returns every problem found in `output`; empty when it passes.

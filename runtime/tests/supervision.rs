@@ -687,6 +687,26 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     ) -> Result<bool, troupe_runtime::store::StoreError> {
         self.inner.delete_pipeline(owner, name).await
     }
+    async fn execution_usage(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<troupe_runtime::model::UsageRecord>, troupe_runtime::store::StoreError> {
+        self.inner.execution_usage(id).await
+    }
+    async fn owner_usage(
+        &self,
+        owner: troupe_runtime::ids::UserId,
+    ) -> Result<troupe_runtime::model::Usage, troupe_runtime::store::StoreError> {
+        self.inner.owner_usage(owner).await
+    }
+    async fn similar_corrections(
+        &self,
+        agent: &str,
+        signature: &str,
+        limit: u32,
+    ) -> Result<Vec<troupe_runtime::model::CorrectionRecord>, troupe_runtime::store::StoreError> {
+        self.inner.similar_corrections(agent, signature, limit).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -211,12 +211,14 @@ impl DesignAgent {
 impl Agent for DesignAgent {
     async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
         let offline = self.config.llm.is_offline();
-        let mut output = if offline {
-            offline::generate(self.kind, &ctx)
+        let (mut output, correction_note) = if offline {
+            (offline::generate(self.kind, &ctx), None)
         } else {
             let schema = self.kind.schema();
-            ask_json(&self.config, &ctx, self.kind.name(), &self.kind.system_prompt(), context_text(&ctx), &schema, &[])
-                .await?
+            let answer =
+                ask_json(&self.config, &ctx, self.kind.name(), &self.kind.system_prompt(), context_text(&ctx), &schema)
+                    .await?;
+            (answer.value, answer.correction_note)
         };
         if offline && let Some(files) = output["files"].as_array_mut() {
             for file in files {
@@ -228,7 +230,9 @@ impl Agent for DesignAgent {
         if let Some(object) = output.as_object_mut() {
             object.insert("generated_by".into(), json!({ "provider": self.config.llm.name(), "offline": offline }));
         }
-        Ok(with_artifacts(self.kind, output, offline))
+        let mut step = with_artifacts(self.kind, output, offline);
+        step.correction_note = correction_note;
+        Ok(step)
     }
 }
 
@@ -394,6 +398,8 @@ pub fn pipeline() -> PipelineDef {
         ),
         on_failure: Some("recovery".into()),
         max_dynamic_steps: None,
+        max_recoveries: Some(1),
+        budget: None,
         steps,
     }
 }

@@ -1,31 +1,23 @@
 //! `recovery` (the SystemCrafter RecoveryAgent): runs when a step fails for good.
 //!
-//! It reads the failed step's error and writes a root-cause report: which step failed, the
-//! error class (validation, build, tests, timeout, provider, budget…), the evidence (the
-//! error's message and details) and what to do next. The report is an artifact
-//! (`recovery-report.md`) and the step's output.
-
-use std::sync::Arc;
+//! It reads the failed step's error (for build and qa, the failing command's transcript) and
+//! decides, in this order:
+//! - the failed step is optional → **skip** it, so the execution goes on without it;
+//! - the failure is one a fresh attempt can fix (invalid output after every correction, a build
+//!   error, failing tests, a timeout) and no re-run was ordered yet → **re-run** from the step
+//!   that produced the faulty work (the step itself; for build and test failures the backend or
+//!   frontend step whose files the transcript names) with changed parameters: temperature 0 and
+//!   the error to avoid (`params.recovery`);
+//! - otherwise → **fail** the execution with a root-cause report: which step failed, the error
+//!   class, the evidence and what to do next (`recovery-report.md`, also the step's output).
 
 use serde_json::json;
-use troupe_runtime::agent::{Agent, AgentError, StepContext, StepOutput};
+use troupe_runtime::agent::{Agent, AgentError, FailureReport, RecoveryDirective, StepContext, StepOutput};
 use troupe_runtime::model::LogLevel;
 
-use crate::ask::AgentsConfig;
-
 /// The recovery agent.
-#[derive(Clone)]
-pub struct RecoveryAgent {
-    #[allow(dead_code)]
-    config: Arc<AgentsConfig>,
-}
-
-impl RecoveryAgent {
-    /// A recovery agent.
-    pub fn new(config: Arc<AgentsConfig>) -> Self {
-        Self { config }
-    }
-}
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RecoveryAgent;
 
 /// Sorts a failure into a class with advice.
 pub fn classify(code: &str, message: &str) -> (&'static str, &'static str) {
@@ -55,18 +47,74 @@ pub fn classify(code: &str, message: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// How many re-runs this agent orders per execution before it reports and fails.
+const RERUNS: u32 = 1;
+
+/// Which step to re-run for a failure, if a re-run can help.
+fn rerun_from(failure: &FailureReport) -> Option<String> {
+    let message = failure.error.message.as_str();
+    let retryable = matches!(failure.error.code.as_str(), "validation_failed" | "timed_out")
+        || message.contains("failed during build")
+        || message.contains("failed during test");
+    if !retryable {
+        return None;
+    }
+    if matches!(failure.step_key.as_str(), "build" | "qa") {
+        // The transcript names the files that broke; the step that wrote them runs again.
+        let backend = message.find("backend/");
+        let frontend = message.find("frontend/");
+        return Some(match (backend, frontend) {
+            (Some(_), None) => "backend".into(),
+            (None, Some(_)) => "frontend".into(),
+            (Some(b), Some(f)) => {
+                if b <= f {
+                    "backend".into()
+                } else {
+                    "frontend".into()
+                }
+            }
+            (None, None) => "backend".into(),
+        });
+    }
+    Some(failure.step_key.clone())
+}
+
 #[async_trait::async_trait]
 impl Agent for RecoveryAgent {
     async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
         let Some(failure) = &ctx.failure else {
             return Ok(StepOutput::new(json!({ "decision": "none", "reason": "no step failed" })));
         };
+        if failure.optional {
+            let mut step = StepOutput::new(json!({ "decision": "skip", "failed_step": failure.step_key }))
+                .log(LogLevel::Warn, format!("skipping the failed optional step `{}`", failure.step_key));
+            step.directive = Some(RecoveryDirective::Skip { step: failure.step_key.clone() });
+            return Ok(step);
+        }
+        if failure.recoveries < RERUNS
+            && let Some(from) = rerun_from(failure)
+        {
+            let excerpt: String = failure.error.message.chars().take(1500).collect();
+            let params = json!({
+                "temperature": 0.0,
+                "recovery": { "failed_step": failure.step_key, "error": excerpt, "rerun": failure.recoveries + 1 },
+            });
+            let output =
+                json!({ "decision": "rerun", "failed_step": failure.step_key, "from": from, "params": params });
+            let mut step = StepOutput::new(output).log(
+                LogLevel::Warn,
+                format!("step `{}` failed ({}): re-running from `{from}`", failure.step_key, failure.error.code),
+            );
+            step.directive = Some(RecoveryDirective::Rerun { from, params });
+            return Ok(step);
+        }
         let code = failure.error.code.as_str();
         let (class, advice) = classify(code, &failure.error.message);
         let details = failure.error.details.clone();
         let report = format!(
-            "# Recovery report\n\n- Failed step: `{}`\n- Error: `{code}` ({class})\n- Decision: fail the execution\n\n## Root cause\n\n{advice}\n\n## Evidence\n\n```\n{}\n```\n{}",
+            "# Recovery report\n\n- Failed step: `{}`\n- Error: `{code}` ({class})\n- Re-runs already tried: {}\n- Decision: fail the execution\n\n## Root cause\n\n{advice}\n\n## Evidence\n\n```\n{}\n```\n{}",
             failure.step_key,
+            failure.recoveries,
             failure.error.message,
             if details.is_null() {
                 String::new()
@@ -84,6 +132,7 @@ impl Agent for RecoveryAgent {
             "root_cause": class,
             "advice": advice,
             "evidence": failure.error.message,
+            "reruns": failure.recoveries,
         });
         Ok(StepOutput::new(output)
             .artifact("recovery-report.md", "text/markdown", report)

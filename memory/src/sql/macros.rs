@@ -16,8 +16,8 @@ macro_rules! sql_store {
             use sqlx::{QueryBuilder, Row};
             use troupe_runtime::ids::{ExecutionId, ProjectId, UserId};
             use troupe_runtime::model::{
-                ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, LogLevel,
-                LogRecord, StepRecord,
+                ArtifactRecord, AttemptKind, AttemptRecord, CorrectionRecord, ErrorInfo, Event, EventKind,
+                ExecutionRecord, LogLevel, LogRecord, StepRecord, Usage, UsageRecord,
             };
             use troupe_runtime::pipeline::PipelineDef;
             use troupe_runtime::store::{
@@ -98,6 +98,87 @@ macro_rules! sql_store {
                     started_at: row.try_get("started_at").map_err(db_error)?,
                     finished_at: row.try_get("finished_at").map_err(db_error)?,
                 })
+            }
+
+            fn usage_from_row(row: &DbRow) -> Result<UsageRecord, StoreError> {
+                Ok(UsageRecord {
+                    execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
+                    owner: UserId(row.try_get::<Uuid, _>("owner_id").map_err(db_error)?),
+                    step_key: row.try_get("step_key").map_err(db_error)?,
+                    attempt: row.try_get::<i64, _>("attempt").map_err(db_error)? as u32,
+                    provider: row.try_get("provider").map_err(db_error)?,
+                    model: row.try_get("model").map_err(db_error)?,
+                    usage: Usage {
+                        prompt_tokens: row.try_get::<i64, _>("prompt_tokens").map_err(db_error)? as u64,
+                        completion_tokens: row.try_get::<i64, _>("completion_tokens").map_err(db_error)? as u64,
+                        cost_usd: row.try_get("cost_usd").map_err(db_error)?,
+                    },
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                })
+            }
+
+            fn correction_from_row(row: &DbRow) -> Result<CorrectionRecord, StoreError> {
+                let Json(issues): Json<Value> = row.try_get("issues").map_err(db_error)?;
+                let Json(strategy): Json<Value> = row.try_get("strategy").map_err(db_error)?;
+                Ok(CorrectionRecord {
+                    execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
+                    step_key: row.try_get("step_key").map_err(db_error)?,
+                    agent: row.try_get("agent").map_err(db_error)?,
+                    attempt: row.try_get::<i64, _>("attempt").map_err(db_error)? as u32,
+                    signature: row.try_get("signature").map_err(db_error)?,
+                    issues: json(issues, "corrections.issues")?,
+                    strategy,
+                    passed: row.try_get("passed").map_err(db_error)?,
+                    created_at: row.try_get("created_at").map_err(db_error)?,
+                })
+            }
+
+            /// Appends the batch's usage and correction rows (few per batch: one per LLM attempt).
+            pub(in super::super) async fn write_ledgers(
+                tx: &mut sqlx::Transaction<'_, Db>,
+                batch: &WriteBatch,
+            ) -> Result<(), StoreError> {
+                for row in &batch.usage {
+                    sqlx::query(
+                        "INSERT INTO llm_usage (execution_id, owner_id, step_key, attempt, provider, model, \
+                         prompt_tokens, completion_tokens, cost_usd, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(row.execution_id.0)
+                    .bind(row.owner.0)
+                    .bind(&row.step_key)
+                    .bind(row.attempt as i64)
+                    .bind(&row.provider)
+                    .bind(&row.model)
+                    .bind(row.usage.prompt_tokens as i64)
+                    .bind(row.usage.completion_tokens as i64)
+                    .bind(row.usage.cost_usd)
+                    .bind(row.created_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                for row in &batch.corrections {
+                    sqlx::query(
+                        "INSERT INTO corrections (execution_id, step_key, agent, attempt, signature, issues, \
+                         strategy, passed, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                         ON CONFLICT (execution_id, step_key, attempt) DO UPDATE SET passed = excluded.passed, \
+                         strategy = excluded.strategy",
+                    )
+                    .bind(row.execution_id.0)
+                    .bind(&row.step_key)
+                    .bind(&row.agent)
+                    .bind(row.attempt as i64)
+                    .bind(&row.signature)
+                    .bind(Json(&row.issues))
+                    .bind(Json(&row.strategy))
+                    .bind(row.passed)
+                    .bind(row.created_at)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
+                Ok(())
             }
 
             fn event_from_row(row: &DbRow) -> Result<Event, StoreError> {
@@ -209,7 +290,55 @@ macro_rules! sql_store {
                         .fetch_one(&self.reader)
                         .await
                         .map_err(db_error)?;
-                    Ok(Some(ExecutionSnapshot { execution, steps, last_seq: last_seq.unwrap_or(0) as u64 }))
+                    let usage = self.execution_usage(id).await?.iter().fold(Usage::default(), |mut total, row| {
+                        total += row.usage;
+                        total
+                    });
+                    Ok(Some(ExecutionSnapshot { execution, steps, last_seq: last_seq.unwrap_or(0) as u64, usage }))
+                }
+
+                async fn execution_usage(&self, id: ExecutionId) -> Result<Vec<UsageRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM llm_usage WHERE execution_id = $1 ORDER BY created_at, step_key, attempt")
+                        .bind(id.0)
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(usage_from_row).collect()
+                }
+
+                async fn owner_usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS prompt, \
+                         CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS completion, \
+                         CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost FROM llm_usage WHERE owner_id = $1",
+                    )
+                    .bind(owner.0)
+                    .fetch_one(&self.reader)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(Usage {
+                        prompt_tokens: row.try_get::<i64, _>("prompt").map_err(db_error)? as u64,
+                        completion_tokens: row.try_get::<i64, _>("completion").map_err(db_error)? as u64,
+                        cost_usd: row.try_get::<f64, _>("cost").map_err(db_error)?,
+                    })
+                }
+
+                async fn similar_corrections(
+                    &self,
+                    agent: &str,
+                    signature: &str,
+                    limit: u32,
+                ) -> Result<Vec<CorrectionRecord>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT * FROM corrections WHERE agent = $1 AND signature = $2 ORDER BY created_at DESC LIMIT $3",
+                    )
+                    .bind(agent)
+                    .bind(signature)
+                    .bind(limit as i64)
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter().map(correction_from_row).collect()
                 }
 
                 async fn get_execution(&self, id: ExecutionId) -> Result<Option<ExecutionRecord>, StoreError> {

@@ -207,6 +207,7 @@ impl PostgresStore {
                 .await
                 .map_err(db_error)?;
         }
+        store_impl::write_ledgers(&mut tx, batch).await?;
         tx.commit().await.map_err(db_error)
     }
 }

@@ -269,6 +269,7 @@ impl SqliteStore {
             );
             query.build().execute(&mut *tx).await.map_err(db_error)?;
         }
+        store_impl::write_ledgers(&mut tx, batch).await?;
         tx.commit().await.map_err(db_error)
     }
 }

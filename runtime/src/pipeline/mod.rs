@@ -16,8 +16,8 @@ use serde_json::Value;
 
 pub use condition::Condition;
 pub use validate::{
-    BackoffPolicy, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CORRECTIONS, DEFAULT_MAX_DYNAMIC_STEPS, DEFAULT_STEP_TIMEOUT,
-    PipelineEnv, RetryPolicy, StepPlan, ValidatedPipeline,
+    BackoffPolicy, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CORRECTIONS, DEFAULT_MAX_DYNAMIC_STEPS, DEFAULT_MAX_RECOVERIES,
+    DEFAULT_STEP_TIMEOUT, PipelineEnv, RetryPolicy, StepPlan, ValidatedPipeline,
 };
 
 /// A pipeline definition as written: a named DAG of steps.
@@ -36,6 +36,12 @@ pub struct PipelineDef {
     /// The most steps that may be appended while the pipeline runs (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_dynamic_steps: Option<u32>,
+    /// How many times failure handlers may have steps re-run in one execution (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_recoveries: Option<u32>,
+    /// Caps on LLM use per execution; crossing one stops the execution with `budget_exceeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetDef>,
     /// The steps; order does not matter, `depends_on` decides it.
     pub steps: Vec<StepDef>,
 }
@@ -82,6 +88,18 @@ pub struct StepDef {
     /// Set by the runtime on steps appended while the execution ran: the step that added it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<String>,
+}
+
+/// Caps on an execution's LLM use.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetDef {
+    /// The most prompt + completion tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// The most cost, in US dollars.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
 }
 
 /// The retry policy of a step as written.

@@ -20,6 +20,8 @@ pub const DEFAULT_MAX_CORRECTIONS: u32 = 2;
 pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
 /// Steps an execution may append at run time when the definition does not say.
 pub const DEFAULT_MAX_DYNAMIC_STEPS: u32 = 20;
+/// Re-runs failure handlers may order per execution when the definition gives no `max_recoveries`.
+pub const DEFAULT_MAX_RECOVERIES: u32 = 2;
 const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
 const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -171,6 +173,33 @@ impl ValidatedPipeline {
     }
 }
 
+impl ValidatedPipeline {
+    /// Returns how many re-runs failure handlers may order in one execution.
+    pub fn max_recoveries(&self) -> u32 {
+        self.def.max_recoveries.unwrap_or(DEFAULT_MAX_RECOVERIES)
+    }
+
+    /// Returns a new pipeline in which step `key`'s `params` have `params`' top-level keys merged
+    /// in (a failure handler's changed parameters).
+    pub fn with_params(&self, key: &str, params: &Value, env: &dyn PipelineEnv) -> Result<Self, PipelineError> {
+        let mut def = (*self.def).clone();
+        let Some(step) = def.steps.iter_mut().find(|step| step.key == key) else {
+            return Err(PipelineError::single(Some(key), "key", format!("no step `{key}`")));
+        };
+        if let Some(extra) = params.as_object().filter(|extra| !extra.is_empty()) {
+            let mut merged =
+                step.params.clone().filter(Value::is_object).unwrap_or_else(|| Value::Object(Default::default()));
+            if let Some(object) = merged.as_object_mut() {
+                for (name, value) in extra {
+                    object.insert(name.clone(), value.clone());
+                }
+            }
+            step.params = Some(merged);
+        }
+        def.validate(env)
+    }
+}
+
 impl PipelineDef {
     /// Checks the definition against the registered agents and validators and returns the
     /// runnable pipeline, or every problem found.
@@ -184,6 +213,14 @@ impl PipelineDef {
         }
         if self.steps.is_empty() {
             issue(None, "steps", "a pipeline needs at least one step".into());
+        }
+        if let Some(budget) = &self.budget {
+            if budget.max_cost_usd.is_some_and(|cost| !cost.is_finite() || cost <= 0.0) {
+                issue(None, "budget.max_cost_usd", "must be a positive number of dollars".into());
+            }
+            if budget.max_tokens == Some(0) {
+                issue(None, "budget.max_tokens", "must be at least 1".into());
+            }
         }
 
         let mut index_of: HashMap<&str, usize> = HashMap::new();

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 
 use super::{ExecutionQuery, ExecutionSnapshot, ExecutionStore, StoreError, StoredPipeline, WriteBatch};
 use crate::ids::{ExecutionId, IdHashing, UserId};
-use crate::model::{ArtifactRecord, AttemptRecord, Event, ExecutionRecord, LogRecord, StepRecord};
+use crate::model::{
+    ArtifactRecord, AttemptRecord, CorrectionRecord, Event, ExecutionRecord, LogRecord, StepRecord, Usage, UsageRecord,
+};
 use crate::pipeline::PipelineDef;
 use crate::status::{AttemptStatus, StepStatus};
 
@@ -22,6 +24,7 @@ pub struct InMemoryStore {
 struct Inner {
     executions: HashMap<ExecutionId, ExecutionData, IdHashing>,
     pipelines: BTreeMap<(UserId, String), StoredPipeline>,
+    corrections: Vec<CorrectionRecord>,
 }
 
 struct ExecutionData {
@@ -31,6 +34,7 @@ struct ExecutionData {
     events: Vec<Event>,
     logs: Vec<LogRecord>,
     artifacts: BTreeMap<(String, String), ArtifactRecord>,
+    usage: Vec<UsageRecord>,
 }
 
 impl InMemoryStore {
@@ -77,6 +81,7 @@ impl ExecutionStore for InMemoryStore {
                     events: Vec::new(),
                     logs: Vec::new(),
                     artifacts: BTreeMap::new(),
+                    usage: Vec::new(),
                 },
             );
         }
@@ -127,7 +132,44 @@ impl ExecutionStore for InMemoryStore {
                 inner.executions.get_mut(&artifact.execution_id).ok_or_else(|| missing(&artifact.execution_id))?;
             data.artifacts.insert((artifact.step_key.clone(), artifact.name.clone()), artifact.clone());
         }
+        for usage in &batch.usage {
+            let data = inner.executions.get_mut(&usage.execution_id).ok_or_else(|| missing(&usage.execution_id))?;
+            data.usage.push(usage.clone());
+        }
+        inner.corrections.extend(batch.corrections.iter().cloned());
         Ok(())
+    }
+
+    async fn execution_usage(&self, id: ExecutionId) -> Result<Vec<UsageRecord>, StoreError> {
+        Ok(self.lock().executions.get(&id).map(|data| data.usage.clone()).unwrap_or_default())
+    }
+
+    async fn owner_usage(&self, owner: UserId) -> Result<Usage, StoreError> {
+        let inner = self.lock();
+        let mut total = Usage::default();
+        for data in inner.executions.values().filter(|data| data.record.owner == owner) {
+            for row in &data.usage {
+                total += row.usage;
+            }
+        }
+        Ok(total)
+    }
+
+    async fn similar_corrections(
+        &self,
+        agent: &str,
+        signature: &str,
+        limit: u32,
+    ) -> Result<Vec<CorrectionRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .corrections
+            .iter()
+            .rev()
+            .filter(|record| record.agent == agent && record.signature == signature)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -189,6 +231,10 @@ impl ExecutionStore for InMemoryStore {
             execution: data.record.clone(),
             steps: data.steps.iter().map(|step| with_output(data, step)).collect(),
             last_seq: data.events.last().map_or(0, |event| event.seq),
+            usage: data.usage.iter().fold(Usage::default(), |mut total, row| {
+                total += row.usage;
+                total
+            }),
         }))
     }
 

@@ -13,7 +13,10 @@ use async_trait::async_trait;
 pub use in_memory::InMemoryStore;
 
 use crate::ids::{ExecutionId, ProjectId, UserId};
-use crate::model::{ArtifactRecord, AttemptRecord, Event, ExecutionRecord, ExecutionUpdate, LogRecord, StepRecord};
+use crate::model::{
+    ArtifactRecord, AttemptRecord, CorrectionRecord, Event, ExecutionRecord, ExecutionUpdate, LogRecord, StepRecord,
+    Usage, UsageRecord,
+};
 use crate::pipeline::PipelineDef;
 use crate::status::ExecutionStatus;
 
@@ -52,6 +55,10 @@ pub struct WriteBatch {
     pub logs: Vec<LogRecord>,
     /// Artifacts to upsert.
     pub artifacts: Vec<ArtifactRecord>,
+    /// LLM usage rows to append.
+    pub usage: Vec<UsageRecord>,
+    /// Corrections to append.
+    pub corrections: Vec<CorrectionRecord>,
 }
 
 impl WriteBatch {
@@ -65,6 +72,8 @@ impl WriteBatch {
             && self.events.is_empty()
             && self.logs.is_empty()
             && self.artifacts.is_empty()
+            && self.usage.is_empty()
+            && self.corrections.is_empty()
     }
 
     /// Returns the total number of rows the batch writes.
@@ -89,6 +98,8 @@ pub struct ExecutionSnapshot {
     pub steps: Vec<StepRecord>,
     /// The highest event `seq` written (0 when none).
     pub last_seq: u64,
+    /// The LLM usage of the execution so far (budgets count it).
+    pub usage: Usage,
 }
 
 /// Filters for listing executions; results are newest first.
@@ -183,6 +194,21 @@ pub trait ExecutionStore: Send + Sync + 'static {
 
     /// Returns a user's pipeline by name.
     async fn get_pipeline(&self, owner: UserId, name: &str) -> Result<Option<StoredPipeline>, StoreError>;
+
+    /// Returns the LLM usage rows of an execution, in the order they were written.
+    async fn execution_usage(&self, id: ExecutionId) -> Result<Vec<UsageRecord>, StoreError>;
+
+    /// Returns a user's total LLM usage over all their executions.
+    async fn owner_usage(&self, owner: UserId) -> Result<Usage, StoreError>;
+
+    /// Returns up to `limit` recorded corrections of `agent` with this issue signature, newest
+    /// first.
+    async fn similar_corrections(
+        &self,
+        agent: &str,
+        signature: &str,
+        limit: u32,
+    ) -> Result<Vec<CorrectionRecord>, StoreError>;
 
     /// Lists a user's pipelines (every user's when `owner` is `None`).
     async fn list_pipelines(&self, owner: Option<UserId>) -> Result<Vec<StoredPipeline>, StoreError>;

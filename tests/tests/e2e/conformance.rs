@@ -7,12 +7,13 @@ use serde_json::json;
 use troupe_memory::SqliteStore;
 use troupe_runtime::ids::{ExecutionId, ProjectId, UserId};
 use troupe_runtime::model::{
-    ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, ExecutionUpdate,
-    LogLevel, LogRecord, StepRecord,
+    ArtifactRecord, AttemptKind, AttemptRecord, CorrectionRecord, ErrorInfo, Event, EventKind, ExecutionRecord,
+    ExecutionUpdate, LogLevel, LogRecord, StepRecord, Usage, UsageRecord,
 };
 use troupe_runtime::pipeline::PipelineDef;
 use troupe_runtime::status::{AttemptStatus, ExecutionStatus, StepStatus};
 use troupe_runtime::store::{ExecutionQuery, ExecutionStore, InMemoryStore, StoreError, WriteBatch};
+use troupe_runtime::validator::ValidationIssue;
 
 fn pipeline() -> PipelineDef {
     PipelineDef::from_value(json!({
@@ -270,6 +271,46 @@ pub async fn check_store(store: Arc<dyn ExecutionStore>) {
     assert!(store.list_pipelines(Some(other_owner)).await.unwrap().is_empty());
     assert!(store.delete_pipeline(owner, "conformance").await.unwrap());
     assert!(!store.delete_pipeline(owner, "conformance").await.unwrap());
+
+    // Ledgers: LLM usage per attempt (summed per execution and per owner) and corrections.
+    let now = troupe_runtime::model::now();
+    let usage = |attempt: u32, prompt: u64, cost: f64| UsageRecord {
+        execution_id: id,
+        owner,
+        step_key: "zeta".into(),
+        attempt,
+        provider: "openai".into(),
+        model: "m".into(),
+        usage: Usage { prompt_tokens: prompt, completion_tokens: 5, cost_usd: cost },
+        created_at: now,
+    };
+    let issue = ValidationIssue { validator: "json_schema".into(), path: "/title".into(), message: "missing".into() };
+    let correction = CorrectionRecord {
+        execution_id: id,
+        step_key: "zeta".into(),
+        agent: "requirements".into(),
+        attempt: 2,
+        signature: troupe_runtime::validator::signature(std::slice::from_ref(&issue)),
+        issues: vec![issue.clone()],
+        strategy: json!({"accepted": [{"path": "/title", "accepted": "\"T\""}]}),
+        passed: true,
+        created_at: now,
+    };
+    let batch = WriteBatch {
+        usage: vec![usage(1, 10, 0.25), usage(2, 20, 0.5)],
+        corrections: vec![correction.clone()],
+        ..WriteBatch::default()
+    };
+    store.apply(&batch).await.unwrap();
+    let rows = store.execution_usage(id).await.unwrap();
+    assert_eq!(rows, vec![usage(1, 10, 0.25), usage(2, 20, 0.5)]);
+    let total = store.owner_usage(owner).await.unwrap();
+    assert_eq!((total.prompt_tokens, total.completion_tokens, total.cost_usd), (30, 10, 0.75));
+    assert_eq!(store.owner_usage(other_owner).await.unwrap(), Usage::default());
+    assert_eq!(store.load_execution(id).await.unwrap().unwrap().usage, total);
+    let found = store.similar_corrections("requirements", &correction.signature, 5).await.unwrap();
+    assert_eq!(found, vec![correction.clone()]);
+    assert!(store.similar_corrections("architect", &correction.signature, 5).await.unwrap().is_empty());
 }
 
 #[tokio::test]

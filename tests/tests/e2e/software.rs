@@ -75,3 +75,97 @@ async fn the_software_pipeline_builds_and_tests_a_project_offline() {
     }
     runtime.shutdown().await;
 }
+
+/// Always answers `{"draft": true}` (which its schema rejects) and remembers the `params` of
+/// every attempt.
+#[derive(Clone, Default)]
+struct Stubborn {
+    seen: Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+#[async_trait::async_trait]
+impl troupe_runtime::agent::Agent for Stubborn {
+    async fn run(
+        &self,
+        ctx: troupe_runtime::agent::StepContext,
+    ) -> Result<troupe_runtime::agent::StepOutput, troupe_runtime::agent::AgentError> {
+        self.seen.lock().unwrap().push(ctx.params.as_ref().clone());
+        Ok(troupe_runtime::agent::StepOutput::new(json!({"draft": true})))
+    }
+}
+
+async fn start_with_stubborn(store: &Arc<dyn ExecutionStore>, stubborn: &Stubborn) -> Runtime {
+    let builder = Runtime::builder().store(Arc::clone(store)).agent("stubborn", stubborn.clone());
+    troupe_agents::register_builtins(builder).start().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_step_that_keeps_failing_validation_goes_to_recovery_which_reruns_it_then_reports() {
+    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
+    let stubborn = Stubborn::default();
+    let runtime = start_with_stubborn(&store, &stubborn).await;
+    let def = troupe_runtime::pipeline::PipelineDef::from_value(json!({
+        "name": "stubborn",
+        "on_failure": "recovery",
+        "steps": [
+            {"key": "write", "agent": "stubborn", "validate": ["json_schema"], "max_corrections": 2,
+             "output_schema": {"type": "object", "required": ["text"]}, "params": {"style": "terse"}},
+            {"key": "after", "agent": "echo", "depends_on": ["write"]},
+            {"key": "recovery", "agent": "recovery"}
+        ]
+    }))
+    .unwrap();
+    let id = runtime.submit(SubmitRequest::new(runtime.validate(def).unwrap(), json!({}))).await.unwrap();
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error.as_ref().unwrap().code, "step_failed");
+
+    // Three rejected outputs, a re-run ordered by recovery with changed parameters (three more),
+    // then the report.
+    let seen = stubborn.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 6, "{seen:#?}");
+    assert_eq!(seen[0], json!({"style": "terse"}));
+    assert_eq!(seen[3]["style"], "terse", "the step's own params are kept");
+    assert_eq!(seen[3]["temperature"], 0.0);
+    assert_eq!(seen[3]["recovery"]["failed_step"], "write");
+    let steps = store.list_steps(id).await.unwrap();
+    let step = |key: &str| steps.iter().find(|step| step.key == key).unwrap().clone();
+    assert_eq!(step("write").status, StepStatus::Failed);
+    assert_eq!(step("write").attempt, 6);
+    assert_eq!(step("after").status, StepStatus::Skipped);
+    assert_eq!(step("recovery").status, StepStatus::Completed);
+    let recovery = step("recovery").output.unwrap();
+    assert_eq!(recovery["decision"], "fail");
+    assert_eq!(recovery["reruns"], 1);
+    let report = store.get_artifact(id, "recovery", "recovery-report.md").await.unwrap().expect("a report");
+    let report = String::from_utf8(report.content).unwrap();
+    assert!(report.contains("Failed step: `write`") && report.contains("validation_failed"), "{report}");
+    assert!(report.contains("/text") || report.contains("\"text\""), "the evidence names the field: {report}");
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn recovery_skips_a_failed_optional_step_and_the_execution_completes() {
+    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
+    let stubborn = Stubborn::default();
+    let runtime = start_with_stubborn(&store, &stubborn).await;
+    let def = troupe_runtime::pipeline::PipelineDef::from_value(json!({
+        "name": "optional",
+        "on_failure": "recovery",
+        "steps": [
+            {"key": "extra", "agent": "stubborn", "optional": true, "validate": ["json_schema"],
+             "max_corrections": 0, "output_schema": {"type": "object", "required": ["text"]}},
+            {"key": "main", "agent": "echo"},
+            {"key": "recovery", "agent": "recovery"}
+        ]
+    }))
+    .unwrap();
+    let id = runtime.submit(SubmitRequest::new(runtime.validate(def).unwrap(), json!({}))).await.unwrap();
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+    let steps = store.list_steps(id).await.unwrap();
+    let extra = steps.iter().find(|step| step.key == "extra").unwrap();
+    assert_eq!(extra.status, StepStatus::Skipped);
+    assert_eq!(extra.error.as_ref().unwrap().code, "skipped_by_recovery");
+    runtime.shutdown().await;
+}

@@ -9,14 +9,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Pending, Shared};
 use crate::actors::agent::StepJob;
-use crate::agent::{Correction, FailureReport, StepContext, StepOutput};
+use crate::agent::{Correction, FailureReport, RecoveryDirective, StepContext, StepOutput, StepTelemetry};
+use crate::events::EventBus;
 use crate::ids::{ExecutionId, UserId};
 use crate::model::{
-    ArtifactRecord, AttemptKind, AttemptRecord, ErrorInfo, Event, EventKind, ExecutionRecord, ExecutionUpdate,
-    LogRecord, StepRecord,
+    ArtifactRecord, AttemptKind, AttemptRecord, CorrectionRecord, ErrorInfo, Event, EventKind, ExecutionRecord,
+    ExecutionUpdate, LogLevel, LogRecord, StepRecord, Usage, UsageRecord,
 };
 use crate::pipeline::ValidatedPipeline;
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
+use crate::validator::ValidationIssue;
 
 pub(super) struct ExecState {
     pub(super) id: ExecutionId,
@@ -31,6 +33,11 @@ pub(super) struct ExecState {
     pub(super) steps: Vec<StepState>,
     pub(super) next_seq: u64,
     pub(super) live: bool,
+    /// LLM use so far (counted against the pipeline's budget).
+    pub(super) usage: Usage,
+    /// Re-runs failure handlers have ordered so far.
+    pub(super) recoveries: u32,
+    bus: Arc<EventBus>,
 }
 
 pub(super) struct StepState {
@@ -68,10 +75,19 @@ pub(super) struct AttemptState {
     pub(super) started_at: DateTime<Utc>,
     pub(super) input: Arc<Value>,
     pub(super) cancel: CancellationToken,
+    pub(super) telemetry: Arc<StepTelemetry>,
+    /// On a correction attempt: the issues it was asked to fix.
+    pub(super) correcting: Option<Vec<ValidationIssue>>,
 }
 
 impl ExecState {
-    pub(super) fn new(record: &ExecutionRecord, shard: usize, pipeline: ValidatedPipeline, next_seq: u64) -> Self {
+    pub(super) fn new(
+        record: &ExecutionRecord,
+        shard: usize,
+        pipeline: ValidatedPipeline,
+        next_seq: u64,
+        bus: Arc<EventBus>,
+    ) -> Self {
         let steps = (0..pipeline.steps().len()).map(|_| StepState::new()).collect();
         Self {
             id: record.id,
@@ -86,6 +102,9 @@ impl ExecState {
             steps,
             next_seq,
             live: false,
+            usage: Usage::default(),
+            recoveries: 0,
+            bus,
         }
     }
 
@@ -210,7 +229,15 @@ impl ExecState {
         };
         let attempt = step.attempt;
         let failure = step.failure.clone();
-        step.current = Some(AttemptState { kind, started_at: now, input: Arc::clone(&input), cancel: cancel.clone() });
+        let telemetry = Arc::new(StepTelemetry::streaming(Arc::clone(&self.bus), self.id, plan.key.clone(), attempt));
+        step.current = Some(AttemptState {
+            kind,
+            started_at: now,
+            input: Arc::clone(&input),
+            cancel: cancel.clone(),
+            telemetry: Arc::clone(&telemetry),
+            correcting: correction.as_ref().map(|correction| correction.issues.clone()),
+        });
         let row = self.step_row(index, pending.now);
         pending.batch.steps.push(row);
         let status = self.steps[index].status;
@@ -227,6 +254,7 @@ impl ExecState {
             failure,
             deadline: tokio::time::Instant::now() + plan.timeout,
             cancel,
+            telemetry,
         };
         pending.jobs.push(StepJob { shard: self.shard, execution_id: self.id, attempt, plan, ctx });
     }
@@ -244,6 +272,34 @@ impl ExecState {
         let step = &mut self.steps[index];
         let Some(current) = step.current.take() else { return };
         current.cancel.cancel();
+        let attempt = step.attempt;
+        let key = self.pipeline.steps()[index].key.clone();
+        for call in current.telemetry.take() {
+            self.usage += call.usage;
+            pending.batch.usage.push(UsageRecord {
+                execution_id: self.id,
+                owner: self.owner,
+                step_key: key.clone(),
+                attempt,
+                provider: call.provider.clone(),
+                model: call.model.clone(),
+                usage: call.usage,
+                created_at: finished_at,
+            });
+            self.event(
+                pending,
+                EventKind::Usage {
+                    step: key.clone(),
+                    attempt,
+                    provider: call.provider,
+                    model: call.model,
+                    prompt_tokens: call.usage.prompt_tokens,
+                    completion_tokens: call.usage.completion_tokens,
+                    cost_usd: call.usage.cost_usd,
+                },
+            );
+        }
+        let step = &mut self.steps[index];
         pending.batch.attempts.push(AttemptRecord {
             execution_id: self.id,
             step_key: self.pipeline.steps()[index].key.clone(),
@@ -288,7 +344,12 @@ impl ExecState {
             && self.steps[handler].status == StepStatus::Pending
             && self.steps[handler].current.is_none()
         {
-            self.steps[handler].failure = Some(FailureReport { step_key: plan.key.clone(), error });
+            self.steps[handler].failure = Some(FailureReport {
+                step_key: plan.key.clone(),
+                error,
+                optional: plan.optional,
+                recoveries: self.recoveries,
+            });
             self.start_attempt(pending, handler, AttemptKind::Recovery, None);
         }
     }
@@ -301,7 +362,7 @@ impl ExecState {
         finished_at: DateTime<Utc>,
         shared: &Shared,
     ) {
-        let StepOutput { output, artifacts, logs, append_steps } = output;
+        let StepOutput { output, artifacts, logs, append_steps, directive, correction_note: _ } = output;
         let key = self.pipeline.steps()[index].key.clone();
         let output = Arc::new(output);
         self.finish_attempt(pending, index, AttemptStatus::Succeeded, Some(Arc::clone(&output)), None, finished_at);
@@ -356,6 +417,176 @@ impl ExecState {
             }
         }
         self.end_step(pending, index, StepStatus::Completed, None);
+        if let Some(directive) = directive
+            && self.pipeline.steps()[index].is_handler
+        {
+            self.apply_directive(pending, index, directive, shared);
+        }
+    }
+
+    /// Carries out a failure handler's decision; a decision that cannot apply is logged and the
+    /// execution ends as it would have.
+    fn apply_directive(
+        &mut self,
+        pending: &mut Pending,
+        handler: usize,
+        directive: RecoveryDirective,
+        shared: &Shared,
+    ) {
+        let handler_key = self.pipeline.steps()[handler].key.clone();
+        let refuse = |exec: &mut Self, pending: &mut Pending, why: String| {
+            let message = format!("recovery decision refused: {why}");
+            exec.event(pending, EventKind::Log { step: Some(handler_key.clone()), level: LogLevel::Warn, message });
+        };
+        match directive {
+            RecoveryDirective::Skip { step } => {
+                let Some(index) = self.pipeline.steps().iter().position(|plan| plan.key == step) else {
+                    return refuse(self, pending, format!("no step `{step}`"));
+                };
+                if !self.pipeline.steps()[index].optional || self.steps[index].status != StepStatus::Failed {
+                    return refuse(self, pending, format!("`{step}` is not a failed optional step"));
+                }
+                let reason = ErrorInfo::new("skipped_by_recovery", format!("`{handler_key}` skipped the failed step"));
+                self.end_step(pending, index, StepStatus::Skipped, Some(reason));
+            }
+            RecoveryDirective::Rerun { from, params } => {
+                let max = self.pipeline.max_recoveries();
+                if self.recoveries >= max {
+                    return refuse(self, pending, format!("the execution already re-ran steps {max} time(s)"));
+                }
+                let Some(start) = self.pipeline.steps().iter().position(|plan| plan.key == from && !plan.is_handler)
+                else {
+                    return refuse(self, pending, format!("no step `{from}` to re-run"));
+                };
+                let pipeline = match self.pipeline.with_params(&from, &params, shared) {
+                    Ok(pipeline) => pipeline,
+                    Err(error) => return refuse(self, pending, error.to_string()),
+                };
+                self.pipeline = pipeline;
+                pending.batch.pipeline_updates.push((
+                    self.id,
+                    self.pipeline.hash().to_owned(),
+                    self.pipeline.def().clone(),
+                ));
+                self.recoveries += 1;
+                // The step, everything downstream of it, and the handlers start over.
+                let mut reset = vec![start];
+                let mut cursor = 0;
+                while cursor < reset.len() {
+                    for &dependent in self.pipeline.dependents(reset[cursor]) {
+                        if !reset.contains(&dependent) {
+                            reset.push(dependent);
+                        }
+                    }
+                    cursor += 1;
+                }
+                for (index, plan) in self.pipeline.steps().iter().enumerate() {
+                    if plan.is_handler && !reset.contains(&index) {
+                        reset.push(index);
+                    }
+                }
+                for &index in &reset {
+                    let step = &mut self.steps[index];
+                    step.status = StepStatus::Pending;
+                    step.output = None;
+                    step.error = None;
+                    step.corrections = 0;
+                    step.retries = 0;
+                    step.finished_at = None;
+                    step.failure = None;
+                    let row = self.step_row(index, pending.now);
+                    pending.batch.steps.push(row);
+                    self.step_event(pending, index, StepStatus::Pending, None);
+                }
+                let message = format!("`{handler_key}` re-runs from `{from}` with params {params}");
+                self.event(pending, EventKind::Log { step: Some(handler_key.clone()), level: LogLevel::Info, message });
+            }
+        }
+    }
+
+    /// Returns the `budget_exceeded` error once the execution's LLM use crosses a cap.
+    pub(super) fn budget_exceeded(&self) -> Option<ErrorInfo> {
+        let budget = self.pipeline.def().budget.as_ref()?;
+        let tokens = self.usage.tokens();
+        let over_tokens = budget.max_tokens.is_some_and(|cap| tokens > cap);
+        let over_cost = budget.max_cost_usd.is_some_and(|cap| self.usage.cost_usd > cap);
+        (over_tokens || over_cost).then(|| {
+            ErrorInfo::new(
+                "budget_exceeded",
+                format!(
+                    "the execution used {tokens} tokens and ${:.4}, over its budget (max_tokens {}, max_cost_usd {})",
+                    self.usage.cost_usd,
+                    budget.max_tokens.map_or("none".into(), |cap| cap.to_string()),
+                    budget.max_cost_usd.map_or("none".into(), |cap| cap.to_string()),
+                ),
+            )
+            .with_details(json!({ "usage": self.usage, "budget": budget }))
+        })
+    }
+
+    /// Ends the execution now: running attempts are cancelled, unfinished steps end `cancelled`
+    /// with `reason`, and the execution takes `status`.
+    pub(super) fn halt(
+        &mut self,
+        pending: &mut Pending,
+        status: ExecutionStatus,
+        error: Option<ErrorInfo>,
+        reason: ErrorInfo,
+    ) {
+        for index in 0..self.steps.len() {
+            let step_status = self.steps[index].status;
+            if step_status.is_active() {
+                self.finish_attempt(pending, index, AttemptStatus::Cancelled, None, None, crate::model::now());
+            }
+            if !step_status.is_terminal() {
+                self.end_step(pending, index, StepStatus::Cancelled, Some(reason.clone()));
+            }
+        }
+        self.finished_at = Some(crate::model::now());
+        self.set_status(pending, status, error);
+    }
+
+    /// Records a validated correction attempt: what it was asked to fix, how, and whether it
+    /// passed (with the accepted values at the issues' paths, for later corrections to reuse).
+    pub(super) fn record_correction(
+        &self,
+        pending: &mut Pending,
+        index: usize,
+        correcting: Vec<ValidationIssue>,
+        output: &StepOutput,
+        passed: bool,
+    ) {
+        let plan = &self.pipeline.steps()[index];
+        let mut strategy = output.correction_note.clone().unwrap_or_else(|| json!({}));
+        if passed && let Some(object) = strategy.as_object_mut() {
+            let accepted: Vec<Value> = correcting
+                .iter()
+                .filter(|issue| !issue.path.is_empty())
+                .filter_map(|issue| {
+                    let pointer = issue.path.split(':').next().unwrap_or_default();
+                    let value = output.output.pointer(pointer)?;
+                    let mut text = value.to_string();
+                    if text.len() > 400 {
+                        let cut = (0..=400).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0);
+                        text.truncate(cut);
+                        text.push('…');
+                    }
+                    Some(json!({ "path": issue.path, "accepted": text }))
+                })
+                .collect();
+            object.insert("accepted".into(), Value::Array(accepted));
+        }
+        pending.batch.corrections.push(CorrectionRecord {
+            execution_id: self.id,
+            step_key: plan.key.clone(),
+            agent: plan.agent.clone(),
+            attempt: self.steps[index].attempt,
+            signature: crate::validator::signature(&correcting),
+            issues: correcting,
+            strategy,
+            passed,
+            created_at: pending.now,
+        });
     }
 
     /// Returns the failure the handler step at `handler` was started for, if one is recorded.
@@ -364,6 +595,8 @@ impl ExecState {
             (plan.on_failure == Some(handler) && step.status == StepStatus::Failed).then(|| FailureReport {
                 step_key: plan.key.clone(),
                 error: step.error.clone().unwrap_or_else(|| ErrorInfo::new("step_failed", "the step failed")),
+                optional: plan.optional,
+                recoveries: self.recoveries,
             })
         })
     }

@@ -259,7 +259,7 @@ impl ShardState {
         let Submission { record, pipeline, reply } = submission;
         // The batch's clock never runs behind a row it writes.
         self.pending.now = self.pending.now.max(record.created_at);
-        let mut exec = ExecState::new(&record, self.index, pipeline, 1);
+        let mut exec = ExecState::new(&record, self.index, pipeline, 1, Arc::clone(&self.shared.bus));
         self.pending.batch.new_executions.push(record);
         for index in 0..exec.steps.len() {
             let row = exec.step_row(index, self.pending.now);
@@ -402,6 +402,12 @@ impl ShardState {
         }
         let pending = &mut self.pending;
         let plan = Arc::clone(&exec.pipeline.steps()[step_index]);
+        if let StepOutcome::Output { output, issues } = &outcome
+            && let Some(correcting) =
+                exec.steps[step_index].current.as_mut().and_then(|current| current.correcting.take())
+        {
+            exec.record_correction(pending, step_index, correcting, output, issues.is_empty());
+        }
         match outcome {
             StepOutcome::Output { output, issues } if issues.is_empty() => {
                 if !plan.validate.is_empty() {
@@ -486,6 +492,13 @@ impl ShardState {
                 }
             }
         }
+        if let Some(error) = exec.budget_exceeded() {
+            warn!(%execution_id, message = %error.message, "budget exceeded");
+            let reason = ErrorInfo::new("budget_exceeded", "the execution's budget was exceeded");
+            exec.halt(pending, ExecutionStatus::Failed, Some(error), reason);
+            self.retire(execution_id);
+            return;
+        }
         self.advance(execution_id);
     }
 
@@ -504,18 +517,8 @@ impl ShardState {
             return;
         };
         let pending = &mut self.pending;
-        for index in 0..exec.steps.len() {
-            let status = exec.steps[index].status;
-            if status.is_active() {
-                exec.finish_attempt(pending, index, AttemptStatus::Cancelled, None, None, crate::model::now());
-            }
-            if !status.is_terminal() {
-                let reason = ErrorInfo::new("cancelled", "the execution was cancelled");
-                exec.end_step(pending, index, StepStatus::Cancelled, Some(reason));
-            }
-        }
-        exec.finished_at = Some(crate::model::now());
-        exec.set_status(pending, ExecutionStatus::Cancelled, None);
+        let reason = ErrorInfo::new("cancelled", "the execution was cancelled");
+        exec.halt(pending, ExecutionStatus::Cancelled, None, reason);
         pending.cancelled.push((reply, true));
         self.retire(id);
     }
@@ -537,7 +540,14 @@ impl ShardState {
 
     /// Rebuilds an execution's state from its stored rows.
     fn restore(&self, snapshot: ExecutionSnapshot, pipeline: ValidatedPipeline) -> ExecState {
-        let mut exec = ExecState::new(&snapshot.execution, self.index, pipeline, snapshot.last_seq + 1);
+        let mut exec = ExecState::new(
+            &snapshot.execution,
+            self.index,
+            pipeline,
+            snapshot.last_seq + 1,
+            Arc::clone(&self.shared.bus),
+        );
+        exec.usage = snapshot.usage;
         for stored in snapshot.steps {
             let Some(index) = exec.pipeline.steps().iter().position(|plan| plan.key == stored.key) else {
                 continue;
@@ -551,6 +561,16 @@ impl ShardState {
             step.finished_at = stored.finished_at;
             step.output = stored.output.map(Arc::new);
         }
+        // Not stored as such: every handler run may have ordered one (an upper bound, so a
+        // restart can only make the cap stricter).
+        exec.recoveries = exec
+            .pipeline
+            .steps()
+            .iter()
+            .zip(&exec.steps)
+            .filter(|(plan, _)| plan.is_handler)
+            .map(|(_, step)| step.attempt)
+            .sum();
         exec
     }
 
@@ -618,8 +638,13 @@ impl ShardState {
                 Ok(pipeline) => pipeline,
                 Err(error) => {
                     warn!(execution_id = %id, %error, "cannot resume: its pinned pipeline is no longer valid here");
-                    let mut exec =
-                        ExecState::new(record, self.index, placeholder_pipeline(record), snapshot.last_seq + 1);
+                    let mut exec = ExecState::new(
+                        record,
+                        self.index,
+                        placeholder_pipeline(record),
+                        snapshot.last_seq + 1,
+                        Arc::clone(&self.shared.bus),
+                    );
                     exec.finished_at = Some(crate::model::now());
                     let error = ErrorInfo::new("pipeline_invalid", error.to_string());
                     exec.set_status(&mut self.pending, ExecutionStatus::Failed, Some(error));
@@ -652,6 +677,8 @@ impl ShardState {
                         started_at: exec.steps[index].started_at.unwrap_or_else(crate::model::now),
                         input: Arc::new(Value::Null),
                         cancel: CancellationToken::new(),
+                        telemetry: Default::default(),
+                        correcting: None,
                     });
                     exec.interrupt_attempt(&mut self.pending, index);
                     if plan.is_handler {
@@ -698,6 +725,8 @@ fn placeholder_pipeline(record: &ExecutionRecord) -> ValidatedPipeline {
             description: None,
             on_failure: None,
             max_dynamic_steps: None,
+            max_recoveries: None,
+            budget: None,
             steps: vec![crate::pipeline::StepDef {
                 key: "unknown".into(),
                 agent: "unknown".into(),
