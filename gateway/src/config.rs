@@ -67,6 +67,12 @@ pub struct ServeArgs {
     /// LLM settings.
     #[command(flatten)]
     pub llm: LlmArgs,
+    /// Default token cap of an execution whose request and pipeline set no budget.
+    #[arg(long, env = "TROUPE_BUDGET_MAX_TOKENS")]
+    pub budget_max_tokens: Option<u64>,
+    /// Default cost cap (US dollars) of an execution whose request and pipeline set no budget.
+    #[arg(long, env = "TROUPE_BUDGET_MAX_COST_USD")]
+    pub budget_max_cost_usd: Option<f64>,
     /// Cheap password hashing for tests and benchmarks; refused in production.
     #[arg(long, env = "TROUPE_INSECURE_FAST_HASHING", hide = true)]
     pub insecure_fast_hashing: bool,
@@ -179,6 +185,8 @@ struct FileConfig {
     llm_model: Option<String>,
     llm_models: Option<String>,
     llm_price: Option<String>,
+    budget_max_tokens: Option<u64>,
+    budget_max_cost_usd: Option<f64>,
 }
 
 /// `request_timeout = "30s"` in the TOML file.
@@ -274,6 +282,15 @@ impl ServeConfig {
                 per_user_per_second: per_user.max(1),
                 per_user_burst: per_user.max(1).saturating_mul(2),
             }),
+            default_budget: {
+                let max_tokens = args.budget_max_tokens.or(file.budget_max_tokens);
+                let max_cost_usd = args.budget_max_cost_usd.or(file.budget_max_cost_usd);
+                if max_tokens == Some(0) || max_cost_usd.is_some_and(|cost| !cost.is_finite() || cost <= 0.0) {
+                    bail!("TROUPE_BUDGET_MAX_TOKENS and TROUPE_BUDGET_MAX_COST_USD must be positive");
+                }
+                (max_tokens.is_some() || max_cost_usd.is_some())
+                    .then_some(troupe_runtime::pipeline::BudgetDef { max_tokens, max_cost_usd })
+            },
             ..defaults
         };
         let hash_cost = if args.insecure_fast_hashing { HashCost::Fast } else { HashCost::Standard };
@@ -316,6 +333,8 @@ mod tests {
             body_limit: None,
             request_timeout: None,
             llm: LlmArgs::default(),
+            budget_max_tokens: None,
+            budget_max_cost_usd: None,
             insecure_fast_hashing: false,
             config: None,
         }

@@ -6,6 +6,8 @@
 //! - `troupe_step_duration_seconds` (histogram; `status`): from running to a terminal status
 //! - `troupe_agent_restarts_total`, `troupe_agent_crashes_total` (counters; `agent`)
 //! - `troupe_live_executions` (gauge), `troupe_ws_connections` (gauge)
+//! - `troupe_llm_tokens_total` (counter; `provider`, `model`, `kind` = prompt | completion)
+//! - `troupe_llm_cost_usd_total` (counter, float; `provider`, `model`)
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +48,19 @@ struct AgentLabel {
     agent: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    provider: String,
+    model: String,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    provider: String,
+    model: String,
+}
+
 /// The gateway's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -57,6 +72,8 @@ pub struct Metrics {
     live_executions: Gauge,
     /// Open WebSocket connections.
     pub ws_connections: Gauge,
+    llm_tokens: Family<TokenLabels, Counter>,
+    llm_cost: Family<ModelLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// When each running step of each execution started.
     running_steps: DashMap<ExecutionId, HashMap<String, Instant>>,
 }
@@ -97,8 +114,14 @@ impl Metrics {
         registry.register("live_executions", "Executions admitted and not finished", live_executions.clone());
         let ws_connections = Gauge::default();
         registry.register("ws_connections", "Open WebSocket connections", ws_connections.clone());
+        let llm_tokens = Family::<TokenLabels, Counter>::default();
+        registry.register("llm_tokens", "LLM tokens used by steps", llm_tokens.clone());
+        let llm_cost = Family::<ModelLabels, Counter<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register("llm_cost_usd", "LLM cost of steps in US dollars", llm_cost.clone());
         Self {
             registry,
+            llm_tokens,
+            llm_cost,
             requests,
             executions_finished,
             step_durations,
@@ -141,6 +164,15 @@ impl Metrics {
                         .get_or_create(&StatusLabel { status: status.to_string() })
                         .observe(started.elapsed().as_secs_f64());
                 }
+            }
+            EventKind::Usage { provider, model, prompt_tokens, completion_tokens, cost_usd, .. } => {
+                for (kind, tokens) in [("prompt", prompt_tokens), ("completion", completion_tokens)] {
+                    let labels = TokenLabels { provider: provider.clone(), model: model.clone(), kind };
+                    self.llm_tokens.get_or_create(&labels).inc_by(*tokens);
+                }
+                self.llm_cost
+                    .get_or_create(&ModelLabels { provider: provider.clone(), model: model.clone() })
+                    .inc_by(*cost_usd);
             }
             _ => {}
         }

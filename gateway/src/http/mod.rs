@@ -56,6 +56,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Rate limits (`None`: off).
     pub rate_limit: Option<limits::RateLimit>,
+    /// The budget of executions whose request and pipeline give none.
+    pub default_budget: Option<troupe_runtime::pipeline::BudgetDef>,
 }
 
 impl Default for HttpSettings {
@@ -69,6 +71,7 @@ impl Default for HttpSettings {
             ws_buffer: 1024,
             cors_origins: Vec::new(),
             rate_limit: Some(limits::RateLimit::default()),
+            default_budget: None,
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(pipelines::get_pipeline, pipelines::delete_pipeline))
         .routes(routes!(executions::create_execution, executions::list_executions))
         .routes(routes!(executions::get_execution))
+        .routes(routes!(executions::my_usage))
         .routes(routes!(executions::cancel_execution))
         .routes(routes!(executions::retry_execution))
         .routes(routes!(executions::list_steps))

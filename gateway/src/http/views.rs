@@ -136,6 +136,68 @@ pub struct ExecutionView {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// LLM use (on the execution detail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+}
+
+/// Tokens and cost of LLM calls.
+#[derive(Serialize, ToSchema)]
+pub struct UsageView {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    /// US dollars (0 when no price is configured).
+    pub cost_usd: f64,
+    /// Per step attempt and model (on the execution detail).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<UsageCallView>,
+}
+
+/// The LLM use of one attempt with one model.
+#[derive(Serialize, ToSchema)]
+pub struct UsageCallView {
+    pub step: String,
+    pub attempt: u32,
+    pub provider: String,
+    pub model: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+}
+
+impl UsageView {
+    /// Totals and calls of an execution's ledger rows.
+    pub fn of(rows: &[troupe_runtime::model::UsageRecord]) -> Self {
+        let mut total = troupe_runtime::model::Usage::default();
+        for row in rows {
+            total += row.usage;
+        }
+        let calls = rows
+            .iter()
+            .map(|row| UsageCallView {
+                step: row.step_key.clone(),
+                attempt: row.attempt,
+                provider: row.provider.clone(),
+                model: row.model.clone(),
+                prompt_tokens: row.usage.prompt_tokens,
+                completion_tokens: row.usage.completion_tokens,
+                cost_usd: row.usage.cost_usd,
+            })
+            .collect();
+        Self { calls, ..Self::total(total) }
+    }
+
+    /// Totals only.
+    pub fn total(usage: troupe_runtime::model::Usage) -> Self {
+        Self {
+            prompt_tokens: usage.prompt_tokens,
+            completion_tokens: usage.completion_tokens,
+            total_tokens: usage.tokens(),
+            cost_usd: usage.cost_usd,
+            calls: Vec::new(),
+        }
+    }
 }
 
 impl From<&ExecutionRecord> for ExecutionView {
@@ -154,6 +216,7 @@ impl From<&ExecutionRecord> for ExecutionView {
             updated_at: record.updated_at,
             started_at: record.started_at,
             finished_at: record.finished_at,
+            usage: None,
         }
     }
 }

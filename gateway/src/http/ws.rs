@@ -6,7 +6,10 @@
 //!    `after_seq`, then streams live ones, with no gap and no duplicate, until the terminal
 //!    event. `{"type":"subscribe_all"}` streams every live event of the caller's executions.
 //!    `{"type":"unsubscribe","execution_id"}` stops one.
-//! 3. Server messages: `event` (`{"type":"event","event":{…}}`), `subscribed`, `lagged`
+//! 3. Server messages: `event` (`{"type":"event","event":{…}}`), `token` (a piece of an LLM
+//!    answer as it streams, for a subscribed execution: `{"type":"token","execution_id","step",
+//!    "attempt","text"}` — ephemeral: not stored, not replayed, dropped for a client that is
+//!    behind; the step's final output is in its events), `subscribed`, `lagged`
 //!    (`resume_after_seq`: subscribe again from there), `error`. The server pings every
 //!    `ws_ping_interval` and closes a connection silent for `ws_idle_timeout`; on shutdown it
 //!    sends a close frame (1001).
@@ -254,9 +257,30 @@ async fn handle(
 /// tells it where to resume (after the last event it was given).
 async fn forward_one(state: AppState, id: ExecutionId, after_seq: u64, tx: mpsc::Sender<Message>) {
     let mut subscription = state.runtime.subscribe(id, after_seq);
+    let mut tokens = state.runtime.subscribe_tokens();
     let mut delivered = after_seq;
     loop {
-        match subscription.next().await {
+        let next = tokio::select! {
+            biased;
+            next = subscription.next() => next,
+            chunk = tokens.recv() => {
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if chunk.execution_id == id {
+                    let frame = json!({
+                        "type": "token", "execution_id": id, "step": chunk.step, "attempt": chunk.attempt, "text": chunk.text,
+                    });
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(text(frame)) {
+                        return;
+                    }
+                }
+                continue;
+            }
+        };
+        match next {
             Ok(Some(event)) => {
                 let seq = event.seq;
                 match tx.try_send(state.ws_frames.message(&event)) {

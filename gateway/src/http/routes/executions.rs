@@ -18,11 +18,11 @@ use troupe_runtime::store::ExecutionQuery;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::pipelines::{check_definition, resolve};
+use super::pipelines::resolve;
 use super::projects::visible_project;
 use crate::auth::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, parse_id};
-use crate::http::views::{ArtifactView, ExecutionPage, ExecutionView, StepView, to_json};
+use crate::http::views::{ArtifactView, ExecutionPage, ExecutionView, StepView, UsageView, to_json};
 use crate::http::{ApiError, AppState, ErrorBody, IdempotencyLocks};
 
 /// The header that makes a create idempotent.
@@ -41,6 +41,10 @@ pub struct CreateExecution {
     pub input: Option<Value>,
     /// One of the caller's projects.
     pub project_id: Option<Uuid>,
+    /// Caps on this execution's LLM use (`max_tokens`, `max_cost_usd`); default: the
+    /// pipeline's, else the server's.
+    #[schema(value_type = Object)]
+    pub budget: Option<Value>,
 }
 
 /// Filters of the execution list.
@@ -122,14 +126,25 @@ pub async fn create_execution(
     ApiJson(request): ApiJson<CreateExecution>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let pipeline = match request.pipeline {
-        Value::String(name) => state
-            .runtime
-            .validate(resolve(&state, &caller, &name).await?)
+    let mut def = match request.pipeline {
+        Value::String(name) => resolve(&state, &caller, &name).await?,
+        definition @ Value::Object(_) => troupe_runtime::pipeline::PipelineDef::from_value(definition)
             .map_err(|error| crate::http::error::pipeline_error(&error))?,
-        definition @ Value::Object(_) => check_definition(&state, definition)?,
         _ => return Err(ApiError::invalid_field("pipeline", "must be a pipeline name or a definition object")),
     };
+    if let Some(budget) = request.budget {
+        let budget: troupe_runtime::pipeline::BudgetDef =
+            serde_path_to_error::deserialize(budget).map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." { "budget".to_owned() } else { format!("budget.{path}") };
+                ApiError::invalid_field(field, error.inner().to_string())
+            })?;
+        def.budget = Some(budget);
+    }
+    if def.budget.is_none() {
+        def.budget = state.settings.default_budget.clone();
+    }
+    let pipeline = state.runtime.validate(def).map_err(|error| crate::http::error::pipeline_error(&error))?;
     let project = match request.project_id {
         Some(id) => Some(
             visible_project(&state, &caller, ProjectId(id))
@@ -208,7 +223,18 @@ pub async fn get_execution(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ExecutionView>, ApiError> {
-    Ok(Json(ExecutionView::from(&visible_execution(&state, &caller, &id).await?)))
+    let record = visible_execution(&state, &caller, &id).await?;
+    let rows = state.runtime.store().execution_usage(record.id).await?;
+    let mut view = ExecutionView::from(&record);
+    view.usage = Some(UsageView::of(&rows));
+    Ok(Json(view))
+}
+
+/// The caller's LLM use over all their executions.
+#[utoipa::path(get, path = "/api/v1/usage", tag = "executions",
+    responses((status = 200, body = UsageView)), security(("bearer" = [])))]
+pub async fn my_usage(State(state): State<AppState>, caller: Caller) -> Result<Json<UsageView>, ApiError> {
+    Ok(Json(UsageView::total(state.runtime.store().owner_usage(caller.id()).await?)))
 }
 
 /// Cancels an execution: running steps are told to stop and it ends `cancelled`.

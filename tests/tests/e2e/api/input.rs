@@ -205,6 +205,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /api/v1/executions/{id}/events",
         "GET /api/v1/executions/{id}/artifacts",
         "GET /api/v1/executions/{id}/artifacts/{step}/{name}",
+        "GET /api/v1/usage",
         "GET /api/v1/agents",
         "GET /api/v1/agents/{kind}",
         "POST /api/v1/agents/{kind}/release",

@@ -6,6 +6,7 @@ mod auth;
 mod flow;
 mod input;
 mod live;
+mod llm;
 
 use std::time::Duration;
 
@@ -44,6 +45,16 @@ impl Api {
     }
 
     pub async fn start_with(backend: Backend, test: &str, http: HttpSettings) -> Option<Self> {
+        Self::start_with_agents(backend, test, http, troupe_agents::AgentsConfig::default()).await
+    }
+
+    /// Starts a server whose agents use `agents` (its workspaces go to the test's directory).
+    pub async fn start_with_agents(
+        backend: Backend,
+        test: &str,
+        http: HttpSettings,
+        agents: troupe_agents::AgentsConfig,
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let (database_url, database) = match backend {
             Backend::Sqlite => (format!("sqlite://{}", dir.path().join("troupe.db").display()), None),
@@ -59,10 +70,7 @@ impl Api {
             node_id: format!("node-{test}"),
             hash_cost: HashCost::Fast,
             http,
-            agents: troupe_agents::AgentsConfig {
-                workspaces: dir.path().join("workspaces"),
-                ..troupe_agents::AgentsConfig::default()
-            },
+            agents: troupe_agents::AgentsConfig { workspaces: dir.path().join("workspaces"), ..agents },
         })
         .await
         .unwrap();
