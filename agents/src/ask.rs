@@ -10,8 +10,12 @@ use troupe_runtime::agent::{AgentError, LlmCall, StepContext};
 use troupe_runtime::model::Usage;
 use troupe_runtime::store::ExecutionStore;
 
+use crate::fetch::{FetchPolicy, Fetcher};
 use crate::llm::{ChatMessage, ChatRequest, LlmError, LlmProvider, Offline, ResponseFormat};
 use crate::sandbox::SandboxPolicy;
+
+/// YouTube's public timedtext service.
+pub const YOUTUBE_BASE_URL: &str = "https://www.youtube.com";
 
 /// What the built-in agents share: the LLM, models per agent kind, the sandbox and where
 /// workspaces live.
@@ -31,6 +35,12 @@ pub struct AgentsConfig {
     /// Where past corrections are read from (the execution store); none: corrections start from
     /// scratch every time.
     pub corrections: Option<Arc<dyn ExecutionStore>>,
+    /// Outbound HTTP of the research agents (SSRF-safe).
+    pub fetcher: Arc<Fetcher>,
+    /// Directories local sources (PDFs, code) may be read from; none by default.
+    pub ingest_roots: Vec<PathBuf>,
+    /// The YouTube timedtext service's base URL.
+    pub youtube_base_url: String,
 }
 
 impl Default for AgentsConfig {
@@ -42,6 +52,9 @@ impl Default for AgentsConfig {
             workspaces: std::env::temp_dir().join("troupe-workspaces"),
             price_per_million: None,
             corrections: None,
+            fetcher: Arc::new(Fetcher::new(FetchPolicy::default())),
+            ingest_roots: Vec::new(),
+            youtube_base_url: YOUTUBE_BASE_URL.into(),
         }
     }
 }

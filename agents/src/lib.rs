@@ -9,7 +9,9 @@
 
 pub mod ask;
 pub mod demo;
+pub mod fetch;
 pub mod llm;
+pub mod research;
 pub mod sandbox;
 pub mod software;
 pub mod validators;
@@ -35,6 +37,13 @@ pub const BUILTIN_AGENTS: &[&str] = &[
     "qa",
     "deploy",
     "recovery",
+    "planner",
+    "ingest_pdf",
+    "ingest_code",
+    "ingest_web",
+    "ingest_youtube",
+    "analyse",
+    "summarise",
 ];
 /// The validators [`register_builtins`] registers.
 pub const BUILTIN_VALIDATORS: &[&str] = &["json_schema", "openapi", "sql_ddl", "syntax", "completeness"];
@@ -57,6 +66,19 @@ pub fn register_builtins_with(builder: RuntimeBuilder, config: AgentsConfig) -> 
         .agent("build", software::workspace::CommandsAgent::new(software::workspace::Phase::Build, Arc::clone(&config)))
         .agent("qa", software::workspace::CommandsAgent::new(software::workspace::Phase::Test, Arc::clone(&config)))
         .agent("recovery", software::recovery::RecoveryAgent)
+        .agent("planner", research::ResearchAgent::new(research::ResearchKind::Planner, Arc::clone(&config)))
+        .agent("analyse", research::ResearchAgent::new(research::ResearchKind::Analyse, Arc::clone(&config)))
+        .agent("summarise", research::ResearchAgent::new(research::ResearchKind::Summarise, Arc::clone(&config)))
+        .agent("ingest_pdf", research::ingest::IngestAgent::new(research::ingest::IngestKind::Pdf, Arc::clone(&config)))
+        .agent(
+            "ingest_code",
+            research::ingest::IngestAgent::new(research::ingest::IngestKind::Code, Arc::clone(&config)),
+        )
+        .agent("ingest_web", research::ingest::IngestAgent::new(research::ingest::IngestKind::Web, Arc::clone(&config)))
+        .agent(
+            "ingest_youtube",
+            research::ingest::IngestAgent::new(research::ingest::IngestKind::YouTube, Arc::clone(&config)),
+        )
         .agent("echo", demo::EchoAgent)
         .agent("sleep", demo::SleepAgent::default())
         .validator("json_schema", validators::JsonSchemaValidator::default())
@@ -71,5 +93,5 @@ pub fn builtin_pipelines() -> Vec<troupe_runtime::pipeline::PipelineDef> {
     use troupe_runtime::pipeline::{PipelineDef, PipelineFormat};
     let hello = PipelineDef::parse(include_str!("../../examples/hello.yaml"), PipelineFormat::Yaml)
         .expect("built-in pipelines parse");
-    vec![hello, software::pipeline()]
+    vec![hello, software::pipeline(), research::pipeline()]
 }

@@ -104,6 +104,16 @@ pub struct LlmArgs {
     /// and cost budgets; without it cost is 0).
     #[arg(long, env = "TROUPE_LLM_PRICE")]
     pub llm_price: Option<String>,
+    /// Hosts and networks (CIDR) outbound fetches may reach although they are not public, e.g.
+    /// `127.0.0.1,10.0.0.0/8,intranet.local` (SSRF protection refuses them otherwise).
+    #[arg(long, env = "TROUPE_FETCH_ALLOW", value_delimiter = ',')]
+    pub fetch_allow: Vec<String>,
+    /// Directories the research ingesters may read local files from (none by default).
+    #[arg(long, env = "TROUPE_INGEST_ROOTS", value_delimiter = ',')]
+    pub ingest_roots: Vec<PathBuf>,
+    /// The YouTube timedtext service's base URL.
+    #[arg(long, env = "TROUPE_YOUTUBE_BASE_URL")]
+    pub youtube_base_url: Option<String>,
 }
 
 impl LlmArgs {
@@ -155,9 +165,29 @@ impl LlmArgs {
                 })?)
             }
         };
+        let fetch_allow: Vec<String> =
+            self.fetch_allow.iter().chain(file.fetch_allow.iter().flatten()).cloned().collect();
+        let fetcher = troupe_agents::fetch::Fetcher::new(troupe_agents::fetch::FetchPolicy {
+            allow: fetch_allow,
+            ..troupe_agents::fetch::FetchPolicy::default()
+        });
+        let mut ingest_roots: Vec<PathBuf> = self.ingest_roots.clone();
+        ingest_roots.extend(file.ingest_roots.iter().flatten().cloned());
+        for root in &ingest_roots {
+            if !root.is_dir() {
+                bail!("TROUPE_INGEST_ROOTS: `{}` is not a directory", root.display());
+            }
+        }
         Ok(troupe_agents::AgentsConfig {
             llm,
             models,
+            fetcher: std::sync::Arc::new(fetcher),
+            ingest_roots,
+            youtube_base_url: self
+                .youtube_base_url
+                .clone()
+                .or(file.youtube_base_url.clone())
+                .unwrap_or_else(|| troupe_agents::ask::YOUTUBE_BASE_URL.to_owned()),
             price_per_million: price,
             workspaces: data_dir.join("workspaces"),
             ..troupe_agents::AgentsConfig::default()
@@ -185,6 +215,9 @@ struct FileConfig {
     llm_model: Option<String>,
     llm_models: Option<String>,
     llm_price: Option<String>,
+    fetch_allow: Option<Vec<String>>,
+    ingest_roots: Option<Vec<PathBuf>>,
+    youtube_base_url: Option<String>,
     budget_max_tokens: Option<u64>,
     budget_max_cost_usd: Option<f64>,
 }

@@ -25,3 +25,5 @@ mod serve;
 mod api;
 // The built-in `software` pipeline on the offline provider.
 mod software;
+// The built-in `research` pipeline on the offline provider.
+mod research;
