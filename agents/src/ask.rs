@@ -160,6 +160,8 @@ pub async fn ask_json(
         }));
     }
     let model = ctx.params["model"].as_str().map(str::to_owned).or_else(|| config.models.get(kind).cloned());
+    let request_model = model.clone();
+    let request_messages = messages.clone();
     let request = ChatRequest {
         model,
         messages,
@@ -179,6 +181,11 @@ pub async fn ask_json(
         _ = ctx.cancelled() => return Err(AgentError::Cancelled),
     };
     let _ = forward.await;
+    let transcript_request = json!({
+        "model": request_model,
+        "temperature": temperature,
+        "messages": request_messages,
+    });
     let response = response.map_err(agent_error)?;
     let (prompt_price, completion_price) = config.price_per_million.unwrap_or((0.0, 0.0));
     let usage = Usage {
@@ -188,7 +195,14 @@ pub async fn ask_json(
             + response.usage.completion_tokens as f64 * completion_price)
             / 1_000_000.0,
     };
-    ctx.telemetry.record(LlmCall { provider: config.llm.name().to_owned(), model: response.model.clone(), usage });
+    let transcript = json!({ "request": transcript_request, "response": response.content });
+    let transcript = truncate(redact(&serde_json::to_string_pretty(&transcript).unwrap_or_default()), TRANSCRIPT_LIMIT);
+    ctx.telemetry.record(LlmCall {
+        provider: config.llm.name().to_owned(),
+        model: response.model.clone(),
+        usage,
+        transcript: Some(transcript),
+    });
     Ok(Answer { value: parse_answer(&response.content), correction_note })
 }
 
@@ -216,6 +230,46 @@ async fn past_corrections(
         .collect()
 }
 
+/// The longest transcript kept per LLM call.
+const TRANSCRIPT_LIMIT: usize = 32 << 10;
+
+fn truncate(mut text: String, limit: usize) -> String {
+    if text.len() > limit {
+        let cut = (0..=limit).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0);
+        text.truncate(cut);
+        text.push_str("\n… (truncated)");
+    }
+    text
+}
+
+/// Replaces what looks like a secret — API keys (`sk-…`, `AIza…`, troupe's `trk_`/`trr_`),
+/// bearer tokens, JWTs, and the values of `password`, `secret`, `token` or `api_key` fields —
+/// with `[redacted]`.
+pub fn redact(text: &str) -> String {
+    use std::sync::LazyLock;
+    static PATTERNS: LazyLock<Vec<(regex::Regex, &'static str)>> = LazyLock::new(|| {
+        [
+            (r"\bsk-[A-Za-z0-9_\-]{8,}", "sk-[redacted]"),
+            (r"\bAIza[0-9A-Za-z_\-]{20,}", "[redacted]"),
+            (r"\btr[kr]_[A-Za-z0-9_\-]{8,}", "[redacted]"),
+            (r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+", "[redacted]"),
+            (r"(?i)(bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*", "${1}[redacted]"),
+            (
+                r#"(?i)((?:\\?")?(?:api[_-]?key|password|passwd|secret|token|authorization)(?:\\?")?\s*[:=]\s*(?:\\?")?)[^"\\\s,}]+"#,
+                "${1}[redacted]",
+            ),
+        ]
+        .into_iter()
+        .map(|(pattern, replacement)| (regex::Regex::new(pattern).expect("the redaction patterns compile"), replacement))
+        .collect()
+    });
+    let mut text = text.to_owned();
+    for (pattern, replacement) in PATTERNS.iter() {
+        text = pattern.replace_all(&text, *replacement).into_owned();
+    }
+    text
+}
+
 /// Reads a JSON object from an answer, tolerating a Markdown code fence around it.
 pub fn parse_answer(content: &str) -> Value {
     let trimmed = content.trim();
@@ -234,5 +288,22 @@ pub fn parse_answer(content: &str) -> Value {
             let text: String = content.chars().take(2000).collect();
             json!({ "invalid_answer": { "error": format!("the answer is not JSON: {error}"), "text": text } })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_from_transcripts() {
+        let text = r#"{"messages":"use key sk-abc123def456ghi and Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl", "password": "hunter22", "api_key":"AIzaSyA1234567890abcdefghijk", "note": "trk_0123456789abcdef keep this"}"#;
+        let redacted = redact(text);
+        for secret in
+            ["sk-abc123def456ghi", "eyJhbGciOi", "hunter22", "AIzaSyA1234567890abcdefghijk", "trk_0123456789abcdef"]
+        {
+            assert!(!redacted.contains(secret), "{secret} survived: {redacted}");
+        }
+        assert!(redacted.contains("keep this") && redacted.contains("use key"), "{redacted}");
     }
 }

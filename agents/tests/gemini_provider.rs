@@ -26,8 +26,18 @@ async fn generate(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    let streaming = model_call.ends_with(":streamGenerateContent");
     fake.seen.lock().unwrap().push((model_call, headers, body));
     match fake.statuses.lock().unwrap().pop_front() {
+        None if streaming => {
+            let chunks = [
+                json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "{\"ok\":"}]}}]}),
+                json!({"candidates": [{"content": {"role": "model", "parts": [{"text": " true}"}]}}],
+                       "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 3}, "modelVersion": "gemini-test-001"}),
+            ];
+            let events: String = chunks.iter().map(|chunk| format!("data: {chunk}\r\n\r\n")).collect();
+            ([("content-type", "text/event-stream")], events).into_response()
+        }
         Some(429) => {
             (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "0")], Json(json!({"error": {"message": "slow down"}})))
                 .into_response()
@@ -101,4 +111,24 @@ async fn server_errors_and_refusals_are_reported() {
         Err(LlmError::Refused { status: 403, message }) => assert_eq!(message, "broken"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn streamed_answers_arrive_token_by_token_with_usage() {
+    let (base, fake) = serve(vec![503]).await;
+    let gemini = Gemini::new(&base, "gem-key".into(), "gemini-x", policy()).unwrap();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+    let request = ChatRequest { messages: vec![ChatMessage::user("hi")], ..Default::default() };
+    let response = gemini.chat_stream(request, sender).await.unwrap();
+    assert_eq!(response.content, "{\"ok\": true}");
+    assert_eq!((response.usage.prompt_tokens, response.usage.completion_tokens), (7, 3));
+    assert_eq!(response.model, "gemini-test-001");
+    let mut pieces = Vec::new();
+    while let Some(piece) = receiver.recv().await {
+        pieces.push(piece);
+    }
+    assert_eq!(pieces, ["{\"ok\":", " true}"]);
+    let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "the 503 before the first token was retried");
+    assert_eq!(seen[1].0, "gemini-x:streamGenerateContent");
 }

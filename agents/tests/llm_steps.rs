@@ -130,6 +130,14 @@ async fn a_malformed_answer_is_corrected_and_later_corrections_learn_from_it() {
     let events = store.list_events(id, 0, 1000).await.unwrap();
     assert_eq!(events.iter().filter(|event| matches!(event.kind, EventKind::Usage { .. })).count(), 2);
 
+    // Each attempt's exchange with the model is in the execution's logs, for debugging.
+    let logs = store.list_logs(id).await.unwrap();
+    let exchanges: Vec<&str> =
+        logs.iter().map(|log| log.message.as_str()).filter(|message| message.contains("LLM exchange")).collect();
+    assert_eq!(exchanges.len(), 2, "{logs:#?}");
+    assert!(exchanges[0].starts_with("attempt 1") && exchanges[0].contains("Sure! Here are the requirements."));
+    assert!(exchanges[1].contains("rejected by the validators"));
+
     // The correction is recorded as passed, under the agent and the issues' signature.
     let issues = store.list_attempts(id).await.unwrap()[0].error.clone().unwrap().details["issues"].clone();
     let issues: Vec<troupe_runtime::validator::ValidationIssue> = serde_json::from_value(issues).unwrap();
@@ -166,5 +174,35 @@ async fn a_budget_stops_the_execution_instead_of_spending_on() {
     assert_eq!(error.code, "budget_exceeded", "{error:?}");
     assert!(error.message.contains("50 tokens"), "{}", error.message);
     assert_eq!(fake.requests.lock().unwrap().len(), 1, "nothing was spent after the cap");
+    runtime.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_fails_the_step_with_a_clear_error_and_a_report() {
+    // Port 9 (discard) on loopback: nothing listens there.
+    let policy = HttpPolicy { max_retries: 0, timeout: Duration::from_secs(5), ..HttpPolicy::default() };
+    let provider = OpenAiCompatible::new("openai", "http://127.0.0.1:9/v1", None, "fake-model", policy).unwrap();
+    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
+    let config = AgentsConfig { llm: Arc::new(provider), ..AgentsConfig::default() };
+    let builder = Runtime::builder().store(Arc::clone(&store)).config(RuntimeConfig::default());
+    let runtime = troupe_agents::register_builtins_with(builder, config).start().await.unwrap();
+    let mut def = pipeline(None);
+    def.on_failure = Some("recovery".into());
+    def.steps.push(troupe_runtime::pipeline::StepDef {
+        key: "recovery".into(),
+        agent: "recovery".into(),
+        ..def.steps[0].clone()
+    });
+    let recovery = def.steps.last_mut().unwrap();
+    recovery.validate.clear();
+    recovery.output_schema = None;
+    let id = runtime.submit(SubmitRequest::new(runtime.validate(def).unwrap(), json!({"idea": "x"}))).await.unwrap();
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    let message = record.error.unwrap().message;
+    assert!(message.contains("cannot reach the provider"), "{message}");
+    let report = store.get_artifact(id, "recovery", "recovery-report.md").await.unwrap().expect("a report");
+    let report = String::from_utf8(report.content).unwrap();
+    assert!(report.contains("provider unavailable") && report.contains("TROUPE_LLM_"), "{report}");
     runtime.shutdown().await;
 }

@@ -53,6 +53,8 @@ pub struct LlmCall {
     pub model: String,
     /// Tokens and cost.
     pub usage: Usage,
+    /// The request and the answer, secrets redacted, kept in the execution's logs for debugging.
+    pub transcript: Option<String>,
 }
 
 /// What an attempt reports while it runs: its LLM calls (stored for accounting and counted
@@ -99,7 +101,16 @@ impl StepTelemetry {
         let mut merged: Vec<LlmCall> = Vec::new();
         for call in calls {
             match merged.iter_mut().find(|seen| seen.provider == call.provider && seen.model == call.model) {
-                Some(seen) => seen.usage += call.usage,
+                Some(seen) => {
+                    seen.usage += call.usage;
+                    if let Some(more) = call.transcript {
+                        let joined = match seen.transcript.take() {
+                            Some(earlier) => format!("{earlier}\n{more}"),
+                            None => more,
+                        };
+                        seen.transcript = Some(joined);
+                    }
+                }
                 None => merged.push(call),
             }
         }

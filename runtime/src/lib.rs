@@ -14,6 +14,7 @@
 pub mod accounts;
 mod actors;
 pub mod agent;
+pub mod embed;
 pub mod events;
 pub mod ids;
 pub mod model;

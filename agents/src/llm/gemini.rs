@@ -1,5 +1,7 @@
 //! Google Gemini's `generateContent` API
-//! (`POST {base_url}/models/{model}:generateContent`, key in `x-goog-api-key`).
+//! (`POST {base_url}/models/{model}:generateContent`, key in `x-goog-api-key`), and its
+//! streaming form (`:streamGenerateContent?alt=sse`: server-sent events, one response chunk
+//! each, usage in the chunks' `usageMetadata`).
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -92,6 +94,77 @@ impl Gemini {
     }
 }
 
+impl Gemini {
+    /// One streamed attempt. Once a token has been passed on, a failure is final (a retry would
+    /// repeat the tokens already sent).
+    async fn stream_attempt(
+        &self,
+        model: &str,
+        body: &Value,
+        tokens: &tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatResponse, AttemptError> {
+        use futures::StreamExt;
+        let request = self
+            .client
+            .post(format!("{}/models/{model}:streamGenerateContent?alt=sse", self.base_url))
+            .header("x-goog-api-key", &self.api_key)
+            .json(body);
+        let timeout = self.guard.policy().timeout;
+        let response = request.send().await.map_err(|error| super::policy::transport(error, timeout))?;
+        if !response.status().is_success() {
+            return Err(super::policy::status_error(response).await);
+        }
+        let mut content = String::new();
+        let mut model_version = model.to_owned();
+        let mut usage = Usage::default();
+        let mut chunks_seen = 0usize;
+        let mut pending = String::new();
+        let mut stream = response.bytes_stream();
+        let broken = |error: LlmError, sent: bool| {
+            if sent {
+                (LlmError::Malformed(format!("the stream broke after the first tokens: {error}")), None)
+            } else {
+                (error, None)
+            }
+        };
+        loop {
+            let chunk = match stream.next().await {
+                Some(chunk) => {
+                    chunk.map_err(|error| broken(super::policy::transport(error, timeout).0, !content.is_empty()))?
+                }
+                None => break,
+            };
+            pending.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = pending.find('\n') {
+                let line: String = pending.drain(..=end).collect();
+                let Some(data) = line.trim().strip_prefix("data:").map(str::trim) else { continue };
+                let event: Value = serde_json::from_str(data)
+                    .map_err(|error| broken(LlmError::Malformed(error.to_string()), !content.is_empty()))?;
+                chunks_seen += 1;
+                for part in event["candidates"][0]["content"]["parts"].as_array().into_iter().flatten() {
+                    if let Some(piece) = part["text"].as_str().filter(|piece| !piece.is_empty()) {
+                        content.push_str(piece);
+                        let _ = tokens.send(piece.to_owned()).await;
+                    }
+                }
+                if let Some(version) = event["modelVersion"].as_str() {
+                    model_version = version.to_owned();
+                }
+                if event["usageMetadata"].is_object() {
+                    usage = Usage {
+                        prompt_tokens: event["usageMetadata"]["promptTokenCount"].as_u64().unwrap_or(0),
+                        completion_tokens: event["usageMetadata"]["candidatesTokenCount"].as_u64().unwrap_or(0),
+                    };
+                }
+            }
+        }
+        if chunks_seen == 0 {
+            return Err((LlmError::Malformed("the stream ended without a response".into()), None));
+        }
+        Ok(ChatResponse { content, model: model_version, usage })
+    }
+}
+
 fn parse(text: &str, model: &str) -> Result<ChatResponse, LlmError> {
     let value: Value = serde_json::from_str(text).map_err(|error| LlmError::Malformed(error.to_string()))?;
     let parts = value["candidates"][0]["content"]["parts"]
@@ -116,5 +189,15 @@ impl LlmProvider for Gemini {
         let model = request.model.clone().unwrap_or_else(|| self.default_model.clone());
         let body = Self::body(&request);
         self.guard.call("gemini", || self.attempt(&model, &body)).await
+    }
+
+    async fn chat_stream(
+        &self,
+        request: ChatRequest,
+        tokens: tokio::sync::mpsc::Sender<String>,
+    ) -> Result<ChatResponse, LlmError> {
+        let model = request.model.clone().unwrap_or_else(|| self.default_model.clone());
+        let body = Self::body(&request);
+        self.guard.call("gemini", || self.stream_attempt(&model, &body, &tokens)).await
     }
 }

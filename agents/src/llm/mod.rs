@@ -8,6 +8,7 @@
 //! and a concurrency limit. API keys are never logged or shown in `Debug` output.
 
 pub mod config;
+mod embeddings;
 mod gemini;
 mod offline;
 mod openai;
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use embeddings::OpenAiEmbedder;
 pub use gemini::{GEMINI_BASE_URL, Gemini};
 pub use offline::{OFFLINE_LABEL, Offline};
 pub use openai::OpenAiCompatible;

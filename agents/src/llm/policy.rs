@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
-use super::{ChatResponse, LlmError};
+use super::LlmError;
 
 /// The calling policy of one provider.
 #[derive(Clone, Debug)]
@@ -141,10 +141,10 @@ impl Guarded {
     }
 
     /// Runs `attempt` under the policy.
-    pub async fn call<F, Fut>(&self, provider: &str, mut attempt: F) -> Result<ChatResponse, LlmError>
+    pub async fn call<T, F, Fut>(&self, provider: &str, mut attempt: F) -> Result<T, LlmError>
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<ChatResponse, AttemptError>>,
+        Fut: Future<Output = Result<T, AttemptError>>,
     {
         let mut attempts = 0u32;
         loop {

@@ -276,6 +276,18 @@ impl ExecState {
         let key = self.pipeline.steps()[index].key.clone();
         for call in current.telemetry.take() {
             self.usage += call.usage;
+            if let Some(transcript) = &call.transcript {
+                pending.batch.logs.push(LogRecord {
+                    execution_id: self.id,
+                    step_key: Some(key.clone()),
+                    level: LogLevel::Debug,
+                    message: format!(
+                        "attempt {attempt}: LLM exchange with {}/{}\n{transcript}",
+                        call.provider, call.model
+                    ),
+                    created_at: finished_at,
+                });
+            }
             pending.batch.usage.push(UsageRecord {
                 execution_id: self.id,
                 owner: self.owner,
