@@ -129,21 +129,7 @@ fn offline_plan(input: &Value) -> Value {
 }
 
 fn step(key: String, agent: &str, depends_on: Vec<String>, params: Option<Value>) -> StepDef {
-    StepDef {
-        key,
-        agent: agent.into(),
-        depends_on,
-        when: None,
-        retry: None,
-        timeout: None,
-        validate: Vec::new(),
-        max_corrections: None,
-        optional: false,
-        on_failure: None,
-        output_schema: None,
-        params,
-        added_by: None,
-    }
+    StepDef { depends_on, params, ..StepDef::new(key, agent) }
 }
 
 #[async_trait::async_trait]

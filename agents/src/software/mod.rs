@@ -405,19 +405,5 @@ pub fn pipeline() -> PipelineDef {
 }
 
 fn step(key: &str, agent: &str, depends_on: &[&str]) -> StepDef {
-    StepDef {
-        key: key.into(),
-        agent: agent.into(),
-        depends_on: depends_on.iter().map(|dep| dep.to_string()).collect(),
-        when: None,
-        retry: None,
-        timeout: None,
-        validate: Vec::new(),
-        max_corrections: None,
-        optional: false,
-        on_failure: None,
-        output_schema: None,
-        params: None,
-        added_by: None,
-    }
+    StepDef { depends_on: depends_on.iter().map(|dep| dep.to_string()).collect(), ..StepDef::new(key, agent) }
 }

@@ -169,10 +169,7 @@ pub struct UsageCallView {
 impl UsageView {
     /// Totals and calls of an execution's ledger rows.
     pub fn of(rows: &[troupe_runtime::model::UsageRecord]) -> Self {
-        let mut total = troupe_runtime::model::Usage::default();
-        for row in rows {
-            total += row.usage;
-        }
+        let total = rows.iter().map(|row| row.usage).sum();
         let calls = rows
             .iter()
             .map(|row| UsageCallView {

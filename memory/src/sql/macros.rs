@@ -290,10 +290,7 @@ macro_rules! sql_store {
                         .fetch_one(&self.reader)
                         .await
                         .map_err(db_error)?;
-                    let usage = self.execution_usage(id).await?.iter().fold(Usage::default(), |mut total, row| {
-                        total += row.usage;
-                        total
-                    });
+                    let usage = self.execution_usage(id).await?.iter().map(|row| row.usage).sum();
                     Ok(Some(ExecutionSnapshot { execution, steps, last_seq: last_seq.unwrap_or(0) as u64, usage }))
                 }
 

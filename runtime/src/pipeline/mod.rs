@@ -102,6 +102,27 @@ pub struct BudgetDef {
     pub max_cost_usd: Option<f64>,
 }
 
+impl StepDef {
+    /// A step running `agent`, with no dependency and every policy at its default.
+    pub fn new(key: impl Into<String>, agent: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            agent: agent.into(),
+            depends_on: Vec::new(),
+            when: None,
+            retry: None,
+            timeout: None,
+            validate: Vec::new(),
+            max_corrections: None,
+            optional: false,
+            on_failure: None,
+            output_schema: None,
+            params: None,
+            added_by: None,
+        }
+    }
+}
+
 /// The retry policy of a step as written.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

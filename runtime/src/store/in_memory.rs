@@ -146,13 +146,8 @@ impl ExecutionStore for InMemoryStore {
 
     async fn owner_usage(&self, owner: UserId) -> Result<Usage, StoreError> {
         let inner = self.lock();
-        let mut total = Usage::default();
-        for data in inner.executions.values().filter(|data| data.record.owner == owner) {
-            for row in &data.usage {
-                total += row.usage;
-            }
-        }
-        Ok(total)
+        let owned = inner.executions.values().filter(|data| data.record.owner == owner);
+        Ok(owned.flat_map(|data| data.usage.iter().map(|row| row.usage)).sum())
     }
 
     async fn similar_corrections(
@@ -231,10 +226,7 @@ impl ExecutionStore for InMemoryStore {
             execution: data.record.clone(),
             steps: data.steps.iter().map(|step| with_output(data, step)).collect(),
             last_seq: data.events.last().map_or(0, |event| event.seq),
-            usage: data.usage.iter().fold(Usage::default(), |mut total, row| {
-                total += row.usage;
-                total
-            }),
+            usage: data.usage.iter().map(|row| row.usage).sum(),
         }))
     }
 

@@ -727,21 +727,7 @@ fn placeholder_pipeline(record: &ExecutionRecord) -> ValidatedPipeline {
             max_dynamic_steps: None,
             max_recoveries: None,
             budget: None,
-            steps: vec![crate::pipeline::StepDef {
-                key: "unknown".into(),
-                agent: "unknown".into(),
-                depends_on: vec![],
-                when: None,
-                retry: None,
-                timeout: None,
-                validate: vec![],
-                max_corrections: None,
-                optional: false,
-                on_failure: None,
-                output_schema: None,
-                params: None,
-                added_by: None,
-            }],
+            steps: vec![crate::pipeline::StepDef::new("unknown", "unknown")],
         }
         .validate(&Anything)
         .expect("a one-step pipeline is valid")
