@@ -69,6 +69,8 @@ pub struct UserRecord {
     pub updated_at: DateTime<Utc>,
     /// When the user last logged in.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The budget of this user's executions that set none (else the server's default).
+    pub budget: Option<crate::pipeline::BudgetDef>,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -82,6 +84,8 @@ pub struct UserUpdate {
     pub password_hash: Option<String>,
     /// Record a login at this time.
     pub last_login_at: Option<DateTime<Utc>>,
+    /// Set (`Some(Some(..))`) or clear (`Some(None)`) the user's default budget.
+    pub budget: Option<Option<crate::pipeline::BudgetDef>>,
 }
 
 /// One refresh token of a login. Every refresh replaces the session with a new one of the same

@@ -136,6 +136,7 @@ impl Auth {
             created_at: now,
             updated_at: now,
             last_login_at: None,
+            budget: None,
         };
         match self.store.create_user(&user, true).await {
             Ok(user) => {

@@ -19,6 +19,9 @@ pub struct UserView {
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The default budget of the user's executions, when one is set.
+    #[schema(value_type = Object)]
+    pub budget: Option<Value>,
 }
 
 impl From<&UserRecord> for UserView {
@@ -31,6 +34,7 @@ impl From<&UserRecord> for UserView {
             disabled: user.disabled,
             created_at: user.created_at,
             last_login_at: user.last_login_at,
+            budget: user.budget.as_ref().map(to_json),
         }
     }
 }

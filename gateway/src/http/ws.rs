@@ -232,7 +232,9 @@ async fn handle(
                 old.abort();
             }
             let after_seq = after_seq.unwrap_or(0);
-            let task = tokio::spawn(forward_one(state.clone(), record.id, after_seq, tx.clone()));
+            // Listen for tokens before answering `subscribed`, so none streamed after it is missed.
+            let tokens = state.runtime.subscribe_tokens();
+            let task = tokio::spawn(forward_one(state.clone(), record.id, after_seq, tokens, tx.clone()));
             subscriptions.insert(execution_id, task);
             text(json!({ "type": "subscribed", "execution_id": record.id, "after_seq": after_seq }))
         }
@@ -255,9 +257,14 @@ async fn handle(
 
 /// Replays then streams one execution's events. When the client's queue is full, stops and
 /// tells it where to resume (after the last event it was given).
-async fn forward_one(state: AppState, id: ExecutionId, after_seq: u64, tx: mpsc::Sender<Message>) {
+async fn forward_one(
+    state: AppState,
+    id: ExecutionId,
+    after_seq: u64,
+    mut tokens: tokio::sync::broadcast::Receiver<std::sync::Arc<troupe_runtime::events::TokenChunk>>,
+    tx: mpsc::Sender<Message>,
+) {
     let mut subscription = state.runtime.subscribe(id, after_seq);
-    let mut tokens = state.runtime.subscribe_tokens();
     let mut delivered = after_seq;
     loop {
         let next = tokio::select! {

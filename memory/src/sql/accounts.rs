@@ -33,6 +33,14 @@ macro_rules! sql_accounts {
                     created_at: row.try_get("created_at").map_err(db_error)?,
                     updated_at: row.try_get("updated_at").map_err(db_error)?,
                     last_login_at: row.try_get("last_login_at").map_err(db_error)?,
+                    budget: {
+                        let max_tokens: Option<i64> = row.try_get("budget_max_tokens").map_err(db_error)?;
+                        let max_cost_usd: Option<f64> = row.try_get("budget_max_cost_usd").map_err(db_error)?;
+                        (max_tokens.is_some() || max_cost_usd.is_some()).then(|| troupe_runtime::pipeline::BudgetDef {
+                            max_tokens: max_tokens.map(|tokens| tokens as u64),
+                            max_cost_usd,
+                        })
+                    },
                 })
             }
 
@@ -141,7 +149,10 @@ macro_rules! sql_accounts {
                     let row = sqlx::query(
                         "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
                          password_hash = COALESCE($4, password_hash), last_login_at = COALESCE($5, last_login_at), \
-                         updated_at = $6 WHERE id = $1 RETURNING *",
+                         updated_at = $6, \
+                         budget_max_tokens = CASE WHEN $7 THEN $8 ELSE budget_max_tokens END, \
+                         budget_max_cost_usd = CASE WHEN $7 THEN $9 ELSE budget_max_cost_usd END \
+                         WHERE id = $1 RETURNING *",
                     )
                     .bind(id.0)
                     .bind(update.role.map(|role| role.as_str()))
@@ -149,6 +160,9 @@ macro_rules! sql_accounts {
                     .bind(&update.password_hash)
                     .bind(update.last_login_at)
                     .bind(Utc::now())
+                    .bind(update.budget.is_some())
+                    .bind(update.budget.as_ref().and_then(|budget| budget.as_ref()?.max_tokens).map(|tokens| tokens as i64))
+                    .bind(update.budget.as_ref().and_then(|budget| budget.as_ref()?.max_cost_usd))
                     .fetch_optional(&self.writer)
                     .await
                     .map_err(db_error)?;

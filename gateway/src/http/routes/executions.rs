@@ -133,16 +133,10 @@ pub async fn create_execution(
         _ => return Err(ApiError::invalid_field("pipeline", "must be a pipeline name or a definition object")),
     };
     if let Some(budget) = request.budget {
-        let budget: troupe_runtime::pipeline::BudgetDef =
-            serde_path_to_error::deserialize(budget).map_err(|error| {
-                let path = error.path().to_string();
-                let field = if path == "." { "budget".to_owned() } else { format!("budget.{path}") };
-                ApiError::invalid_field(field, error.inner().to_string())
-            })?;
-        def.budget = Some(budget);
+        def.budget = Some(parse_budget(budget)?);
     }
     if def.budget.is_none() {
-        def.budget = state.settings.default_budget.clone();
+        def.budget = caller.user.budget.clone().or_else(|| state.settings.default_budget.clone());
     }
     let pipeline = state.runtime.validate(def).map_err(|error| crate::http::error::pipeline_error(&error))?;
     let project = match request.project_id {
@@ -228,6 +222,22 @@ pub async fn get_execution(
     let mut view = ExecutionView::from(&record);
     view.usage = Some(UsageView::of(&rows));
     Ok(Json(view))
+}
+
+/// Reads a `budget` field: both caps optional, positive.
+pub fn parse_budget(value: Value) -> Result<troupe_runtime::pipeline::BudgetDef, ApiError> {
+    let budget: troupe_runtime::pipeline::BudgetDef = serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { "budget".to_owned() } else { format!("budget.{path}") };
+        ApiError::invalid_field(field, error.inner().to_string())
+    })?;
+    if budget.max_tokens == Some(0) {
+        return Err(ApiError::invalid_field("budget.max_tokens", "must be at least 1"));
+    }
+    if budget.max_cost_usd.is_some_and(|cost| !cost.is_finite() || cost <= 0.0) {
+        return Err(ApiError::invalid_field("budget.max_cost_usd", "must be a positive number of dollars"));
+    }
+    Ok(budget)
 }
 
 /// The caller's LLM use over all their executions.

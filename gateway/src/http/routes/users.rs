@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use troupe_runtime::accounts::{Role, UserUpdate};
 use troupe_runtime::ids::UserId;
 use utoipa::{IntoParams, ToSchema};
@@ -37,6 +37,17 @@ pub struct UserPatch {
     pub role: Option<String>,
     /// Disabling revokes every session; the user's tokens stop working at once.
     pub disabled: Option<bool>,
+    /// The default budget of the user's executions (`{"max_tokens", "max_cost_usd"}`), or
+    /// `null` to fall back to the server's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Object)]
+    pub budget: Option<Value>,
+}
+
+/// Keeps an explicit `null` as `Some(Value::Null)` (clear) apart from an absent field (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    use serde::Deserialize;
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// Lists users (admin).
@@ -86,7 +97,12 @@ pub async fn update_user(
     if id == caller.id() && (role.is_some_and(|role| role != Role::Admin) || patch.disabled == Some(true)) {
         return Err(ApiError::conflict("self_demotion", "an admin cannot demote or disable themself"));
     }
-    let update = UserUpdate { role, disabled: patch.disabled, ..UserUpdate::default() };
+    let budget = match &patch.budget {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(value) => Some(Some(crate::http::routes::executions::parse_budget(value.clone())?)),
+    };
+    let update = UserUpdate { role, disabled: patch.disabled, budget: budget.clone(), ..UserUpdate::default() };
     let user = state.auth.store().update_user(id, &update).await?.ok_or_else(|| ApiError::not_found("user"))?;
     if patch.disabled == Some(true) {
         state.auth.store().revoke_user_sessions(id, None).await?;
@@ -98,7 +114,7 @@ pub async fn update_user(
             "user_updated",
             Some(id.to_string()),
             None,
-            json!({ "role": role.map(Role::as_str), "disabled": patch.disabled }),
+            json!({ "role": role.map(Role::as_str), "disabled": patch.disabled, "budget": patch.budget }),
         )
         .await;
     Ok(Json(UserView::from(&user)))

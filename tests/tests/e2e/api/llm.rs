@@ -25,8 +25,8 @@ async fn software_over_the_api(api: &Api) {
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "budget.max_tokens", "{body}");
     let (status, body) =
         api.post("/api/v1/executions", token, json!({"pipeline": "software", "budget": {"max_tokens": 0}})).await;
-    assert_eq!(status, 422, "{body}");
-    assert!(body.to_string().contains("budget.max_tokens"), "{body}");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"]["fields"][0]["field"], "budget.max_tokens", "{body}");
 
     let id = api.execute(token, json!("software"), json!({"idea": "a reading list"})).await;
     let mut ws = api.ws(token).await;
@@ -143,5 +143,31 @@ async fn streamed_tokens_reach_subscribers_and_usage_is_accounted() {
         "{metrics}"
     );
     assert!(!metrics.contains("sk-test-secret"));
+
+    // A user's default budget applies to executions that set none: 50 tokens cross 30.
+    let user_id = user["user"]["id"].as_str().unwrap();
+    let (status, view) = api
+        .call("PATCH", &format!("/api/v1/users/{user_id}"), Some(token), Some(json!({"budget": {"max_tokens": 30}})))
+        .await;
+    assert_eq!((status, &view["budget"]), (200, &json!({"max_tokens": 30})), "{view}");
+    let (status, body) = api
+        .call("PATCH", &format!("/api/v1/users/{user_id}"), Some(token), Some(json!({"budget": {"max_tokens": -1}})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"]["fields"][0]["field"], "budget.max_tokens", "{body}");
+    permits.add_permits(1);
+    let pipeline = json!({"name": "requirements-only", "steps": [{
+        "key": "requirements", "agent": "requirements", "validate": kind.validators(), "output_schema": kind.schema()
+    }]});
+    let id = api.execute(token, pipeline, json!({"idea": "a reading list"})).await;
+    let mut ws = api.ws(token).await;
+    ws.send(json!({"type": "subscribe", "execution_id": id, "after_seq": 0})).await;
+    let events = ws.events_until_terminal().await;
+    ws.close().await;
+    let last = events.last().unwrap();
+    assert_eq!((last["status"].as_str(), last["error"]["code"].as_str()), (Some("failed"), Some("budget_exceeded")));
+    let (_, view) =
+        api.call("PATCH", &format!("/api/v1/users/{user_id}"), Some(token), Some(json!({"budget": null}))).await;
+    assert!(view["budget"].is_null(), "{view}");
     api.stop().await;
 }

@@ -1,0 +1,3 @@
+-- A default LLM budget per user (used when an execution sets none).
+ALTER TABLE users ADD COLUMN budget_max_tokens INTEGER;
+ALTER TABLE users ADD COLUMN budget_max_cost_usd REAL;
