@@ -57,6 +57,11 @@ impl DesignKind {
         DesignKind::Deploy,
     ];
 
+    /// The kind of this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
     /// The agent kind (and step key) name.
     pub fn name(self) -> &'static str {
         match self {

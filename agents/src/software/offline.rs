@@ -40,8 +40,8 @@ struct Names {
     project: String,
 }
 
-fn names(ctx: &StepContext) -> Names {
-    let idea = ctx.input["idea"].as_str().or_else(|| ctx.input.as_str()).unwrap_or("a list keeper");
+fn names(input: &Value) -> Names {
+    let idea = input["idea"].as_str().or_else(|| input.as_str()).unwrap_or("a list keeper");
     let words: Vec<String> = idea
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
@@ -71,8 +71,15 @@ fn file(path: &str, content: String) -> Value {
 
 /// The offline output of a design step.
 pub fn generate(kind: DesignKind, ctx: &StepContext) -> Value {
-    let names = names(ctx);
-    let idea = ctx.input["idea"].as_str().unwrap_or(&names.title).to_owned();
+    let ddl = ctx.dependency("db_design").and_then(|design| design["ddl"].as_str());
+    generate_from(kind, &ctx.input, ddl)
+}
+
+/// The offline output of a design step for the execution input `input`; `ddl` is the
+/// db_design step's DDL, which the backend applies (the offline DDL when `None`).
+pub fn generate_from(kind: DesignKind, input: &Value, ddl: Option<&str>) -> Value {
+    let names = names(input);
+    let idea = input["idea"].as_str().unwrap_or(&names.title).to_owned();
     match kind {
         DesignKind::Requirements => json!({
             "title": names.title,
@@ -136,7 +143,7 @@ pub fn generate(kind: DesignKind, ctx: &StepContext) -> Value {
             ]
         }),
         DesignKind::Backend => {
-            let ddl = ctx.dependency("db_design").and_then(|design| design["ddl"].as_str()).unwrap_or(DDL);
+            let ddl = ddl.unwrap_or(DDL);
             json!({
                 "language": "python",
                 "summary": "A standard-library HTTP server implementing the OpenAPI document on SQLite, with unittest tests that call it over HTTP.",

@@ -169,3 +169,76 @@ async fn recovery_skips_a_failed_optional_step_and_the_execution_completes() {
     assert_eq!(extra.error.as_ref().unwrap().code, "skipped_by_recovery");
     runtime.shutdown().await;
 }
+
+/// A fake OpenAI-compatible server that answers each design agent (known by the response
+/// schema's name) with a correct document for the run's input — what a good model would say —
+/// streamed in pieces.
+async fn model_server() -> String {
+    use axum::response::IntoResponse;
+    async fn completions(axum::Json(body): axum::Json<Value>) -> axum::response::Response {
+        let name = body["response_format"]["json_schema"]["name"].as_str().unwrap_or_default();
+        let kind = troupe_agents::software::DesignKind::from_name(name).expect("a design agent");
+        let prompt = body["messages"][1]["content"].as_str().unwrap_or_default().to_owned();
+        let json_after = |marker: &str| -> Option<Value> {
+            let rest = &prompt[prompt.find(marker)? + marker.len()..];
+            serde_json::Deserializer::from_str(rest).into_iter::<Value>().next()?.ok()
+        };
+        let input = json_after("Input of the run:\n").unwrap_or(Value::Null);
+        let design = json_after("Output of step `db_design`:\n");
+        let ddl = design.as_ref().and_then(|design| design["ddl"].as_str());
+        let answer = troupe_agents::software::offline::generate_from(kind, &input, ddl).to_string();
+        let mut events = String::new();
+        for piece in answer.as_bytes().chunks(512) {
+            let piece = String::from_utf8_lossy(piece);
+            let chunk = json!({"model": "good-model", "choices": [{"delta": {"content": piece}}]});
+            events.push_str(&format!("data: {chunk}\n\n"));
+        }
+        let usage = json!({"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 50}});
+        events.push_str(&format!("data: {usage}\n\ndata: [DONE]\n\n"));
+        ([("content-type", "text/event-stream")], events).into_response()
+    }
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(completions));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_software_pipeline_runs_through_an_openai_compatible_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let base_url = model_server().await;
+    let provider = troupe_agents::llm::OpenAiCompatible::new(
+        "openai",
+        &base_url,
+        None,
+        "good-model",
+        troupe_agents::llm::policy::HttpPolicy::default(),
+    )
+    .unwrap();
+    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
+    let config =
+        AgentsConfig { llm: Arc::new(provider), workspaces: dir.path().to_path_buf(), ..AgentsConfig::default() };
+    let runtime = troupe_agents::register_builtins_with(Runtime::builder().store(Arc::clone(&store)), config)
+        .start()
+        .await
+        .unwrap();
+    let def = troupe_agents::builtin_pipelines().into_iter().find(|def| def.name == "software").unwrap();
+    let input = json!({"idea": "a book club planner"});
+    let id = runtime.submit(SubmitRequest::new(runtime.validate(def).unwrap(), input)).await.unwrap();
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    let steps = store.list_steps(id).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:#?}", record.error);
+    let output = |key: &str| steps.iter().find(|step| step.key == key).unwrap().output.clone().unwrap();
+    assert_eq!(output("backend")["generated_by"], json!({"provider": "openai", "offline": false}));
+    assert_eq!(output("requirements")["title"], "Book Club Planner");
+    assert_eq!(output("qa")["failed"], 0);
+    assert!(output("qa")["tests"].as_u64().unwrap() >= 8);
+    // Every design step called the model once and was accounted.
+    let usage = store.execution_usage(id).await.unwrap();
+    assert_eq!(usage.len(), 8, "{usage:#?}");
+    assert!(usage.iter().all(|row| row.model == "good-model" && row.usage.tokens() == 150));
+    let app = store.get_artifact(id, "backend", "backend/app.py").await.unwrap().unwrap();
+    assert!(!String::from_utf8(app.content).unwrap().contains(OFFLINE_LABEL), "model output is not labelled offline");
+    runtime.shutdown().await;
+}
