@@ -9,6 +9,8 @@
 
 #![warn(missing_docs)]
 
+pub mod crypto;
+pub mod embed;
 pub mod scratch;
 mod sql;
 #[cfg(any(test, feature = "testsuite"))]
