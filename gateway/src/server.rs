@@ -49,7 +49,7 @@ impl Server {
     /// Opens the database (migrating it), starts the runtime (resuming this node's unfinished
     /// executions) and starts listening.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Self> {
-        let Stores { executions, accounts } = troupe_memory::open_stores(&options.database_url)
+        let Stores { executions, accounts, .. } = troupe_memory::open_stores(&options.database_url)
             .await
             .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&options.database_url)))?;
         let config = RuntimeConfig { node_id: options.node_id, resume: true, ..RuntimeConfig::default() };

@@ -5,7 +5,8 @@
 //! statements (written with `$n` placeholders, which both databases accept); the schema lives
 //! in `migrations/sqlite` and `migrations/postgres` and is embedded in the binary.
 //!
-//! Vector memory, embeddings and encryption at rest arrive with the memory issue.
+//! Memory: records sealed with AES-256-GCM ([`crypto`]) in the `memories` table, and the offline
+//! hashing embedder ([`embed`]).
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 pub use sql::{PostgresStore, SqliteStore};
 use troupe_runtime::accounts::AccountStore;
+use troupe_runtime::memory::MemoryStore;
 use troupe_runtime::store::{ExecutionStore, StoreError};
 
 /// The stores of one database, each as the port the runtime and gateway use.
@@ -30,6 +32,8 @@ pub struct Stores {
     pub executions: Arc<dyn ExecutionStore>,
     /// Users, sessions, API keys, projects, the audit log.
     pub accounts: Arc<dyn AccountStore>,
+    /// Memory records (content sealed).
+    pub memories: Arc<dyn MemoryStore>,
 }
 
 /// Opens the database a URL names: `postgres://…` / `postgresql://…` or `sqlite://path`;
@@ -37,10 +41,10 @@ pub struct Stores {
 pub async fn open_stores(database_url: &str) -> Result<Stores, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(database_url, 8).await?);
-        Ok(Stores { executions: store.clone(), accounts: store })
+        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store })
     } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
         let store = Arc::new(SqliteStore::open(Path::new(path)).await?);
-        Ok(Stores { executions: store.clone(), accounts: store })
+        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store })
     } else {
         Err(StoreError::Unavailable(format!(
             "unsupported database URL (expected postgres:// or sqlite://): {}",

@@ -17,6 +17,7 @@ pub mod agent;
 pub mod embed;
 pub mod events;
 pub mod ids;
+pub mod memory;
 pub mod model;
 pub mod pipeline;
 mod runtime;

@@ -6,6 +6,8 @@
 mod accounts;
 #[macro_use]
 mod macros;
+#[macro_use]
+mod memories;
 mod postgres;
 mod sqlite;
 

@@ -42,6 +42,7 @@ impl PostgresStore {
 
 sql_store!(super::PostgresStore, sqlx::Postgres);
 sql_accounts!(super::PostgresStore, sqlx::Postgres);
+sql_memories!(super::PostgresStore, sqlx::Postgres);
 
 /// One statement per table whatever the number of rows: the rows travel as arrays and
 /// `UNNEST` turns them back into rows, so the statement is prepared once per connection and a

@@ -94,6 +94,7 @@ async fn checkpoint_periodically(pool: SqlitePool, alive: Weak<()>) {
 
 sql_store!(super::SqliteStore, sqlx::Sqlite);
 sql_accounts!(super::SqliteStore, sqlx::Sqlite);
+sql_memories!(super::SqliteStore, sqlx::Sqlite);
 
 /// Chunk sizes of multi-row statements. Every batch is cut into chunks of these sizes only,
 /// so each table has at most four statement texts, all of which stay in the connection's

@@ -27,3 +27,5 @@ mod api;
 mod software;
 // The built-in `research` pipeline on the offline provider.
 mod research;
+// Memory records: scoped per user, sealed at rest, re-encrypted on rotation.
+mod memories;
