@@ -81,12 +81,7 @@ const DEPENDENCY_BUDGET: usize = 24_000;
 pub fn context_text(ctx: &StepContext) -> String {
     let mut text = format!("Input of the run:\n{}\n", pretty(&ctx.input));
     for (key, output) in &ctx.dependencies {
-        let mut rendered = pretty(output);
-        if rendered.len() > DEPENDENCY_BUDGET {
-            let cut = (0..=DEPENDENCY_BUDGET).rev().find(|&index| rendered.is_char_boundary(index)).unwrap_or(0);
-            rendered.truncate(cut);
-            rendered.push_str("\n… (truncated)");
-        }
+        let rendered = truncate(pretty(output), DEPENDENCY_BUDGET);
         text.push_str(&format!("\nOutput of step `{key}`:\n{rendered}\n"));
     }
     text
@@ -235,8 +230,7 @@ const TRANSCRIPT_LIMIT: usize = 32 << 10;
 
 fn truncate(mut text: String, limit: usize) -> String {
     if text.len() > limit {
-        let cut = (0..=limit).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0);
-        text.truncate(cut);
+        text.truncate(text.floor_char_boundary(limit));
         text.push_str("\n… (truncated)");
     }
     text

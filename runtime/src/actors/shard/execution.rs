@@ -579,8 +579,7 @@ impl ExecState {
                     let value = output.output.pointer(pointer)?;
                     let mut text = value.to_string();
                     if text.len() > 400 {
-                        let cut = (0..=400).rev().find(|&at| text.is_char_boundary(at)).unwrap_or(0);
-                        text.truncate(cut);
+                        text.truncate(text.floor_char_boundary(400));
                         text.push('…');
                     }
                     Some(json!({ "path": issue.path, "accepted": text }))
