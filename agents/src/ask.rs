@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use troupe_runtime::agent::{AgentError, LlmCall, StepContext};
+use troupe_runtime::memory::{CORRECTION_KIND, Memories, MemorySearch, correction_fixes};
 use troupe_runtime::model::Usage;
-use troupe_runtime::store::ExecutionStore;
 
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::llm::{ChatMessage, ChatRequest, LlmError, LlmProvider, Offline, ResponseFormat};
@@ -32,9 +32,9 @@ pub struct AgentsConfig {
     pub workspaces: PathBuf,
     /// US dollars per million prompt and completion tokens, for cost accounting (none: cost 0).
     pub price_per_million: Option<(f64, f64)>,
-    /// Where past corrections are read from (the execution store); none: corrections start from
-    /// scratch every time.
-    pub corrections: Option<Arc<dyn ExecutionStore>>,
+    /// The memory service: past corrections that passed are recalled from it by meaning
+    /// (within the execution owner's memories); none: corrections start from scratch.
+    pub memories: Option<Arc<dyn Memories>>,
     /// Outbound HTTP of the research agents (SSRF-safe).
     pub fetcher: Arc<Fetcher>,
     /// Directories local sources (PDFs, code) may be read from; none by default.
@@ -51,7 +51,7 @@ impl Default for AgentsConfig {
             sandbox: SandboxPolicy::default(),
             workspaces: std::env::temp_dir().join("troupe-workspaces"),
             price_per_million: None,
-            corrections: None,
+            memories: None,
             fetcher: Arc::new(Fetcher::new(FetchPolicy::default())),
             ingest_roots: Vec::new(),
             youtube_base_url: YOUTUBE_BASE_URL.into(),
@@ -77,12 +77,23 @@ pub fn agent_error(error: LlmError) -> AgentError {
 /// The longest text of one dependency put into a prompt.
 const DEPENDENCY_BUDGET: usize = 24_000;
 
-/// Renders the step's input and its dependencies' outputs as prompt context.
+/// The longest text of one recalled memory put into a prompt.
+const MEMORY_BUDGET: usize = 2_000;
+
+/// Renders the step's input, its dependencies' outputs and the owner's memories recalled for
+/// the step as prompt context.
 pub fn context_text(ctx: &StepContext) -> String {
     let mut text = format!("Input of the run:\n{}\n", pretty(&ctx.input));
     for (key, output) in &ctx.dependencies {
         let rendered = truncate(pretty(output), DEPENDENCY_BUDGET);
         text.push_str(&format!("\nOutput of step `{key}`:\n{rendered}\n"));
+    }
+    if !ctx.memories.is_empty() {
+        text.push_str("\nWhat the user asked us to remember that may matter here:\n");
+        for recalled in &ctx.memories {
+            let memory = &recalled.memory;
+            text.push_str(&format!("- ({}) {}\n", memory.kind, truncate(memory.text.clone(), MEMORY_BUDGET)));
+        }
     }
     text
 }
@@ -129,7 +140,7 @@ pub async fn ask_json(
     let mut temperature = ctx.params["temperature"].as_f64().map(|value| value as f32).unwrap_or(0.2);
     let mut correction_note = None;
     if let Some(correction) = &ctx.correction {
-        let examples = past_corrections(config, kind, &correction.issues).await;
+        let examples = past_corrections(config, ctx, kind, &correction.issues).await;
         messages.push(ChatMessage::assistant(correction.previous_output.to_string()));
         let issues: Vec<String> = correction
             .issues
@@ -201,28 +212,36 @@ pub async fn ask_json(
     Ok(Answer { value: parse_answer(&response.content), correction_note })
 }
 
-/// The accepted values of similar past corrections that passed, as prompt lines.
+/// The values that fixed the most similar past corrections of this agent kind that passed
+/// (recalled by meaning from the execution owner's memories), as prompt lines.
 async fn past_corrections(
     config: &AgentsConfig,
+    ctx: &StepContext,
     kind: &str,
     issues: &[troupe_runtime::validator::ValidationIssue],
 ) -> Vec<String> {
-    let Some(store) = &config.corrections else { return Vec::new() };
-    let signature = troupe_runtime::validator::signature(issues);
-    let records = match store.similar_corrections(kind, &signature, 10).await {
-        Ok(records) => records,
+    let Some(memories) = &config.memories else { return Vec::new() };
+    let query: Vec<String> =
+        issues.iter().map(|issue| format!("- [{}] at `{}`: {}", issue.validator, issue.path, issue.message)).collect();
+    let mut search = MemorySearch::new(format!("agent {kind}\n{}", query.join("\n")), 10);
+    search.kinds.push(CORRECTION_KIND.to_owned());
+    let recalled = match memories.recall(ctx.owner, &search).await {
+        Ok(recalled) => recalled,
         Err(error) => {
-            tracing::warn!(%error, "cannot read past corrections; correcting without them");
+            tracing::warn!(%error, "cannot recall past corrections; correcting without them");
             return Vec::new();
         }
     };
-    records
-        .iter()
-        .filter(|record| record.passed)
-        .flat_map(|record| record.strategy["accepted"].as_array().cloned().unwrap_or_default())
-        .filter_map(|example| Some(format!("`{}` = {}", example["path"].as_str()?, example["accepted"].as_str()?)))
-        .take(PAST_CORRECTIONS as usize)
-        .collect()
+    let mut examples: Vec<String> = Vec::new();
+    for hit in recalled.iter().filter(|hit| hit.memory.metadata["agent"].as_str() == Some(kind)) {
+        for fix in correction_fixes(&hit.memory.text) {
+            if !examples.iter().any(|seen| seen == fix) {
+                examples.push(fix.to_owned());
+            }
+        }
+    }
+    examples.truncate(PAST_CORRECTIONS as usize);
+    examples
 }
 
 /// The longest transcript kept per LLM call.

@@ -54,10 +54,15 @@ pub fn register_builtins(builder: RuntimeBuilder) -> RuntimeBuilder {
     register_builtins_with(builder, AgentsConfig::default())
 }
 
-/// Registers every agent and validator this crate provides, configured by `config`.
+/// Registers every agent and validator this crate provides, configured by `config`; with a
+/// memory service in `config`, the runtime gets it too (steps recall the owner's memories, and
+/// the corrections that passed are remembered for the corrector to find again).
 pub fn register_builtins_with(builder: RuntimeBuilder, config: AgentsConfig) -> RuntimeBuilder {
+    let mut builder = match &config.memories {
+        Some(memories) => builder.memories(Arc::clone(memories)),
+        None => builder,
+    };
     let config = Arc::new(config);
-    let mut builder = builder;
     for kind in software::DesignKind::ALL {
         let config = Arc::clone(&config);
         builder = builder.agent(kind.name(), software::DesignAgent::new(kind, config));

@@ -85,7 +85,7 @@ async fn runtime(fake: &Fake, store: &Arc<dyn ExecutionStore>) -> Runtime {
     let config = AgentsConfig {
         llm: Arc::new(provider),
         price_per_million: Some((1.0, 2.0)),
-        corrections: Some(Arc::clone(store)),
+        memories: Some(Arc::new(troupe_runtime::memory::InMemoryMemories::default())),
         ..AgentsConfig::default()
     };
     let builder = Runtime::builder().store(Arc::clone(store)).config(RuntimeConfig::default());

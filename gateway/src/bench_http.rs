@@ -63,6 +63,8 @@ async fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
         hash_cost: HashCost::Fast,
         http: HttpSettings { rate_limit: None, ..HttpSettings::default() },
         agents: troupe_agents::AgentsConfig::default(),
+        memory: crate::memory::MemoryOptions::embedded(&dir)?,
+        retention: crate::retention::RetentionPolicy::default(),
     })
     .await?;
     let result = measure(args, &server).await;

@@ -18,6 +18,9 @@ pub struct Cli {
     /// Log format on standard error.
     #[arg(long, global = true, env = "TROUPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Memory settings (keys, vector store, embedder).
+    #[command(flatten)]
+    pub memory: crate::memory::MemoryArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -44,6 +47,13 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Applies database migrations.
     Migrate,
+    /// Runs one retention pass: deletes the logs, events and artifacts of executions that
+    /// finished longer ago than `--retention-executions`, and memories older than
+    /// `--retention-memories`. Live executions are never touched.
+    Gc(GcArgs),
+    /// Works with memories.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
     /// Administers accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -114,6 +124,22 @@ pub enum AdminCommand {
     },
 }
 
+/// Arguments of `troupe gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// What to remove.
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionArgs,
+}
+
+/// `troupe memory …`.
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// Re-encrypts every memory with the active key (the first of `TROUPE_MEMORY_KEYS`), so
+    /// older keys can then be dropped from the list.
+    Rekey,
+}
+
 /// `troupe pipeline …`.
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
@@ -133,4 +159,6 @@ pub enum BenchCommand {
     Pipeline(crate::bench::PipelineBenchArgs),
     /// Measures the gateway: request rates, open-loop latency, WebSocket fan-out.
     Http(crate::bench_http::HttpBenchArgs),
+    /// Measures vector memory: inserts, index build, filtered search latency and recall.
+    Memory(crate::bench_memory::MemoryBenchArgs),
 }

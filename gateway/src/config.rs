@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// Cheap password hashing for tests and benchmarks; refused in production.
     #[arg(long, env = "TROUPE_INSECURE_FAST_HASHING", hide = true)]
     pub insecure_fast_hashing: bool,
+    /// Retention of finished executions' logs, events and artifacts, and of memories.
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionArgs,
     /// A TOML file with any of the settings above, by their long names with underscores.
     #[arg(long, env = "TROUPE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -369,6 +372,7 @@ mod tests {
             budget_max_tokens: None,
             budget_max_cost_usd: None,
             insecure_fast_hashing: false,
+            retention: Default::default(),
             config: None,
         }
     }

@@ -10,11 +10,15 @@
 pub mod auth;
 mod bench;
 mod bench_http;
+mod bench_memory;
 mod cli;
 mod commands;
 pub mod config;
 pub mod http;
+pub mod jobs;
+pub mod memory;
 mod progress;
+pub mod retention;
 pub mod server;
 mod setup;
 

@@ -33,7 +33,14 @@ pub struct ServerOptions {
     pub agents: troupe_agents::AgentsConfig,
     /// HTTP tunables.
     pub http: HttpSettings,
+    /// Memory keys, vector store and embedder.
+    pub memory: crate::memory::MemoryOptions,
+    /// What retention removes, and how often it runs.
+    pub retention: crate::retention::RetentionPolicy,
 }
+
+/// How often the vector index is brought up to date (in the background).
+const INDEX_UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A running server.
 pub struct Server {
@@ -43,19 +50,64 @@ pub struct Server {
     pub state: AppState,
     serving: tokio::task::JoinHandle<std::io::Result<()>>,
     observer: tokio::task::JoinHandle<()>,
+    jobs: Vec<crate::jobs::Job>,
+}
+
+/// Starts the server's background work: one reconciliation of memory records and vectors
+/// (re-indexing what a killed process left unindexed), the vector index upkeep, and retention
+/// when a policy is configured.
+fn background_jobs(
+    state: &AppState,
+    executions: Arc<dyn troupe_runtime::store::ExecutionStore>,
+    memories: Arc<troupe_memory::MemoryService>,
+    retention: crate::retention::RetentionPolicy,
+) -> Vec<crate::jobs::Job> {
+    let stop = state.shutdown.clone();
+    let reconciled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut jobs = vec![crate::jobs::spawn("memory-index", Duration::ZERO, INDEX_UPKEEP_INTERVAL, stop.clone(), {
+        let memories = Arc::clone(&memories);
+        move || {
+            let memories = Arc::clone(&memories);
+            let reconciled = Arc::clone(&reconciled);
+            async move {
+                if !reconciled.load(std::sync::atomic::Ordering::Acquire) {
+                    let report = memories.reconcile().await?;
+                    if report.reindexed > 0 {
+                        tracing::warn!(checked = report.checked, reindexed = report.reindexed, "memories re-indexed");
+                    }
+                    reconciled.store(true, std::sync::atomic::Ordering::Release);
+                }
+                memories.vectors().optimize().await?;
+                Ok(())
+            }
+        }
+    })];
+    if retention.is_active() {
+        jobs.push(crate::jobs::spawn("retention", Duration::from_secs(5), retention.interval, stop, move || {
+            let executions = Arc::clone(&executions);
+            let memories = Arc::clone(&memories);
+            async move { crate::retention::run(retention, executions.as_ref(), Some(&memories)).await.map(|_| ()) }
+        }));
+    }
+    jobs
 }
 
 impl Server {
     /// Opens the database (migrating it), starts the runtime (resuming this node's unfinished
     /// executions) and starts listening.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Self> {
-        let Stores { executions, accounts, .. } = troupe_memory::open_stores(&options.database_url)
+        let Stores { executions, accounts, memories: memory_store } = troupe_memory::open_stores(&options.database_url)
             .await
             .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&options.database_url)))?;
+        let memories = Arc::new(options.memory.open(memory_store).await?);
         let config = RuntimeConfig { node_id: options.node_id, resume: true, ..RuntimeConfig::default() };
-        let builder = Runtime::builder().store(executions).config(config);
+        let builder = Runtime::builder().store(Arc::clone(&executions)).config(config);
+        let agents = troupe_agents::AgentsConfig {
+            memories: Some(Arc::clone(&memories) as Arc<dyn troupe_runtime::memory::Memories>),
+            ..options.agents
+        };
         let runtime = Arc::new(
-            troupe_agents::register_builtins_with(builder, options.agents)
+            troupe_agents::register_builtins_with(builder, agents)
                 .start()
                 .await
                 .context("failed to start the runtime")?,
@@ -66,8 +118,9 @@ impl Server {
             Jwt::new(&options.jwt_secret, ACCESS_TOKEN_TTL),
             REFRESH_TOKEN_TTL,
         );
-        let state = AppState::new(runtime, auth, options.http);
+        let state = AppState::new(runtime, auth, options.http, Arc::clone(&memories));
         let observer = state.metrics.observe(&state.runtime);
+        let jobs = background_jobs(&state, executions, memories, options.retention);
         let listener = tokio::net::TcpListener::bind(options.addr)
             .await
             .with_context(|| format!("failed to listen on {}", options.addr))?;
@@ -77,7 +130,7 @@ impl Server {
         let serving = tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
         });
-        Ok(Self { addr, state, serving, observer })
+        Ok(Self { addr, state, serving, observer, jobs })
     }
 
     /// Stops accepting, closes WebSockets with a close frame, lets requests in flight finish,
@@ -86,6 +139,9 @@ impl Server {
         self.state.shutdown.cancel();
         let served = tokio::time::timeout(Duration::from_secs(30), self.serving).await;
         self.observer.abort();
+        for job in &self.jobs {
+            job.abort();
+        }
         let AppState { mut runtime, .. } = self.state;
         // WebSocket tasks drop their handles as they close.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

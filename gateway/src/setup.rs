@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
-use troupe_runtime::store::ExecutionStore;
 use troupe_runtime::{Runtime, RuntimeConfig};
 
 use crate::cli::{Cli, LogFormat};
+use crate::memory::MemoryOptions;
 
 /// Sends logs to standard error, filtered by `RUST_LOG` (default `warn,troupe=info`).
 pub fn init_tracing(format: LogFormat) {
@@ -48,11 +48,22 @@ pub fn node_id(data_dir: &Path) -> anyhow::Result<String> {
 
 /// Opens the configured store (PostgreSQL from `--database-url`, else SQLite in the data dir)
 /// and applies migrations.
-pub async fn open_store(cli: &Cli) -> anyhow::Result<Arc<dyn ExecutionStore>> {
+pub async fn open_stores(cli: &Cli) -> anyhow::Result<troupe_memory::Stores> {
     let url = database_url(cli);
-    troupe_memory::open_store(&url)
+    troupe_memory::open_stores(&url)
         .await
         .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&url)))
+}
+
+/// The memory settings of a command run locally (generated keys are fine: the CLI acts for
+/// the local user); the LLM settings give the embeddings endpoint's fallbacks.
+pub fn memory_options(cli: &Cli, llm: Option<&crate::config::LlmArgs>) -> anyhow::Result<MemoryOptions> {
+    cli.memory.options(
+        &cli.data_dir,
+        crate::config::Environment::Development,
+        llm.and_then(|llm| llm.llm_base_url.as_deref()),
+        llm.and_then(|llm| llm.llm_api_key.as_deref()),
+    )
 }
 
 /// The configured database URL: `--database-url`, else the SQLite file in the data dir.
@@ -71,9 +82,18 @@ pub async fn start_runtime(
     llm: &crate::config::LlmArgs,
 ) -> anyhow::Result<Runtime> {
     ensure_data_dir(&cli.data_dir)?;
-    let store = open_store(cli).await?;
-    let agents =
-        troupe_agents::AgentsConfig { corrections: Some(Arc::clone(&store)), ..llm.agents_config(&cli.data_dir)? };
+    let stores = open_stores(cli).await?;
+    let store = stores.executions;
+    // Memories are a help, not a requirement, for a local run: if the vector store is busy
+    // (a server holds it) the run goes on without recall.
+    let memories = match memory_options(cli, Some(llm))?.open(stores.memories).await {
+        Ok(memories) => Some(Arc::new(memories) as Arc<dyn troupe_runtime::memory::Memories>),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "memories are unavailable to this run");
+            None
+        }
+    };
+    let agents = troupe_agents::AgentsConfig { memories, ..llm.agents_config(&cli.data_dir)? };
     let config = RuntimeConfig {
         node_id: node_id(&cli.data_dir)?,
         resume,

@@ -15,6 +15,9 @@ pub const DEFAULT_DIMENSION: usize = 384;
 /// Texts longer than this many characters are refused (say where to split).
 pub const MAX_TEXT_CHARS: usize = 32_768;
 
+/// Inputs up to this many bytes are embedded inline, larger ones on the blocking pool.
+const INLINE_BYTES: usize = 4096;
+
 /// The offline hashing embedder.
 #[derive(Clone, Copy, Debug)]
 pub struct HashingEmbedder {
@@ -98,7 +101,16 @@ impl Embedder for HashingEmbedder {
 
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         check_texts(texts)?;
-        Ok(texts.iter().map(|text| self.vector(text)).collect())
+        // Hashing takes about a microsecond per word: long inputs go to the blocking pool so
+        // no async worker stalls on them.
+        if texts.iter().map(String::len).sum::<usize>() <= INLINE_BYTES {
+            return Ok(texts.iter().map(|text| self.vector(text)).collect());
+        }
+        let embedder = *self;
+        let texts = texts.to_vec();
+        tokio::task::spawn_blocking(move || texts.iter().map(|text| embedder.vector(text)).collect())
+            .await
+            .map_err(|error| EmbedError::Provider(format!("the embedding task failed: {error}")))
     }
 }
 

@@ -5,21 +5,26 @@
 //! statements (written with `$n` placeholders, which both databases accept); the schema lives
 //! in `migrations/sqlite` and `migrations/postgres` and is embedded in the binary.
 //!
-//! Memory: records sealed with AES-256-GCM ([`crypto`]) in the `memories` table, and the offline
-//! hashing embedder ([`embed`]).
+//! Memory ([`MemoryService`]): records sealed with AES-256-GCM ([`crypto`]) in the `memories`
+//! table, their vectors in Qdrant ([`vector`]: the in-process engine by default, a server in
+//! production), and the offline hashing embedder ([`embed`]). It does not call LLM or
+//! embedding APIs itself: a remote embedder comes in through the runtime's `Embedder` port.
 
 #![warn(missing_docs)]
 
 pub mod crypto;
 pub mod embed;
 pub mod scratch;
+pub mod service;
 mod sql;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testing;
+pub mod vector;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use service::MemoryService;
 pub use sql::{PostgresStore, SqliteStore};
 use troupe_runtime::accounts::AccountStore;
 use troupe_runtime::memory::MemoryStore;
@@ -51,6 +56,26 @@ pub async fn open_stores(database_url: &str) -> Result<Stores, StoreError> {
             redact(database_url)
         )))
     }
+}
+
+/// Where memories' vectors live.
+#[derive(Clone, Debug)]
+pub enum VectorBackend {
+    /// The in-process engine, in this directory.
+    Edge(std::path::PathBuf),
+    /// A Qdrant server.
+    Qdrant(vector::QdrantSettings),
+}
+
+/// Opens the vector store for vectors of `dimension` (creating the collection if needed).
+pub async fn open_vectors(
+    backend: &VectorBackend,
+    dimension: usize,
+) -> Result<Arc<dyn troupe_runtime::memory::VectorMemory>, troupe_runtime::memory::MemoryError> {
+    Ok(match backend {
+        VectorBackend::Edge(dir) => Arc::new(vector::EdgeVectorMemory::open(dir, dimension).await?),
+        VectorBackend::Qdrant(settings) => Arc::new(vector::QdrantVectorMemory::connect(settings, dimension).await?),
+    })
 }
 
 /// Opens the execution store a URL names (see [`open_stores`]).

@@ -42,6 +42,9 @@ pub struct StepContext {
     pub cancel: CancellationToken,
     /// Where the attempt reports its LLM use and streams answer tokens.
     pub telemetry: Arc<StepTelemetry>,
+    /// The owner's memories nearest to the step's input, best first (empty when the runtime
+    /// has no memory service, or nothing is close).
+    pub memories: Vec<crate::memory::RecalledMemory>,
 }
 
 /// One LLM call of an attempt.

@@ -19,6 +19,7 @@ use crate::actors::shared::{Admission, AgentKind, ShardSlot};
 use crate::agent::{Agent, AgentFactory};
 use crate::events::{EventBus, EventSink, EventSubscription};
 use crate::ids::{ExecutionId, ProjectId, UserId};
+use crate::memory::Memories;
 use crate::model::ExecutionRecord;
 use crate::pipeline::{PipelineDef, PipelineEnv, PipelineError, ValidatedPipeline};
 use crate::status::ExecutionStatus;
@@ -70,6 +71,10 @@ pub struct RuntimeConfig {
     pub event_capacity: usize,
     /// Whether to take over and resume unfinished executions on start.
     pub resume: bool,
+    /// How many of the owner's memories a step receives (recalled by its input; 0: none).
+    pub recall_limit: usize,
+    /// The longest a recall may take before the step runs without memories.
+    pub recall_timeout: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -83,6 +88,8 @@ impl Default for RuntimeConfig {
             core_restart: RestartPolicy::default(),
             event_capacity: 1024,
             resume: true,
+            recall_limit: 5,
+            recall_timeout: Duration::from_secs(2),
         }
     }
 }
@@ -188,10 +195,18 @@ pub struct RuntimeBuilder {
     default_agent_config: AgentConfig,
     validators: Validators,
     sinks: Vec<Arc<dyn EventSink>>,
+    memories: Option<Arc<dyn Memories>>,
     config: RuntimeConfig,
 }
 
 impl RuntimeBuilder {
+    /// Gives steps recall of their owner's memories, and remembers the corrections that passed
+    /// (the corrector finds them again by meaning).
+    pub fn memories(mut self, memories: Arc<dyn Memories>) -> Self {
+        self.memories = Some(memories);
+        self
+    }
+
     /// Uses this store (default: in memory).
     pub fn store(mut self, store: Arc<dyn ExecutionStore>) -> Self {
         self.store = Some(store);
@@ -289,6 +304,7 @@ impl RuntimeBuilder {
         }
         let shared = Arc::new(Shared {
             store,
+            memories: self.memories,
             bus,
             sinks,
             validators: Arc::new(self.validators),
@@ -336,6 +352,7 @@ impl Runtime {
             default_agent_config: AgentConfig::default(),
             validators: Validators::default(),
             sinks: Vec::new(),
+            memories: None,
             config: RuntimeConfig::default(),
         }
     }

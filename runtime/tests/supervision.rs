@@ -707,6 +707,13 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     ) -> Result<Vec<troupe_runtime::model::CorrectionRecord>, troupe_runtime::store::StoreError> {
         self.inner.similar_corrections(agent, signature, limit).await
     }
+    async fn purge_finished(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<troupe_runtime::store::PurgeReport, troupe_runtime::store::StoreError> {
+        self.inner.purge_finished(before, limit).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,9 @@ use std::sync::Arc;
 use super::policy::HttpPolicy;
 use super::{GEMINI_BASE_URL, Gemini, LlmError, LlmProvider, Offline, OpenAiCompatible};
 
+/// OpenAI's public API, the default base URL of the `openai` provider.
+pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
 /// The provider kinds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ProviderKind {
@@ -71,7 +74,7 @@ impl LlmSettings {
         match self.provider {
             ProviderKind::Offline => Ok(Arc::new(Offline)),
             ProviderKind::OpenAi => {
-                let base_url = self.base_url.as_deref().unwrap_or("https://api.openai.com/v1");
+                let base_url = self.base_url.as_deref().unwrap_or(OPENAI_BASE_URL);
                 let provider =
                     OpenAiCompatible::new("openai", base_url, self.api_key.clone(), model()?, self.policy.clone())?;
                 Ok(Arc::new(provider))

@@ -1,5 +1,6 @@
 //! The commands.
 
+mod maintenance;
 mod pipeline;
 mod run;
 mod serve;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::{BenchCommand, Cli, Command};
+use crate::cli::{BenchCommand, Cli, Command, MemoryCommand};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -16,7 +17,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipeline(command) => pipeline::run(command),
         Command::Bench(BenchCommand::Pipeline(args)) => crate::bench::pipeline(args, cli.database_url.as_deref()),
         Command::Bench(BenchCommand::Http(args)) => crate::bench_http::http(args),
-        Command::Run(_) | Command::Resume(_) | Command::Migrate | Command::Serve(_) | Command::Admin(_) => {
+        Command::Bench(BenchCommand::Memory(args)) => crate::bench_memory::memory(args),
+        Command::Run(_)
+        | Command::Resume(_)
+        | Command::Migrate
+        | Command::Serve(_)
+        | Command::Admin(_)
+        | Command::Gc(_)
+        | Command::Memory(_) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -27,9 +35,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Serve(args) => serve::serve(&cli, args).await,
                     Command::Admin(command) => serve::admin(&cli, command).await,
                     Command::Resume(args) => run::resume(&cli, args).await,
+                    Command::Gc(args) => maintenance::gc(&cli, args).await,
+                    Command::Memory(MemoryCommand::Rekey) => maintenance::rekey(&cli).await,
                     Command::Migrate => {
                         crate::setup::ensure_data_dir(&cli.data_dir)?;
-                        crate::setup::open_store(&cli).await?;
+                        crate::setup::open_stores(&cli).await?;
                         println!("migrations applied");
                         Ok(ExitCode::SUCCESS)
                     }

@@ -15,7 +15,13 @@ use crate::setup;
 pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     setup::ensure_data_dir(&cli.data_dir)?;
     let config = ServeConfig::resolve(args, &cli.data_dir)?;
-    tracing::info!(?config, "starting");
+    let memory = cli.memory.options(
+        &cli.data_dir,
+        config.environment,
+        args.llm.llm_base_url.as_deref(),
+        args.llm.llm_api_key.as_deref(),
+    )?;
+    tracing::info!(?config, ?memory, "starting");
     let server = Server::start(ServerOptions {
         database_url: setup::database_url(cli),
         addr: config.addr,
@@ -24,6 +30,8 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         hash_cost: config.hash_cost,
         http: config.http.clone(),
         agents: config.agents.clone(),
+        memory,
+        retention: args.retention.policy(),
     })
     .await?;
     let users = server.state.auth.store().list_users(None, 1).await?;

@@ -21,8 +21,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for people.
     pub message: String,
-    /// Structured details (`null` when none).
-    pub details: Value,
+    /// Structured details (`null` when none; boxed to keep `Result<_, ApiError>` small).
+    pub details: Box<Value>,
     /// Seconds to wait before retrying (429, 503).
     pub retry_after: Option<u64>,
 }
@@ -51,12 +51,12 @@ pub struct ErrorFields {
 impl ApiError {
     /// Builds an error without details.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Value::Null, retry_after: None }
+        Self { status, code, message: message.into(), details: Box::new(Value::Null), retry_after: None }
     }
 
     /// Adds details.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = details;
+        self.details = Box::new(details);
         self
     }
 
@@ -143,6 +143,37 @@ impl From<RuntimeError> for ApiError {
     }
 }
 
+impl From<troupe_runtime::memory::MemoryError> for ApiError {
+    fn from(error: troupe_runtime::memory::MemoryError) -> Self {
+        use troupe_runtime::embed::EmbedError;
+        use troupe_runtime::memory::MemoryError;
+        match error {
+            MemoryError::Invalid { field, message } => Self::invalid_field(field, message),
+            MemoryError::Store(error) => error.into(),
+            MemoryError::Unavailable(cause) | MemoryError::Embed(EmbedError::Provider(cause)) => {
+                tracing::warn!(%cause, "memory backend unavailable");
+                let mut error = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "memory_unavailable",
+                    "the memory store or the embedder does not answer; retry",
+                );
+                error.retry_after = Some(1);
+                error
+            }
+            MemoryError::Embed(EmbedError::Input(message)) => Self::invalid_field("text", message),
+            MemoryError::Embed(error @ EmbedError::Dimension { .. }) => Self::internal(error),
+            MemoryError::Sealed { id, message } => {
+                tracing::error!(memory_id = %id, %message, "a memory cannot be decrypted");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "memory_unreadable",
+                    format!("memory {id} cannot be decrypted: it was altered, or its key is no longer configured"),
+                )
+            }
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
@@ -176,7 +207,7 @@ impl IntoResponse for ApiError {
             "error": {
                 "code": self.code,
                 "message": self.message,
-                "details": self.details,
+                "details": *self.details,
                 "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }
         });

@@ -98,11 +98,18 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Events serialised for WebSocket subscribers.
     pub ws_frames: Arc<ws::EventFrames>,
+    /// Users' memories.
+    pub memories: Arc<troupe_memory::MemoryService>,
 }
 
 impl AppState {
     /// Builds the state.
-    pub fn new(runtime: Arc<Runtime>, auth: Auth, settings: HttpSettings) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        auth: Auth,
+        settings: HttpSettings,
+        memories: Arc<troupe_memory::MemoryService>,
+    ) -> Self {
         let builtin_pipelines =
             troupe_agents::builtin_pipelines().into_iter().map(|def| (def.name.clone(), def)).collect();
         Self {
@@ -114,6 +121,7 @@ impl AppState {
             idempotency: Arc::new(DashMap::new()),
             shutdown: CancellationToken::new(),
             ws_frames: Arc::new(ws::EventFrames::default()),
+            memories,
         }
     }
 }

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::routes::{agents, auth, executions, pipelines, projects, users};
+use super::routes::{agents, auth, executions, memories, pipelines, projects, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use super::routes::{agents, auth, executions, pipelines, projects, users};
         (name = "pipelines", description = "Pipeline definitions"),
         (name = "executions", description = "Runs of pipelines"),
         (name = "agents", description = "Agent kinds and their health"),
+        (name = "memories", description = "A user's memories: stored encrypted, searched by meaning"),
     )
 )]
 struct ApiDoc;
@@ -78,6 +79,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::list_agents))
         .routes(routes!(agents::get_agent))
         .routes(routes!(agents::release_agent))
+        .routes(routes!(memories::store_memory, memories::delete_all_memories))
+        .routes(routes!(memories::search_memories))
+        .routes(routes!(memories::export_memories))
+        .routes(routes!(memories::get_memory, memories::delete_memory))
 }
 
 /// Returns the OpenAPI document.

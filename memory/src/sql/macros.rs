@@ -485,6 +485,58 @@ macro_rules! sql_store {
                     rows.iter().map(pipeline_from_row).collect()
                 }
 
+                async fn purge_finished(
+                    &self,
+                    before: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<troupe_runtime::store::PurgeReport, StoreError> {
+                    let mut report = troupe_runtime::store::PurgeReport::default();
+                    let mut transaction = self.writer.begin().await.map_err(db_error)?;
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "SELECT id FROM executions WHERE purged_at IS NULL \
+                         AND status IN ('completed', 'failed', 'cancelled') AND finished_at < $1 \
+                         ORDER BY finished_at LIMIT $2",
+                    )
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *transaction)
+                    .await
+                    .map_err(db_error)?;
+                    let now = troupe_runtime::model::now();
+                    for id in ids {
+                        report.executions += 1;
+                        report.logs += sqlx::query("DELETE FROM execution_logs WHERE execution_id = $1")
+                            .bind(id)
+                            .execute(&mut *transaction)
+                            .await
+                            .map_err(db_error)?
+                            .rows_affected();
+                        report.artifacts += sqlx::query("DELETE FROM artifacts WHERE execution_id = $1")
+                            .bind(id)
+                            .execute(&mut *transaction)
+                            .await
+                            .map_err(db_error)?
+                            .rows_affected();
+                        report.events += sqlx::query(
+                            "DELETE FROM execution_events WHERE execution_id = $1 \
+                             AND seq < (SELECT MAX(seq) FROM execution_events WHERE execution_id = $1)",
+                        )
+                        .bind(id)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                        sqlx::query("UPDATE executions SET purged_at = $2 WHERE id = $1")
+                            .bind(id)
+                            .bind(now)
+                            .execute(&mut *transaction)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    transaction.commit().await.map_err(db_error)?;
+                    Ok(report)
+                }
+
                 async fn delete_pipeline(&self, owner: UserId, name: &str) -> Result<bool, StoreError> {
                     let result = sqlx::query("DELETE FROM pipelines WHERE owner_id = $1 AND name = $2")
                         .bind(owner.0)

@@ -5,6 +5,7 @@ macro_rules! sql_memories {
     ($store:path, $db:ty) => {
         mod memories_impl {
             use async_trait::async_trait;
+            use chrono::{DateTime, Utc};
             use serde_json::Value;
             use sqlx::Row;
             use sqlx::types::Json;
@@ -30,6 +31,12 @@ macro_rules! sql_memories {
                     ciphertext: row.try_get("ciphertext").map_err(db_error)?,
                     created_at: row.try_get("created_at").map_err(db_error)?,
                 })
+            }
+
+            fn ids_from_rows(rows: &[DbRow]) -> Result<Vec<(UserId, Uuid)>, StoreError> {
+                rows.iter()
+                    .map(|row| Ok((UserId(row.try_get("user_id").map_err(db_error)?), row.try_get("id").map_err(db_error)?)))
+                    .collect()
             }
 
             #[async_trait]
@@ -110,6 +117,32 @@ macro_rules! sql_memories {
                         .await
                         .map_err(db_error)?;
                     rows.iter().map(memory_from_row).collect()
+                }
+
+                async fn memory_ids(&self, after: Option<Uuid>, limit: u32) -> Result<Vec<(UserId, Uuid)>, StoreError> {
+                    let rows = match after {
+                        Some(after) => sqlx::query("SELECT user_id, id FROM memories WHERE id > $1 ORDER BY id LIMIT $2")
+                            .bind(after)
+                            .bind(i64::from(limit))
+                            .fetch_all(&self.reader)
+                            .await,
+                        None => sqlx::query("SELECT user_id, id FROM memories ORDER BY id LIMIT $1")
+                            .bind(i64::from(limit))
+                            .fetch_all(&self.reader)
+                            .await,
+                    }
+                    .map_err(db_error)?;
+                    ids_from_rows(&rows)
+                }
+
+                async fn memories_before(&self, before: DateTime<Utc>, limit: u32) -> Result<Vec<(UserId, Uuid)>, StoreError> {
+                    let rows = sqlx::query("SELECT user_id, id FROM memories WHERE created_at < $1 ORDER BY created_at, id LIMIT $2")
+                        .bind(before)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    ids_from_rows(&rows)
                 }
 
                 async fn reseal_memory(&self, record: &MemoryRecord) -> Result<(), StoreError> {

@@ -24,6 +24,7 @@ use super::shard::{StepDone, StepFailure, StepOutcome};
 use super::shared::AgentKind;
 use crate::agent::{Agent, AgentError, StepContext, StepOutput};
 use crate::ids::ExecutionId;
+use crate::memory::{CORRECTION_KIND, MemorySearch, RecalledMemory};
 use crate::pipeline::StepPlan;
 use crate::supervision::{RestartDecision, RestartTracker};
 
@@ -343,6 +344,7 @@ async fn run_step(
 ) {
     let StepJob { shard, execution_id, attempt, plan, mut ctx } = job;
     let _permit = semaphore.acquire_owned().await;
+    ctx.memories = recall(&shared, &ctx).await;
     ctx.deadline = Instant::now() + plan.timeout;
     let cancel = ctx.cancel.clone();
     let run = AssertUnwindSafe(instance.run(ctx)).catch_unwind();
@@ -381,12 +383,72 @@ async fn run_step(
     shared.deliver(shard, done);
 }
 
+/// The owner's memories nearest to the step's input (its text values); none when the runtime
+/// has no memory service, the input has no text, or recall fails or is slow (logged: a step
+/// never fails for want of memories).
+async fn recall(shared: &Shared, ctx: &StepContext) -> Vec<RecalledMemory> {
+    let Some(memories) = &shared.memories else { return Vec::new() };
+    if shared.config.recall_limit == 0 {
+        return Vec::new();
+    }
+    let query = input_text(&ctx.input, RECALL_QUERY_CHARS);
+    if query.trim().is_empty() {
+        return Vec::new();
+    }
+    let mut search = MemorySearch::new(query, shared.config.recall_limit);
+    search.exclude_kinds.push(CORRECTION_KIND.to_owned());
+    let recalled = tokio::select! {
+        recalled = tokio::time::timeout(shared.config.recall_timeout, memories.recall(ctx.owner, &search)) => recalled,
+        _ = ctx.cancel.cancelled() => return Vec::new(),
+    };
+    match recalled {
+        Ok(Ok(found)) => found,
+        Ok(Err(error)) => {
+            warn!(execution_id = %ctx.execution_id, step = %ctx.step_key, %error, "recall failed; the step runs without memories");
+            Vec::new()
+        }
+        Err(_) => {
+            warn!(execution_id = %ctx.execution_id, step = %ctx.step_key, "recall timed out; the step runs without memories");
+            Vec::new()
+        }
+    }
+}
+
+/// The longest recall query taken from a step's input.
+const RECALL_QUERY_CHARS: usize = 2_000;
+
+/// The text values of a JSON document, depth first, joined by newlines, up to `limit` bytes.
+fn input_text(value: &serde_json::Value, limit: usize) -> String {
+    fn walk(value: &serde_json::Value, text: &mut String, limit: usize) {
+        if text.len() >= limit {
+            return;
+        }
+        match value {
+            serde_json::Value::String(string) => {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(string);
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, text, limit)),
+            serde_json::Value::Object(fields) => fields.values().for_each(|field| walk(field, text, limit)),
+            _ => {}
+        }
+    }
+    let mut text = String::new();
+    walk(value, &mut text, limit);
+    if text.len() > limit {
+        text.truncate(text.floor_char_boundary(limit));
+    }
+    text
+}
+
 fn validate(shared: &Shared, plan: &StepPlan, output: StepOutput) -> StepOutcome {
     if plan.validate.is_empty() {
-        return StepOutcome::Output { output, issues: Vec::new() };
+        return StepOutcome::Output { output: Box::new(output), issues: Vec::new() };
     }
     match std::panic::catch_unwind(AssertUnwindSafe(|| shared.validators.run(plan, &output.output))) {
-        Ok(issues) => StepOutcome::Output { output, issues },
+        Ok(issues) => StepOutcome::Output { output: Box::new(output), issues },
         Err(panic) => {
             StepOutcome::Failed(StepFailure::Fatal(format!("a validator panicked: {}", panic_message(panic.as_ref()))))
         }

@@ -18,6 +18,7 @@ use crate::validator::Validators;
 
 pub(crate) struct Shared {
     pub store: Arc<dyn ExecutionStore>,
+    pub memories: Option<Arc<dyn crate::memory::Memories>>,
     pub bus: Arc<EventBus>,
     pub sinks: Vec<Arc<dyn EventSink>>,
     pub validators: Arc<Validators>,

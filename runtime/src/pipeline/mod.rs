@@ -233,12 +233,28 @@ impl PipelineDef {
         Self::parse(&text, format)
     }
 
-    /// Returns the content hash (SHA-256 of the canonical JSON) that pins this exact definition.
+    /// Returns the content hash (SHA-256 of the canonical JSON: object keys sorted at every
+    /// level) that pins this exact definition. Canonical, because JSON objects keep their
+    /// document order in memory and a database may hand them back in another order.
     pub fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};
-        let bytes = serde_json::to_vec(self).expect("a pipeline definition always serialises");
+        let value = serde_json::to_value(self).expect("a pipeline definition always serialises");
+        let bytes = serde_json::to_vec(&canonical(value)).expect("a JSON value always serialises");
         let digest = Sha256::digest(&bytes);
         digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+/// The value with every object's keys in sorted order.
+fn canonical(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(key, value)| (key, canonical(value))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
+        other => other,
     }
 }
 

@@ -35,6 +35,7 @@ struct ExecutionData {
     logs: Vec<LogRecord>,
     artifacts: BTreeMap<(String, String), ArtifactRecord>,
     usage: Vec<UsageRecord>,
+    purged: bool,
 }
 
 impl InMemoryStore {
@@ -82,6 +83,7 @@ impl ExecutionStore for InMemoryStore {
                     logs: Vec::new(),
                     artifacts: BTreeMap::new(),
                     usage: Vec::new(),
+                    purged: false,
                 },
             );
         }
@@ -285,6 +287,30 @@ impl ExecutionStore for InMemoryStore {
                 data.events[start..].iter().take(limit as usize).cloned().collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn purge_finished(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<super::PurgeReport, StoreError> {
+        let mut inner = self.lock();
+        let mut report = super::PurgeReport::default();
+        let purgeable = inner.executions.values_mut().filter(|data| {
+            !data.purged && data.record.status.is_terminal() && data.record.finished_at.is_some_and(|at| at < before)
+        });
+        for data in purgeable.take(limit as usize) {
+            report.executions += 1;
+            report.logs += data.logs.len() as u64;
+            report.artifacts += data.artifacts.len() as u64;
+            let kept = data.events.pop();
+            report.events += data.events.len() as u64;
+            data.events = kept.into_iter().collect();
+            data.logs.clear();
+            data.artifacts.clear();
+            data.purged = true;
+        }
+        Ok(report)
     }
 
     async fn list_logs(&self, id: ExecutionId) -> Result<Vec<LogRecord>, StoreError> {

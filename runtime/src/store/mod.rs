@@ -9,6 +9,7 @@
 mod in_memory;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 pub use in_memory::InMemoryStore;
 
@@ -86,6 +87,28 @@ impl WriteBatch {
             + self.events.len()
             + self.logs.len()
             + self.artifacts.len()
+    }
+}
+
+/// What one retention pass removed (see [`ExecutionStore::purge_finished`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeReport {
+    /// Executions purged.
+    pub executions: u64,
+    /// Log lines deleted.
+    pub logs: u64,
+    /// Events deleted.
+    pub events: u64,
+    /// Artifacts deleted.
+    pub artifacts: u64,
+}
+
+impl std::ops::AddAssign for PurgeReport {
+    fn add_assign(&mut self, other: Self) {
+        self.executions += other.executions;
+        self.logs += other.logs;
+        self.events += other.events;
+        self.artifacts += other.artifacts;
     }
 }
 
@@ -215,4 +238,11 @@ pub trait ExecutionStore: Send + Sync + 'static {
 
     /// Deletes a user's pipeline; returns whether it existed.
     async fn delete_pipeline(&self, owner: UserId, name: &str) -> Result<bool, StoreError>;
+
+    /// Retention: for up to `limit` executions that finished (completed, failed or cancelled)
+    /// before `before` and were not purged yet, deletes their logs, their artifacts and every
+    /// event but the last (the terminal one, so a subscriber still learns how it ended), and
+    /// marks them purged, in one transaction. The execution, its steps and attempts stay. A
+    /// live execution is never touched. Callers repeat until it reports no execution.
+    async fn purge_finished(&self, before: DateTime<Utc>, limit: u32) -> Result<PurgeReport, StoreError>;
 }

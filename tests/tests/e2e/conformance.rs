@@ -311,6 +311,59 @@ pub async fn check_store(store: Arc<dyn ExecutionStore>) {
     let found = store.similar_corrections("requirements", &correction.signature, 5).await.unwrap();
     assert_eq!(found, vec![correction.clone()]);
     assert!(store.similar_corrections("architect", &correction.signature, 5).await.unwrap().is_empty());
+
+    check_retention(store.as_ref()).await;
+}
+
+/// Retention purges what finished before the cutoff — logs, artifacts, all events but the
+/// last — and never touches a live execution or a recent one.
+async fn check_retention(store: &dyn ExecutionStore) {
+    let owner = UserId::new();
+    let long_ago = Utc::now() - chrono::Duration::hours(2);
+    let with_history = |status: ExecutionStatus, finished_at: Option<chrono::DateTime<Utc>>| {
+        let mut record = execution(owner, None, None);
+        record.status = status;
+        record.finished_at = finished_at;
+        let id = record.id;
+        let mut batch = WriteBatch::default();
+        batch.new_executions.push(record);
+        batch.steps.push(step(id, "zeta", StepStatus::Completed, 1));
+        batch.attempts.push(attempt(id, "zeta", 1, AttemptStatus::Succeeded, Some(json!({"ok": true}))));
+        for seq in 1..=3 {
+            batch.events.push(event(id, seq, EventKind::ExecutionStatus { status, error: None }));
+        }
+        batch.logs.push(LogRecord {
+            execution_id: id,
+            step_key: Some("zeta".into()),
+            level: LogLevel::Info,
+            message: "a line".into(),
+            created_at: Utc::now(),
+        });
+        batch.artifacts.push(artifact(id, "zeta", "out.txt", b"content"));
+        (id, batch)
+    };
+    let (old, old_batch) = with_history(ExecutionStatus::Completed, Some(long_ago));
+    let (recent, recent_batch) = with_history(ExecutionStatus::Failed, Some(Utc::now()));
+    let (live, live_batch) = with_history(ExecutionStatus::Running, None);
+    for batch in [old_batch, recent_batch, live_batch] {
+        store.apply(&batch).await.unwrap();
+    }
+    let cutoff = Utc::now() - chrono::Duration::hours(1);
+    let report = store.purge_finished(cutoff, 10).await.unwrap();
+    assert_eq!((report.executions, report.logs, report.events, report.artifacts), (1, 1, 2, 1), "{report:?}");
+    let events = store.list_events(old, 0, 10).await.unwrap();
+    assert_eq!(events.iter().map(|event| event.seq).collect::<Vec<_>>(), [3], "the terminal event stays");
+    assert!(store.list_logs(old).await.unwrap().is_empty());
+    assert!(store.list_artifacts(old).await.unwrap().is_empty());
+    assert_eq!(store.get_execution(old).await.unwrap().unwrap().status, ExecutionStatus::Completed);
+    assert_eq!(store.list_steps(old).await.unwrap().len(), 1, "the execution's steps stay");
+    for kept in [recent, live] {
+        assert_eq!(store.list_events(kept, 0, 10).await.unwrap().len(), 3);
+        assert_eq!(store.list_logs(kept).await.unwrap().len(), 1);
+        assert_eq!(store.list_artifacts(kept).await.unwrap().len(), 1);
+    }
+    let again = store.purge_finished(cutoff, 10).await.unwrap();
+    assert_eq!(again.executions, 0, "an execution is purged once");
 }
 
 #[tokio::test]

@@ -29,3 +29,5 @@ mod software;
 mod research;
 // Memory records: scoped per user, sealed at rest, re-encrypted on rotation.
 mod memories;
+// The memory service: tampering, rotation, re-indexing, retention, a killed server.
+mod memory_service;

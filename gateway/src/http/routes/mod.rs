@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod auth;
 pub mod executions;
+pub mod memories;
 pub mod pipelines;
 pub mod projects;
 pub mod users;

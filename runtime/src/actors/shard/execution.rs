@@ -255,6 +255,7 @@ impl ExecState {
             deadline: tokio::time::Instant::now() + plan.timeout,
             cancel,
             telemetry,
+            memories: Vec::new(),
         };
         pending.jobs.push(StepJob { shard: self.shard, execution_id: self.id, attempt, plan, ctx });
     }
@@ -587,7 +588,7 @@ impl ExecState {
                 .collect();
             object.insert("accepted".into(), Value::Array(accepted));
         }
-        pending.batch.corrections.push(CorrectionRecord {
+        let record = CorrectionRecord {
             execution_id: self.id,
             step_key: plan.key.clone(),
             agent: plan.agent.clone(),
@@ -597,7 +598,11 @@ impl ExecState {
             strategy,
             passed,
             created_at: pending.now,
-        });
+        };
+        if let Some(memory) = crate::memory::correction_memory(&record) {
+            pending.remember.push((self.owner, memory));
+        }
+        pending.batch.corrections.push(record);
     }
 
     /// Returns the failure the handler step at `handler` was started for, if one is recorded.

@@ -30,7 +30,8 @@ use execution::{AttemptState, ExecState};
 use super::Shared;
 use super::agent::StepJob;
 use crate::agent::{Correction, StepOutput};
-use crate::ids::{ExecutionId, IdHashing};
+use crate::ids::{ExecutionId, IdHashing, UserId};
+use crate::memory::NewMemory;
 use crate::model::{AttemptKind, ErrorInfo, EventKind, ExecutionRecord, LogLevel};
 use crate::pipeline::ValidatedPipeline;
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
@@ -82,7 +83,7 @@ pub(crate) struct StepDone {
 }
 
 pub(crate) enum StepOutcome {
-    Output { output: StepOutput, issues: Vec<ValidationIssue> },
+    Output { output: Box<StepOutput>, issues: Vec<ValidationIssue> },
     Failed(StepFailure),
 }
 
@@ -158,17 +159,30 @@ pub(super) struct Pending {
     jobs: Vec<StepJob>,
     submitted: Vec<oneshot::Sender<()>>,
     cancelled: Vec<(oneshot::Sender<bool>, bool)>,
+    /// Memories to store once the batch is durable (corrections that passed, per owner).
+    remember: Vec<(UserId, NewMemory)>,
 }
 
 impl Pending {
     pub(super) fn at(now: DateTime<Utc>) -> Self {
-        Self { now, batch: WriteBatch::default(), jobs: Vec::new(), submitted: Vec::new(), cancelled: Vec::new() }
+        Self {
+            now,
+            batch: WriteBatch::default(),
+            jobs: Vec::new(),
+            submitted: Vec::new(),
+            cancelled: Vec::new(),
+            remember: Vec::new(),
+        }
     }
 }
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.batch.is_empty() && self.jobs.is_empty() && self.submitted.is_empty() && self.cancelled.is_empty()
+        self.batch.is_empty()
+            && self.jobs.is_empty()
+            && self.submitted.is_empty()
+            && self.cancelled.is_empty()
+            && self.remember.is_empty()
     }
 }
 
@@ -413,7 +427,7 @@ impl ShardState {
                 if !plan.validate.is_empty() {
                     exec.step_event(pending, step_index, StepStatus::Validating, None);
                 }
-                exec.complete_step(pending, step_index, output, finished_at, &self.shared);
+                exec.complete_step(pending, step_index, *output, finished_at, &self.shared);
             }
             StepOutcome::Output { output, issues } => {
                 exec.step_event(pending, step_index, StepStatus::Validating, None);
@@ -785,6 +799,20 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
         }
     }
     shared.dispatch_all(pending.jobs);
+    if let Some(memories) = &shared.memories
+        && !pending.remember.is_empty()
+    {
+        // Best effort, off the shard's path: the corrections table stays the record.
+        let memories = Arc::clone(memories);
+        let remember = std::mem::take(&mut pending.remember);
+        tokio::spawn(async move {
+            for (owner, memory) in remember {
+                if let Err(error) = memories.remember(owner, memory).await {
+                    warn!(%error, "cannot remember a correction; later corrections will not quote it");
+                }
+            }
+        });
+    }
     for reply in pending.submitted {
         let _ = reply.send(());
     }

@@ -209,6 +209,8 @@ async fn the_cli_creates_the_first_admin_who_can_log_in() {
         hash_cost: troupe_gateway::auth::HashCost::Fast,
         agents: troupe_agents::AgentsConfig::default(),
         http: troupe_gateway::http::HttpSettings::default(),
+        memory: troupe_gateway::memory::MemoryOptions::embedded(dir.path()).unwrap(),
+        retention: Default::default(),
     })
     .await
     .unwrap();

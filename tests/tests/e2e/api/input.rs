@@ -209,6 +209,12 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /api/v1/agents",
         "GET /api/v1/agents/{kind}",
         "POST /api/v1/agents/{kind}/release",
+        "POST /api/v1/memories",
+        "DELETE /api/v1/memories",
+        "POST /api/v1/memories/search",
+        "GET /api/v1/memories/export",
+        "GET /api/v1/memories/{id}",
+        "DELETE /api/v1/memories/{id}",
     ]
     .into_iter()
     .map(str::to_owned)

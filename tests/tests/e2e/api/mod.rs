@@ -7,6 +7,7 @@ mod flow;
 mod input;
 mod live;
 mod llm;
+mod memories;
 
 use std::time::Duration;
 
@@ -71,6 +72,8 @@ impl Api {
             hash_cost: HashCost::Fast,
             http,
             agents: troupe_agents::AgentsConfig { workspaces: dir.path().join("workspaces"), ..agents },
+            memory: troupe_gateway::memory::MemoryOptions::embedded(dir.path()).unwrap(),
+            retention: Default::default(),
         })
         .await
         .unwrap();

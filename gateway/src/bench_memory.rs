@@ -1,0 +1,279 @@
+//! `troupe bench memory`: the vector memory at scale.
+//!
+//! Inserts N points (default 100,000) of D dimensions (default 384) spread over U users (100)
+//! in batches, builds the index (timed on its own, with searches running meanwhile to show
+//! that building never blocks them), then runs top-k searches filtered to one user: inserts/s,
+//! index build time, search p50/p99 before, during and after the build, and recall@k against
+//! an exact search. Vectors are random and normalised (seeded), which is the hard case for an
+//! index: no cluster structure to exploit. Runs on the embedded engine, and on a Qdrant server
+//! too when `--qdrant-url` (or `QDRANT_URL`) is given, in a scratch collection dropped after.
+//! Finally a smaller run stores memories through the whole service (seal, SQLite, offline
+//! embedder, vector) to show the end-to-end rate.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use troupe_memory::vector::{EdgeVectorMemory, QdrantSettings, QdrantVectorMemory};
+use troupe_runtime::ids::UserId;
+use troupe_runtime::memory::{MemoryPoint, MemoryQuery, NewMemory, VectorMemory};
+
+/// Arguments of `troupe bench memory`.
+#[derive(Debug, Args)]
+pub struct MemoryBenchArgs {
+    /// Points to insert.
+    #[arg(long, default_value_t = 100_000)]
+    pub points: usize,
+    /// Users the points are spread over (round robin).
+    #[arg(long, default_value_t = 100)]
+    pub users: usize,
+    /// Vector dimension.
+    #[arg(long, default_value_t = 384)]
+    pub dimension: usize,
+    /// Points per upsert.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Searches per measured phase.
+    #[arg(long, default_value_t = 2_000)]
+    pub searches: usize,
+    /// Hits per search.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Memories stored through the whole service (0: skip that part).
+    #[arg(long, default_value_t = 5_000)]
+    pub service_memories: usize,
+    /// A Qdrant server to measure as well (gRPC URL, e.g. http://127.0.0.1:6334).
+    #[arg(long, env = "QDRANT_URL")]
+    pub qdrant_url: Option<String>,
+    /// The server's API key.
+    #[arg(long, env = "QDRANT_API_KEY", hide_env_values = true)]
+    pub qdrant_api_key: Option<String>,
+}
+
+/// Runs the benchmark and prints its figures.
+pub fn memory(args: &MemoryBenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    if args.points == 0 || args.users == 0 || args.dimension == 0 || args.batch == 0 || args.k == 0 {
+        anyhow::bail!("--points, --users, --dimension, --batch and --k must be at least 1");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("async runtime")?;
+    runtime.block_on(async {
+        let data = Dataset::new(args);
+        println!(
+            "troupe bench memory: {} points × {} dimensions over {} users, batches of {}, top-{} searches filtered by user, {} cores",
+            args.points,
+            args.dimension,
+            args.users,
+            args.batch,
+            args.k,
+            std::thread::available_parallelism().map_or(1, usize::from)
+        );
+        let dir = std::env::temp_dir().join(format!("troupe-bench-memory-{}", uuid::Uuid::now_v7()));
+        let edge = Arc::new(EdgeVectorMemory::open(&dir.join("vectors"), args.dimension).await?);
+        measure("qdrant-edge (embedded)", edge, &data, args).await?;
+        if let Some(url) = &args.qdrant_url {
+            let settings = QdrantSettings {
+                url: url.clone(),
+                api_key: args.qdrant_api_key.clone(),
+                collection: format!("troupe_bench_{}", uuid::Uuid::now_v7().simple()),
+            };
+            let server = Arc::new(QdrantVectorMemory::connect(&settings, args.dimension).await?);
+            let result = measure("qdrant server", Arc::clone(&server) as Arc<dyn VectorMemory>, &data, args).await;
+            server.drop_collection().await?;
+            result?;
+        }
+        if args.service_memories > 0 {
+            service(&dir, args).await?;
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(std::process::ExitCode::SUCCESS)
+    })
+}
+
+/// The points and queries, generated once from a fixed seed.
+struct Dataset {
+    users: Vec<UserId>,
+    points: Vec<MemoryPoint>,
+    queries: Vec<(UserId, Vec<f32>)>,
+}
+
+fn random_unit(rng: &mut fastrand::Rng, dimension: usize) -> Vec<f32> {
+    let mut vector: Vec<f32> = (0..dimension).map(|_| rng.f32() * 2.0 - 1.0).collect();
+    let norm = vector.iter().map(|value| value * value).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    vector.iter_mut().for_each(|value| *value /= norm);
+    vector
+}
+
+impl Dataset {
+    fn new(args: &MemoryBenchArgs) -> Self {
+        let mut rng = fastrand::Rng::with_seed(6);
+        let users: Vec<UserId> = (0..args.users).map(|_| UserId::new()).collect();
+        let created_at = troupe_runtime::model::now();
+        let points = (0..args.points)
+            .map(|index| MemoryPoint {
+                id: uuid::Uuid::now_v7(),
+                user: users[index % users.len()],
+                vector: random_unit(&mut rng, args.dimension),
+                kind: if index % 5 == 0 { "fact".into() } else { "note".into() },
+                source: None,
+                created_at,
+            })
+            .collect();
+        let queries = (0..args.searches.max(1))
+            .map(|index| (users[index % users.len()], random_unit(&mut rng, args.dimension)))
+            .collect();
+        Self { users, points, queries }
+    }
+
+    /// The exact top-k of a query among the user's points.
+    fn exact(&self, user: UserId, query: &[f32], k: usize) -> Vec<uuid::Uuid> {
+        let mut scored: Vec<(f32, uuid::Uuid)> = self
+            .points
+            .iter()
+            .filter(|point| point.user == user)
+            .map(|point| (point.vector.iter().zip(query).map(|(a, b)| a * b).sum(), point.id))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.into_iter().take(k).map(|(_, id)| id).collect()
+    }
+}
+
+struct Latencies(Vec<Duration>);
+
+impl Latencies {
+    fn percentile(&mut self, fraction: f64) -> f64 {
+        self.0.sort();
+        let index = ((self.0.len() as f64 * fraction) as usize).min(self.0.len().saturating_sub(1));
+        self.0.get(index).map_or(0.0, |latency| latency.as_secs_f64() * 1e3)
+    }
+
+    fn line(&mut self, label: &str) {
+        println!(
+            "  {label:<38} {:>6} searches  p50 {:>7.2} ms  p99 {:>7.2} ms",
+            self.0.len(),
+            self.percentile(0.50),
+            self.percentile(0.99)
+        );
+    }
+}
+
+fn query(user: UserId, vector: &[f32], k: usize) -> MemoryQuery {
+    MemoryQuery { user, vector: vector.to_vec(), limit: k, kinds: Vec::new(), exclude_kinds: Vec::new(), source: None }
+}
+
+/// Runs `count` searches one after another (or until `stop`), recording each latency.
+async fn searches(
+    vectors: &dyn VectorMemory,
+    data: &Dataset,
+    k: usize,
+    count: usize,
+    stop: Option<&AtomicBool>,
+) -> anyhow::Result<Latencies> {
+    let mut latencies = Vec::with_capacity(count);
+    for (user, vector) in data.queries.iter().cycle().take(count) {
+        if stop.is_some_and(|stop| stop.load(Ordering::Acquire)) {
+            break;
+        }
+        let started = Instant::now();
+        vectors.search(&query(*user, vector, k)).await?;
+        latencies.push(started.elapsed());
+    }
+    Ok(Latencies(latencies))
+}
+
+async fn measure(
+    label: &str,
+    vectors: Arc<dyn VectorMemory>,
+    data: &Dataset,
+    args: &MemoryBenchArgs,
+) -> anyhow::Result<()> {
+    println!("{label}:");
+    let started = Instant::now();
+    for batch in data.points.chunks(args.batch) {
+        vectors.upsert(batch.to_vec()).await?;
+    }
+    let insert = started.elapsed();
+    println!(
+        "  inserted {} points in {:.2} s: {:.0} inserts/s",
+        data.points.len(),
+        insert.as_secs_f64(),
+        data.points.len() as f64 / insert.as_secs_f64()
+    );
+    let before = args.searches.min(200);
+    searches(vectors.as_ref(), data, args.k, before, None).await?.line("before the index (exact scan)");
+
+    let building = Arc::new(AtomicBool::new(false));
+    let optimizer = tokio::spawn({
+        let vectors = Arc::clone(&vectors);
+        let building = Arc::clone(&building);
+        async move {
+            let started = Instant::now();
+            let result = vectors.optimize().await;
+            building.store(true, Ordering::Release);
+            result.map(|optimized| (optimized, started.elapsed()))
+        }
+    });
+    let mut during = searches(vectors.as_ref(), data, args.k, usize::MAX, Some(&building)).await?;
+    let (optimized, build) = optimizer.await.context("the index build task")??;
+    if optimized {
+        println!("  index built in {:.2} s (in the background)", build.as_secs_f64());
+        during.line("while the index was being built");
+    } else {
+        println!("  the backend builds its index by itself (no explicit build)");
+    }
+    let mut after = searches(vectors.as_ref(), data, args.k, args.searches, None).await?;
+    after.line("after the index");
+
+    // Recall@k against an exact scan, on a sample of queries.
+    let sample = data.queries.len().min(200);
+    let mut found = 0;
+    for (user, vector) in data.queries.iter().take(sample) {
+        let hits = vectors.search(&query(*user, vector, args.k)).await?;
+        let exact = data.exact(*user, vector, args.k);
+        found += hits.iter().filter(|hit| exact.contains(&hit.id)).count();
+    }
+    println!("  recall@{}: {:.3} over {sample} queries", args.k, found as f64 / (sample * args.k) as f64);
+    let mut total = 0;
+    for user in &data.users {
+        total += vectors.count(*user).await?;
+    }
+    anyhow::ensure!(
+        total as usize == data.points.len(),
+        "{label}: {total} points counted, {} inserted",
+        data.points.len()
+    );
+    Ok(())
+}
+
+/// Stores memories through the whole service: checks, AES-GCM, SQLite, offline embedding,
+/// vector upsert and flush — one request's worth of work each, one at a time.
+async fn service(dir: &std::path::Path, args: &MemoryBenchArgs) -> anyhow::Result<()> {
+    let stores = troupe_memory::open_stores(&format!("sqlite://{}", dir.join("troupe.db").display())).await?;
+    let embedder = troupe_memory::embed::HashingEmbedder::new(args.dimension);
+    let vectors =
+        troupe_memory::open_vectors(&troupe_memory::VectorBackend::Edge(dir.join("service-vectors")), args.dimension)
+            .await?;
+    let keys = Arc::new(troupe_memory::crypto::MemoryKeys::load_or_create(dir)?);
+    let service = troupe_memory::MemoryService::new(stores.memories, vectors, Arc::new(embedder), keys)?;
+    let users: Vec<UserId> = (0..args.users).map(|_| UserId::new()).collect();
+    let started = Instant::now();
+    for index in 0..args.service_memories {
+        let text = format!(
+            "memory {index}: the user prefers {} tea in the {} and keeps notes about project {}",
+            ["green", "black", "mint", "oolong"][index % 4],
+            ["morning", "afternoon", "evening"][index % 3],
+            index % 97
+        );
+        let memory = NewMemory { kind: "note".into(), text, source: None, metadata: serde_json::Value::Null };
+        service.store(users[index % users.len()], memory).await?;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "memory service (sealed, SQLite, offline embedder, qdrant-edge), one store at a time: {} memories in {:.2} s: {:.0} stores/s",
+        args.service_memories,
+        elapsed.as_secs_f64(),
+        args.service_memories as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
