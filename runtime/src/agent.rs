@@ -245,6 +245,11 @@ pub enum AgentError {
     /// The agent stopped because the step was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The agent may not run this step for its owner (no consent, a feature flag off, a
+    /// disabled plugin): an optional step is skipped with the reason, any other fails at once.
+    /// The agent did nothing.
+    #[error("not permitted: {0}")]
+    Refused(String),
 }
 
 impl AgentError {
@@ -256,6 +261,11 @@ impl AgentError {
     /// Builds a fatal error.
     pub fn fatal(message: impl Into<String>) -> Self {
         AgentError::Fatal(message.into())
+    }
+
+    /// Builds a refusal.
+    pub fn refused(reason: impl Into<String>) -> Self {
+        AgentError::Refused(reason.into())
     }
 }
 

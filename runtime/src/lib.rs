@@ -20,6 +20,7 @@ pub mod ids;
 pub mod memory;
 pub mod model;
 pub mod pipeline;
+pub mod research;
 mod runtime;
 pub mod status;
 pub mod store;

@@ -1,7 +1,7 @@
 //! The `Runtime`: builds the actor tree, admits executions and answers questions about them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use tracing::warn;
 use crate::actors::Shared;
 use crate::actors::core::{RootMsg, RootSupervisor};
 use crate::actors::shard::{ShardMsg, Submission};
-use crate::actors::shared::{Admission, AgentKind, ShardSlot};
+use crate::actors::shared::{Admission, AgentDirectory, AgentKind, ShardSlot};
 use crate::agent::{Agent, AgentFactory};
 use crate::events::{EventBus, EventSink, EventSubscription};
 use crate::ids::{ExecutionId, ProjectId, UserId};
@@ -125,6 +125,9 @@ pub enum RuntimeError {
     /// No agent kind has this name.
     #[error("unknown agent `{0}`")]
     UnknownAgent(String),
+    /// An agent kind of this name is already registered.
+    #[error("an agent kind `{0}` is already registered")]
+    AgentExists(String),
     /// The runtime is shutting down or its orchestrator is restarting.
     #[error("runtime unavailable: {0}")]
     Unavailable(String),
@@ -275,17 +278,7 @@ impl RuntimeBuilder {
             .agents
             .into_iter()
             .map(|(name, factory, agent_config)| {
-                let kind = AgentKind {
-                    name: name.clone(),
-                    factory,
-                    config: agent_config.unwrap_or(self.default_agent_config),
-                    supervisor: RwLock::new(None),
-                    restarts: AtomicU64::new(0),
-                    crashes: AtomicU64::new(0),
-                    in_flight: AtomicUsize::new(0),
-                    live_children: AtomicUsize::new(0),
-                    quarantine: Mutex::new(None),
-                };
+                let kind = AgentKind::new(name.clone(), factory, agent_config.unwrap_or(self.default_agent_config));
                 (name, Arc::new(kind))
             })
             .collect();
@@ -308,7 +301,7 @@ impl RuntimeBuilder {
             bus,
             sinks,
             validators: Arc::new(self.validators),
-            agents,
+            agents: AgentDirectory::new(agents),
             shards,
             admission: Admission { max: config.max_live_executions, live: AtomicUsize::new(0) },
             node_id: config.node_id.clone(),
@@ -369,9 +362,7 @@ impl Runtime {
 
     /// Returns the registered agent kinds, sorted.
     pub fn agent_kinds(&self) -> Vec<String> {
-        let mut kinds: Vec<String> = self.shared.agents.keys().cloned().collect();
-        kinds.sort();
-        kinds
+        self.shared.agents.all().iter().map(|kind| kind.name.clone()).collect()
     }
 
     /// Checks a definition against this runtime's agents and validators.
@@ -497,12 +488,39 @@ impl Runtime {
         self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))
     }
 
+    /// Adds an agent kind while running (a custom agent, a plugin); its supervisor is up when
+    /// this returns. A kind of that name already registered is refused.
+    pub async fn register_agent(
+        &self,
+        kind: impl Into<String>,
+        factory: AgentFactory,
+        config: AgentConfig,
+    ) -> Result<(), RuntimeError> {
+        let kind = kind.into();
+        if !self.shared.agents.insert(Arc::new(AgentKind::new(kind.clone(), factory, config))) {
+            return Err(RuntimeError::AgentExists(kind));
+        }
+        let (reply, started) = oneshot::channel();
+        self.root
+            .send_message(RootMsg::Core(crate::actors::core::CoreMsg::AddAgent(kind, reply)))
+            .map_err(|_| RuntimeError::Unavailable("the runtime is stopping".into()))?;
+        started.await.map_err(|_| RuntimeError::Unavailable("the runtime is stopping".into()))
+    }
+
+    /// Removes an agent kind added with [`Runtime::register_agent`] (or at start): new steps
+    /// naming it fail as naming an unknown agent; attempts already running finish.
+    pub fn unregister_agent(&self, kind: &str) -> Result<(), RuntimeError> {
+        let removed = self.shared.agents.remove(kind).ok_or_else(|| RuntimeError::UnknownAgent(kind.to_owned()))?;
+        let _ = self.root.send_message(RootMsg::Core(crate::actors::core::CoreMsg::RemoveAgent(removed)));
+        Ok(())
+    }
+
     /// Returns the status of every agent kind, sorted by name.
     pub fn agents(&self) -> Vec<AgentStatus> {
-        let mut statuses: Vec<AgentStatus> = self
-            .shared
+        self.shared
             .agents
-            .values()
+            .all()
+            .iter()
             .map(|kind| {
                 let quarantine = kind.quarantine.lock().expect("quarantine lock").clone();
                 let live_actors = kind.live_children.load(Ordering::Relaxed);
@@ -521,14 +539,13 @@ impl Runtime {
                     health,
                 }
             })
-            .collect();
-        statuses.sort_by(|a, b| a.kind.cmp(&b.kind));
-        statuses
+            .collect()
     }
 
     /// Releases a quarantined agent kind: its actors are started again.
     pub fn release_agent(&self, kind: &str) -> Result<(), RuntimeError> {
         let entry = self.shared.agents.get(kind).ok_or_else(|| RuntimeError::UnknownAgent(kind.to_owned()))?;
+        let entry = entry.as_ref();
         let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
         supervisor
             .ok_or_else(|| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))?
@@ -540,7 +557,12 @@ impl Runtime {
     pub fn is_ready(&self) -> bool {
         !self.shared.stopping.load(Ordering::Acquire)
             && (0..self.shared.shards.len()).all(|index| self.shared.shard(index).is_some())
-            && self.shared.agents.values().all(|kind| kind.supervisor.read().expect("agent directory lock").is_some())
+            && self
+                .shared
+                .agents
+                .all()
+                .iter()
+                .all(|kind| kind.supervisor.read().expect("agent directory lock").is_some())
     }
 
     /// Returns how many executions are admitted and not finished.
@@ -568,7 +590,7 @@ impl Runtime {
 
 impl PipelineEnv for Shared {
     fn has_agent(&self, kind: &str) -> bool {
-        self.agents.contains_key(kind)
+        self.agents.contains(kind)
     }
 
     fn has_validator(&self, name: &str) -> bool {

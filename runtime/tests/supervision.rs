@@ -744,3 +744,70 @@ async fn nothing_is_acted_on_while_the_store_is_down_and_work_resumes_when_it_re
     assert_eq!(record.status, ExecutionStatus::Completed);
     runtime.shutdown().await;
 }
+
+/// Refuses every step (as a plugin does for a user without consent); counts its calls.
+#[derive(Clone)]
+struct Refuses {
+    calls: Arc<AtomicU32>,
+}
+
+#[async_trait::async_trait]
+impl Agent for Refuses {
+    async fn run(&self, _ctx: StepContext) -> Result<StepOutput, AgentError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(AgentError::refused("the user has not consented to experiment `x`"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_kinds_can_be_added_and_removed_while_running() {
+    let runtime = builder().start().await.unwrap();
+    let definition = linear("late", &["first", "second"], json!({}));
+    assert!(runtime.validate(PipelineDef::from_value(definition.clone()).unwrap()).is_err(), "not registered yet");
+    let factory: troupe_runtime::agent::AgentFactory = Arc::new(|| Arc::new(Echo) as Arc<dyn Agent>);
+    runtime.register_agent("late", Arc::clone(&factory), AgentConfig::default()).await.unwrap();
+    let error = runtime.register_agent("late", factory, AgentConfig::default()).await.unwrap_err();
+    assert!(matches!(error, RuntimeError::AgentExists(ref kind) if kind == "late"), "{error}");
+    assert!(runtime.agents().iter().any(|agent| agent.kind == "late" && agent.health == AgentHealth::Healthy));
+    let id = runtime.submit(SubmitRequest::new(pipeline(&runtime, definition.clone()), json!({}))).await.unwrap();
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed);
+
+    runtime.unregister_agent("late").unwrap();
+    assert!(runtime.validate(PipelineDef::from_value(definition).unwrap()).is_err(), "removed");
+    assert!(runtime.agents().iter().all(|agent| agent.kind != "late"));
+    assert!(matches!(runtime.unregister_agent("late"), Err(RuntimeError::UnknownAgent(_))));
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_step_is_skipped_when_optional_and_fails_at_once_otherwise() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let runtime = builder().agent("gated", Refuses { calls: Arc::clone(&calls) }).start().await.unwrap();
+    let retry = json!({"max_attempts": 3, "backoff": {"initial": "1ms", "max": "1ms"}});
+    let optional = pipeline(
+        &runtime,
+        json!({"name": "optional", "steps": [
+            {"key": "first", "agent": "echo"},
+            {"key": "plugin", "agent": "gated", "optional": true, "depends_on": ["first"], "retry": retry},
+        ]}),
+    );
+    let id = runtime.submit(SubmitRequest::new(optional, json!({}))).await.unwrap();
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
+    let steps = runtime.store().list_steps(id).await.unwrap();
+    assert_eq!(steps[1].status, StepStatus::Skipped);
+    let reason = steps[1].error.clone().unwrap();
+    assert_eq!(reason.code, "not_permitted");
+    assert!(reason.message.contains("not consented"), "{}", reason.message);
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "a refusal is not retried");
+
+    let required =
+        pipeline(&runtime, json!({"name": "required", "steps": [{"key": "plugin", "agent": "gated", "retry": retry}]}));
+    let id = runtime.submit(SubmitRequest::new(required, json!({}))).await.unwrap();
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert!(record.error.unwrap().message.contains("not consented"));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    runtime.shutdown().await;
+}

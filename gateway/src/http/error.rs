@@ -138,6 +138,9 @@ impl From<RuntimeError> for ApiError {
                 error.retry_after = Some(1);
                 error
             }
+            RuntimeError::AgentExists(kind) => {
+                Self::conflict("agent_exists", format!("an agent kind `{kind}` is already registered"))
+            }
             RuntimeError::Start(cause) => Self::internal(cause),
         }
     }

@@ -376,6 +376,7 @@ async fn run_step(
         Some(Ok(Err(AgentError::Cancelled))) => StepOutcome::Failed(StepFailure::Cancelled),
         Some(Ok(Err(AgentError::Retryable(message)))) => StepOutcome::Failed(StepFailure::Retryable(message)),
         Some(Ok(Err(AgentError::Fatal(message)))) => StepOutcome::Failed(StepFailure::Fatal(message)),
+        Some(Ok(Err(AgentError::Refused(reason)))) => StepOutcome::Failed(StepFailure::Refused(reason)),
         Some(Ok(Ok(output))) => validate(&shared, &plan, output),
     };
     kind.in_flight.fetch_sub(1, Ordering::Relaxed);

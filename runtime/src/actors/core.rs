@@ -29,6 +29,10 @@ pub(crate) enum CoreChild {
 
 pub(crate) enum CoreMsg {
     Respawn(CoreChild),
+    /// Starts the supervisor of a kind added to the directory; answers once it is up.
+    AddAgent(String, tokio::sync::oneshot::Sender<()>),
+    /// Stops the supervisor of a kind removed from the directory.
+    RemoveAgent(Arc<super::shared::AgentKind>),
 }
 
 pub(crate) struct CoreSupervisor;
@@ -51,10 +55,8 @@ impl Actor for CoreSupervisor {
     ) -> Result<Self::State, ActorProcessingErr> {
         let mut state =
             CoreState { tracker: RestartTracker::new(shared.config.core_restart), children: HashMap::new(), shared };
-        let mut kinds: Vec<String> = state.shared.agents.keys().cloned().collect();
-        kinds.sort();
-        for kind in kinds {
-            state.spawn(&myself, CoreChild::Agent(kind)).await?;
+        for kind in state.shared.agents.all() {
+            state.spawn(&myself, CoreChild::Agent(kind.name.clone())).await?;
         }
         for index in 0..state.shared.shards.len() {
             state.spawn(&myself, CoreChild::Shard(index)).await?;
@@ -68,7 +70,27 @@ impl Actor for CoreSupervisor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let CoreMsg::Respawn(child) = message;
+        let child = match message {
+            CoreMsg::Respawn(child) => child,
+            CoreMsg::AddAgent(name, reply) => {
+                let running =
+                    state.children.values().any(|child| matches!(child, CoreChild::Agent(kind) if *kind == name));
+                if !running && let Err(error) = state.spawn(&myself, CoreChild::Agent(name.clone())).await {
+                    warn!(agent = %name, %error, "the new agent kind failed to start; retrying");
+                    myself.send_after(state.shared.config.core_restart.backoff_max, move || {
+                        CoreMsg::Respawn(CoreChild::Agent(name))
+                    });
+                }
+                let _ = reply.send(());
+                return Ok(());
+            }
+            CoreMsg::RemoveAgent(kind) => {
+                if let Some(supervisor) = kind.supervisor.write().expect("agent directory lock").take() {
+                    supervisor.stop(Some("agent kind removed".into()));
+                }
+                return Ok(());
+            }
+        };
         if state.shared.stopping.load(Ordering::Acquire) {
             return Ok(());
         }
@@ -94,6 +116,21 @@ impl Actor for CoreSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         let Some((cell, reason)) = super::exited(event) else { return Ok(()) };
         let Some(child) = state.children.remove(&cell.get_id()) else { return Ok(()) };
+        if let CoreChild::Agent(name) = &child {
+            // Only the current supervisor of a kind still in the directory is restarted: one of
+            // a removed (or removed and registered again) kind just goes.
+            let current = state.shared.agents.get(name).is_some_and(|kind| {
+                kind.supervisor
+                    .read()
+                    .expect("agent directory lock")
+                    .as_ref()
+                    .is_some_and(|supervisor| supervisor.get_id() == cell.get_id())
+            });
+            if !current {
+                info!(agent = %name, "agent kind removed");
+                return Ok(());
+            }
+        }
         state.clear(&child);
         if state.shared.stopping.load(Ordering::Acquire) {
             return Ok(());
@@ -122,7 +159,8 @@ impl CoreState {
                 *self.shared.shards[*index].actor.write().expect("shard directory lock") = Some(actor);
             }
             CoreChild::Agent(name) => {
-                let kind = Arc::clone(&self.shared.agents[name]);
+                // A kind removed while its supervisor was down is not started again.
+                let Some(kind) = self.shared.agents.get(name) else { return Ok(()) };
                 let args = AgentSupervisorArgs { shared: Arc::clone(&self.shared), kind: Arc::clone(&kind) };
                 let (actor, _) = Actor::spawn_linked(None, AgentSupervisor, args, myself.get_cell()).await?;
                 self.children.insert(actor.get_id(), child.clone());
@@ -136,7 +174,9 @@ impl CoreState {
         match child {
             CoreChild::Shard(index) => *self.shared.shards[*index].actor.write().expect("shard directory lock") = None,
             CoreChild::Agent(name) => {
-                *self.shared.agents[name].supervisor.write().expect("agent directory lock") = None
+                if let Some(kind) = self.shared.agents.get(name) {
+                    *kind.supervisor.write().expect("agent directory lock") = None
+                }
             }
         }
     }
@@ -144,6 +184,9 @@ impl CoreState {
 
 pub(crate) enum RootMsg {
     RespawnCore,
+    /// Forwarded to the core supervisor (answered at once when the core is restarting: the new
+    /// core starts every kind in the directory).
+    Core(CoreMsg),
 }
 
 pub(crate) struct RootSupervisor;
@@ -174,7 +217,18 @@ impl Actor for RootSupervisor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let RootMsg::RespawnCore = message;
+        if let RootMsg::Core(message) = message {
+            match (&state.core, message) {
+                (Some(core), message) => {
+                    let _ = core.send_message(message);
+                }
+                (None, CoreMsg::AddAgent(_, reply)) => {
+                    let _ = reply.send(());
+                }
+                (None, _) => {}
+            }
+            return Ok(());
+        }
         if state.shared.stopping.load(Ordering::Acquire) || state.core.is_some() {
             return Ok(());
         }
@@ -205,7 +259,7 @@ impl Actor for RootSupervisor {
         for slot in &state.shared.shards {
             *slot.actor.write().expect("shard directory lock") = None;
         }
-        for kind in state.shared.agents.values() {
+        for kind in state.shared.agents.all() {
             *kind.supervisor.write().expect("agent directory lock") = None;
         }
         if state.shared.stopping.load(Ordering::Acquire) {

@@ -22,7 +22,7 @@ pub(crate) struct Shared {
     pub bus: Arc<EventBus>,
     pub sinks: Vec<Arc<dyn EventSink>>,
     pub validators: Arc<Validators>,
-    pub agents: HashMap<String, Arc<AgentKind>>,
+    pub agents: AgentDirectory,
     pub shards: Vec<ShardSlot>,
     pub admission: Admission,
     pub config: RuntimeConfig,
@@ -44,6 +44,55 @@ pub(crate) struct ShardSlot {
     pub results: Mutex<Vec<StepDone>>,
 }
 
+/// The agent kinds, by name: the ones registered at start and those added while running
+/// (custom agents and plugins).
+#[derive(Default)]
+pub(crate) struct AgentDirectory(RwLock<HashMap<String, Arc<AgentKind>>>);
+
+impl AgentDirectory {
+    pub fn new(kinds: HashMap<String, Arc<AgentKind>>) -> Self {
+        Self(RwLock::new(kinds))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<AgentKind>>> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<AgentKind>>> {
+        self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<AgentKind>> {
+        self.read().get(name).cloned()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.read().contains_key(name)
+    }
+
+    /// Every kind, sorted by name.
+    pub fn all(&self) -> Vec<Arc<AgentKind>> {
+        let mut kinds: Vec<Arc<AgentKind>> = self.read().values().cloned().collect();
+        kinds.sort_by(|a, b| a.name.cmp(&b.name));
+        kinds
+    }
+
+    /// Adds a kind; false if one of that name exists.
+    pub fn insert(&self, kind: Arc<AgentKind>) -> bool {
+        match self.write().entry(kind.name.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(kind);
+                true
+            }
+        }
+    }
+
+    pub fn remove(&self, name: &str) -> Option<Arc<AgentKind>> {
+        self.write().remove(name)
+    }
+}
+
 /// One agent kind: how to make it, how to run it, and what the API shows about it.
 pub(crate) struct AgentKind {
     pub name: String,
@@ -55,6 +104,22 @@ pub(crate) struct AgentKind {
     pub in_flight: AtomicUsize,
     pub live_children: AtomicUsize,
     pub quarantine: Mutex<Option<String>>,
+}
+
+impl AgentKind {
+    pub fn new(name: String, factory: AgentFactory, config: AgentConfig) -> Self {
+        Self {
+            name,
+            factory,
+            config,
+            supervisor: RwLock::new(None),
+            restarts: AtomicU64::new(0),
+            crashes: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            live_children: AtomicUsize::new(0),
+            quarantine: Mutex::new(None),
+        }
+    }
 }
 
 /// Caps the number of live (admitted, non-terminal) executions.

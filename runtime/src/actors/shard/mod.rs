@@ -97,6 +97,8 @@ pub(crate) enum StepFailure {
     Cancelled,
     Quarantined(String),
     Unavailable(String),
+    /// The agent refused to run the step for this caller (see [`AgentError::Refused`]).
+    Refused(String),
 }
 
 impl StepFailure {
@@ -131,6 +133,7 @@ impl StepFailure {
             StepFailure::Cancelled => ErrorInfo::new("cancelled", "the step was cancelled"),
             StepFailure::Quarantined(reason) => ErrorInfo::new("agent_quarantined", reason.clone()),
             StepFailure::Unavailable(message) => ErrorInfo::new("agent_unavailable", message.clone()),
+            StepFailure::Refused(reason) => ErrorInfo::new("not_permitted", reason.clone()),
         }
     }
 }
@@ -475,7 +478,10 @@ impl ShardState {
                     finished_at,
                 );
                 let step = &mut exec.steps[step_index];
-                if failure.is_retryable() && step.retries + 1 < plan.retry.max_attempts {
+                if matches!(failure, StepFailure::Refused(_)) && plan.optional {
+                    // Not permitted for this user: an optional step is skipped, with the reason.
+                    exec.end_step(pending, step_index, StepStatus::Skipped, Some(error));
+                } else if failure.is_retryable() && step.retries + 1 < plan.retry.max_attempts {
                     step.retries += 1;
                     let delay = plan.retry.backoff.delay(step.retries);
                     exec.event(
