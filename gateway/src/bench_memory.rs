@@ -170,7 +170,7 @@ async fn searches(
     count: usize,
     stop: Option<&AtomicBool>,
 ) -> anyhow::Result<Latencies> {
-    let mut latencies = Vec::with_capacity(count);
+    let mut latencies = Vec::with_capacity(count.min(100_000));
     for (user, vector) in data.queries.iter().cycle().take(count) {
         if stop.is_some_and(|stop| stop.load(Ordering::Acquire)) {
             break;
@@ -193,6 +193,7 @@ async fn measure(
     for batch in data.points.chunks(args.batch) {
         vectors.upsert(batch.to_vec()).await?;
     }
+    vectors.flush().await?;
     let insert = started.elapsed();
     println!(
         "  inserted {} points in {:.2} s: {:.0} inserts/s",
@@ -246,8 +247,8 @@ async fn measure(
     Ok(())
 }
 
-/// Stores memories through the whole service: checks, AES-GCM, SQLite, offline embedding,
-/// vector upsert and flush — one request's worth of work each, one at a time.
+/// Stores memories through the whole service: checks, AES-GCM, SQLite, offline embedding and
+/// vector upsert — one request's worth of work each, one at a time — and the final flush.
 async fn service(dir: &std::path::Path, args: &MemoryBenchArgs) -> anyhow::Result<()> {
     let stores = troupe_memory::open_stores(&format!("sqlite://{}", dir.join("troupe.db").display())).await?;
     let embedder = troupe_memory::embed::HashingEmbedder::new(args.dimension);
@@ -268,6 +269,7 @@ async fn service(dir: &std::path::Path, args: &MemoryBenchArgs) -> anyhow::Resul
         let memory = NewMemory { kind: "note".into(), text, source: None, metadata: serde_json::Value::Null };
         service.store(users[index % users.len()], memory).await?;
     }
+    service.vectors().flush().await?;
     let elapsed = started.elapsed();
     println!(
         "memory service (sealed, SQLite, offline embedder, qdrant-edge), one store at a time: {} memories in {:.2} s: {:.0} stores/s",

@@ -41,6 +41,8 @@ pub struct ServerOptions {
 
 /// How often the vector index is brought up to date (in the background).
 const INDEX_UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often buffered vector writes are made durable.
+const VECTOR_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A running server.
 pub struct Server {
@@ -82,6 +84,13 @@ fn background_jobs(
             }
         }
     })];
+    jobs.push(crate::jobs::spawn("memory-flush", VECTOR_FLUSH_INTERVAL, VECTOR_FLUSH_INTERVAL, stop.clone(), {
+        let memories = Arc::clone(&memories);
+        move || {
+            let memories = Arc::clone(&memories);
+            async move { Ok(memories.vectors().flush().await?) }
+        }
+    }));
     if retention.is_active() {
         jobs.push(crate::jobs::spawn("retention", Duration::from_secs(5), retention.interval, stop, move || {
             let executions = Arc::clone(&executions);

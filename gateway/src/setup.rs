@@ -11,9 +11,10 @@ use troupe_runtime::{Runtime, RuntimeConfig};
 use crate::cli::{Cli, LogFormat};
 use crate::memory::MemoryOptions;
 
-/// Sends logs to standard error, filtered by `RUST_LOG` (default `warn,troupe=info`).
+/// Sends logs to standard error, filtered by `RUST_LOG` (default `warn`; qdrant-edge's own
+/// start-up notices about its unset internal flags are not ours to act on, so only its errors).
 pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,qdrant_edge=error"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),

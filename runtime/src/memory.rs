@@ -129,6 +129,12 @@ pub trait VectorMemory: Send + Sync + 'static {
     async fn optimize(&self) -> Result<bool, MemoryError> {
         Ok(false)
     }
+
+    /// Makes the writes so far durable, if the backend buffers them (the embedded engine);
+    /// callers run it periodically. What a crash loses before it, reconciliation re-indexes.
+    async fn flush(&self) -> Result<(), MemoryError> {
+        Ok(())
+    }
 }
 
 /// A memory record as stored: content sealed.

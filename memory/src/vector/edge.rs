@@ -2,9 +2,11 @@
 //! data dir — no server needed.
 //!
 //! `qdrant-edge` is synchronous and CPU-bound, so every call runs on the blocking pool. Writes
-//! (and the flush after each) are serialised by a mutex of ours: the engine's `flush` expects no
-//! concurrent writer. Index building ([`VectorMemory::optimize`]) runs beside searches and
-//! writes; a flush that meets it mid-swap is retried on the next write or maintenance pass.
+//! and flushes are serialised by a mutex of ours: the engine's `flush` expects no concurrent
+//! writer. Writes are flushed by [`VectorMemory::flush`], which the server calls every second,
+//! and when the shard is closed — not one by one (an fsync per memory would cost more than the
+//! rest of storing it). Index building ([`VectorMemory::optimize`]) runs beside searches and
+//! writes; a flush that meets it mid-swap is left for the next one.
 //!
 //! Version 0.7.2 does not replay its write-ahead log when it loads, so what a killed process
 //! wrote after its last flush may be missing from the points; the relational records are the
@@ -42,7 +44,7 @@ struct Inner {
     /// Held while open: a second process on the same directory would corrupt the shard.
     _lock: std::fs::File,
     writes: Mutex<()>,
-    /// A flush failed (it met the optimizer); the next write or maintenance pass retries.
+    /// Written since the last successful flush.
     dirty: AtomicBool,
     path: PathBuf,
 }
@@ -172,11 +174,11 @@ impl Inner {
         self.shard.as_ref().expect("the shard is only taken when Inner is dropped")
     }
 
-    /// Applies a write and flushes it, one writer at a time.
+    /// Applies a write, one writer at a time; it is durable after the next flush.
     fn write(&self, operation: UpdateOperation) -> Result<(), MemoryError> {
         let _writer = self.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.shard().update(operation).map_err(engine_error)?;
-        self.flush_locked();
+        self.dirty.store(true, Ordering::Release);
         Ok(())
     }
 
@@ -333,13 +335,17 @@ impl VectorMemory for EdgeVectorMemory {
     }
 
     async fn optimize(&self) -> Result<bool, MemoryError> {
+        self.blocking(|inner| inner.shard().optimize().map_err(engine_error)).await
+    }
+
+    async fn flush(&self) -> Result<(), MemoryError> {
+        if !self.inner.dirty.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.blocking(|inner| {
-            let optimized = inner.shard().optimize().map_err(engine_error)?;
-            if optimized || inner.dirty.load(Ordering::Acquire) {
-                let _writer = inner.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                inner.flush_locked();
-            }
-            Ok(optimized)
+            let _writer = inner.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            inner.flush_locked();
+            Ok(())
         })
         .await
     }

@@ -47,3 +47,23 @@ fn the_published_schema_is_the_one_the_code_generates() {
     let published: serde_json::Value = serde_json::from_str(&published).unwrap();
     assert_eq!(generated, published, "regenerate with `troupe pipeline schema > docs/pipeline.schema.json`");
 }
+
+#[test]
+fn gc_purges_finished_executions_and_says_what_it_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/hello.yaml");
+    let run = troupe(dir.path()).arg("run").arg(&example).args(["--input", r#"{"name": "Ada"}"#]).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let nothing = troupe(dir.path()).arg("gc").output().unwrap();
+    assert!(String::from_utf8_lossy(&nothing.stdout).contains("nothing to do"));
+    let kept = troupe(dir.path()).args(["gc", "--retention-executions", "1h"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&kept.stdout).contains("purged 0 finished executions"), "a fresh run is kept");
+    let purged = troupe(dir.path()).args(["gc", "--retention-executions", "0s"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&purged.stdout);
+    assert!(purged.status.success(), "{stdout}{}", String::from_utf8_lossy(&purged.stderr));
+    assert!(stdout.starts_with("purged 1 finished executions ("), "{stdout}");
+    assert!(!stdout.contains("(0 log lines, 0 events"), "its history went: {stdout}");
+    let bad = troupe(dir.path()).args(["gc", "--retention-executions", "soon"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--retention-executions"));
+}

@@ -2,9 +2,7 @@
 //! re-encryption, re-indexing what the vector store lost, retention of old memories, and
 //! memories surviving a SIGKILL of `troupe serve`.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -140,40 +138,6 @@ async fn retention_deletes_only_old_memories() {
     assert_eq!(memories.search(user, &MemorySearch::new("old memory", 5)).await.unwrap().len(), 1);
 }
 
-struct Serving {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &Path) -> Serving {
-    let mut child = crate::troupe(data_dir)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("TROUPE_INSECURE_FAST_HASHING", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines() {
-            let Ok(line) = line else { break };
-            if let Some(addr) = line.strip_prefix("troupe listening on ") {
-                let _ = sender.send(addr.to_owned());
-            }
-        }
-    });
-    let base = receiver.recv_timeout(Duration::from_secs(60)).expect("the server announced its address");
-    Serving { child, base }
-}
-
 async fn call(client: &reqwest::Client, base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     let mut request = client.post(format!("{base}{path}")).json(&body);
     if let Some(token) = token {
@@ -194,29 +158,29 @@ async fn memories_survive_a_killed_server() {
         "the wifi password is on the fridge",
     ];
     {
-        let server = serve(dir.path());
-        let (status, _) = call(&client, &server.base, "/api/v1/auth/register", None, credentials.clone()).await;
+        let server = crate::serve::serve(dir.path());
+        let base = format!("http://{}", server.addr);
+        let (status, _) = call(&client, &base, "/api/v1/auth/register", None, credentials.clone()).await;
         assert_eq!(status, 201);
-        let (_, login) = call(&client, &server.base, "/api/v1/auth/login", None, credentials.clone()).await;
+        let (_, login) = call(&client, &base, "/api/v1/auth/login", None, credentials.clone()).await;
         let token = login["access_token"].as_str().unwrap();
         for text in texts {
-            let (status, body) =
-                call(&client, &server.base, "/api/v1/memories", Some(token), json!({"text": text})).await;
+            let (status, body) = call(&client, &base, "/api/v1/memories", Some(token), json!({"text": text})).await;
             assert_eq!(status, 201, "{body}");
         }
         // SIGKILL: no shutdown, no flush.
         drop(server);
     }
-    let server = serve(dir.path());
-    let (_, login) = call(&client, &server.base, "/api/v1/auth/login", None, credentials).await;
+    let server = crate::serve::serve(dir.path());
+    let base = format!("http://{}", server.addr);
+    let (_, login) = call(&client, &base, "/api/v1/auth/login", None, credentials).await;
     let token = login["access_token"].as_str().unwrap();
     for (query, expected) in [("when is grandma's birthday", 1), ("where are the keys of the boat", 0)] {
         // Re-indexing after a kill runs in the background at start: poll with a deadline.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let (status, found) =
-                call(&client, &server.base, "/api/v1/memories/search", Some(token), json!({"query": query, "k": 1}))
-                    .await;
+                call(&client, &base, "/api/v1/memories/search", Some(token), json!({"query": query, "k": 1})).await;
             assert_eq!(status, 200, "{found}");
             if found["results"][0]["text"] == texts[expected] {
                 break;

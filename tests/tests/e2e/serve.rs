@@ -11,9 +11,11 @@ use serde_json::Value;
 
 use crate::troupe;
 
-struct Server {
+/// A `troupe serve` child process, killed (SIGKILL) when dropped.
+pub(crate) struct Server {
     child: Child,
-    addr: String,
+    /// `host:port`.
+    pub addr: String,
 }
 
 impl Drop for Server {
@@ -23,7 +25,8 @@ impl Drop for Server {
     }
 }
 
-fn serve(data_dir: &Path) -> Server {
+/// Starts `troupe serve` on a free port of loopback.
+pub(crate) fn serve(data_dir: &Path) -> Server {
     let mut child = troupe(data_dir)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .stdout(Stdio::piped())
