@@ -41,6 +41,13 @@ pub struct MemoryBenchArgs {
     /// Hits per search.
     #[arg(long, default_value_t = 10)]
     pub k: usize,
+    /// How the vectors are spread: `clustered` (around 1,000 centres, like real embeddings of
+    /// related texts) or `uniform` (random directions: the worst case for an index).
+    #[arg(long, value_enum, default_value_t = Spread::Clustered)]
+    pub data: Spread,
+    /// The HNSW search beam (default: the engine's).
+    #[arg(long)]
+    pub hnsw_ef: Option<usize>,
     /// Memories stored through the whole service (0: skip that part).
     #[arg(long, default_value_t = 5_000)]
     pub service_memories: usize,
@@ -52,6 +59,18 @@ pub struct MemoryBenchArgs {
     pub qdrant_api_key: Option<String>,
 }
 
+/// How benchmark vectors are spread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Spread {
+    /// Around 1,000 random centres.
+    Clustered,
+    /// Uniformly random directions.
+    Uniform,
+}
+
+/// The number of centres of clustered data.
+const CENTRES: usize = 1_000;
+
 /// Runs the benchmark and prints its figures.
 pub fn memory(args: &MemoryBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     if args.points == 0 || args.users == 0 || args.dimension == 0 || args.batch == 0 || args.k == 0 {
@@ -61,16 +80,22 @@ pub fn memory(args: &MemoryBenchArgs) -> anyhow::Result<std::process::ExitCode> 
     runtime.block_on(async {
         let data = Dataset::new(args);
         println!(
-            "troupe bench memory: {} points × {} dimensions over {} users, batches of {}, top-{} searches filtered by user, {} cores",
+            "troupe bench memory: {} {:?} points × {} dimensions over {} users, batches of {}, top-{} searches filtered by user, hnsw_ef {}, {} cores",
             args.points,
+            args.data,
             args.dimension,
             args.users,
             args.batch,
             args.k,
+            args.hnsw_ef.map_or_else(|| "default".to_owned(), |ef| ef.to_string()),
             std::thread::available_parallelism().map_or(1, usize::from)
         );
         let dir = std::env::temp_dir().join(format!("troupe-bench-memory-{}", uuid::Uuid::now_v7()));
-        let edge = Arc::new(EdgeVectorMemory::open(&dir.join("vectors"), args.dimension).await?);
+        let mut edge = EdgeVectorMemory::open(&dir.join("vectors"), args.dimension).await?;
+        if let Some(ef) = args.hnsw_ef {
+            edge = edge.with_search_ef(ef);
+        }
+        let edge = Arc::new(edge);
         measure("qdrant-edge (embedded)", edge, &data, args).await?;
         if let Some(url) = &args.qdrant_url {
             let settings = QdrantSettings {
@@ -105,24 +130,39 @@ fn random_unit(rng: &mut fastrand::Rng, dimension: usize) -> Vec<f32> {
     vector
 }
 
+/// A point near `centre`: the centre plus a random direction at 0.6 of its length, normalised.
+fn near(rng: &mut fastrand::Rng, centre: &[f32]) -> Vec<f32> {
+    let noise = random_unit(rng, centre.len());
+    let mut vector: Vec<f32> = centre.iter().zip(noise).map(|(c, n)| c + 0.6 * n).collect();
+    let norm = vector.iter().map(|value| value * value).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    vector.iter_mut().for_each(|value| *value /= norm);
+    vector
+}
+
 impl Dataset {
     fn new(args: &MemoryBenchArgs) -> Self {
         let mut rng = fastrand::Rng::with_seed(6);
         let users: Vec<UserId> = (0..args.users).map(|_| UserId::new()).collect();
+        let centres: Vec<Vec<f32>> = (0..CENTRES).map(|_| random_unit(&mut rng, args.dimension)).collect();
+        let draw = |rng: &mut fastrand::Rng| match args.data {
+            Spread::Uniform => random_unit(rng, args.dimension),
+            Spread::Clustered => {
+                let centre = &centres[rng.usize(..CENTRES)];
+                near(rng, centre)
+            }
+        };
         let created_at = troupe_runtime::model::now();
         let points = (0..args.points)
             .map(|index| MemoryPoint {
                 id: uuid::Uuid::now_v7(),
                 user: users[index % users.len()],
-                vector: random_unit(&mut rng, args.dimension),
+                vector: draw(&mut rng),
                 kind: if index % 5 == 0 { "fact".into() } else { "note".into() },
                 source: None,
                 created_at,
             })
             .collect();
-        let queries = (0..args.searches.max(1))
-            .map(|index| (users[index % users.len()], random_unit(&mut rng, args.dimension)))
-            .collect();
+        let queries = (0..args.searches.max(1)).map(|index| (users[index % users.len()], draw(&mut rng))).collect();
         Self { users, points, queries }
     }
 

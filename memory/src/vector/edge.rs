@@ -36,6 +36,7 @@ use super::{CREATED_AT, KIND, SOURCE, USER_ID, check_points, check_query};
 pub struct EdgeVectorMemory {
     inner: Arc<Inner>,
     dimension: usize,
+    search_ef: Option<usize>,
 }
 
 struct Inner {
@@ -134,7 +135,15 @@ impl EdgeVectorMemory {
                 path: dir.to_owned(),
             }),
             dimension,
+            search_ef: None,
         })
+    }
+
+    /// Searches the HNSW index with a beam of `ef` candidates (the engine's default otherwise):
+    /// larger finds the true nearest neighbours more often and costs more per search.
+    pub fn with_search_ef(mut self, ef: usize) -> Self {
+        self.search_ef = Some(ef.max(1));
+        self
     }
 
     fn create(dir: &Path, dimension: usize) -> Result<EdgeShard, MemoryError> {
@@ -281,7 +290,7 @@ impl VectorMemory for EdgeVectorMemory {
         let request = SearchRequest {
             query: QueryEnum::Nearest(NamedQuery::default_dense(query.vector.clone())),
             filter: Some(query_filter(query)),
-            params: None,
+            params: self.search_ef.map(|ef| qdrant_edge::SearchParams { hnsw_ef: Some(ef), ..Default::default() }),
             limit: query.limit,
             offset: 0,
             with_payload: Some(WithPayloadInterface::Bool(false)),
