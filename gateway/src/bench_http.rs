@@ -65,6 +65,7 @@ async fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
         agents: troupe_agents::AgentsConfig::default(),
         memory: crate::memory::MemoryOptions::embedded(&dir)?,
         retention: crate::retention::RetentionPolicy::default(),
+        research: crate::research::ResearchOptions::generated(&dir)?,
     })
     .await?;
     let result = measure(args, &server).await;

@@ -39,7 +39,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serves the HTTP API (resuming unfinished executions first).
-    Serve(crate::config::ServeArgs),
+    Serve(Box<crate::config::ServeArgs>),
     /// Runs a pipeline (a built-in one by name, or a .json/.yaml file) and shows live progress
     /// per step.
     Run(RunArgs),
@@ -54,6 +54,9 @@ pub enum Command {
     /// Works with memories.
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// Works with plugins (custom and research agents in the sandbox).
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Administers accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -138,6 +141,21 @@ pub enum MemoryCommand {
     /// Re-encrypts every memory with the active key (the first of `TROUPE_MEMORY_KEYS`), so
     /// older keys can then be dropped from the list.
     Rekey,
+}
+
+/// `troupe plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Checks and registers the plugin in a directory (its plugin.toml or plugin.json and its
+    /// module); a running server loads it within seconds.
+    Add {
+        /// The plugin's directory.
+        dir: PathBuf,
+    },
+    /// Lists the registered plugins.
+    List,
+    /// Prints the JSON Schema of the manifest format.
+    Schema,
 }
 
 /// `troupe pipeline …`.

@@ -79,6 +79,9 @@ pub struct ServeArgs {
     /// Retention of finished executions' logs, events and artifacts, and of memories.
     #[command(flatten)]
     pub retention: crate::retention::RetentionArgs,
+    /// The research track (plugin pool, pseudonymisation key).
+    #[command(flatten)]
+    pub research: crate::research::ResearchArgs,
     /// A TOML file with any of the settings above, by their long names with underscores.
     #[arg(long, env = "TROUPE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -343,13 +346,7 @@ fn development_secret(data_dir: &Path) -> anyhow::Result<String> {
         return Ok(secret.trim().to_owned());
     }
     let secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-    std::fs::write(&path, &secret).with_context(|| format!("failed to write `{}`", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("failed to restrict `{}`", path.display()))?;
-    }
+    crate::setup::write_private(&path, &secret)?;
     Ok(secret)
 }
 
@@ -373,6 +370,7 @@ mod tests {
             budget_max_cost_usd: None,
             insecure_fast_hashing: false,
             retention: Default::default(),
+            research: Default::default(),
             config: None,
         }
     }

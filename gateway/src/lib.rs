@@ -18,6 +18,7 @@ pub mod http;
 pub mod jobs;
 pub mod memory;
 mod progress;
+pub mod research;
 pub mod retention;
 pub mod server;
 mod setup;

@@ -37,7 +37,12 @@ pub struct ServerOptions {
     pub memory: crate::memory::MemoryOptions,
     /// What retention removes, and how often it runs.
     pub retention: crate::retention::RetentionPolicy,
+    /// The plugin track's key and pool.
+    pub research: crate::research::ResearchOptions,
 }
+
+/// How often plugin registrations are brought in line (a `troupe plugin add` elsewhere).
+const PLUGIN_SYNC_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How often the vector index is brought up to date (in the background).
 const INDEX_UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -91,6 +96,20 @@ fn background_jobs(
             async move { Ok(memories.vectors().flush().await?) }
         }
     }));
+    jobs.push(crate::jobs::spawn("plugins-sync", PLUGIN_SYNC_INTERVAL, PLUGIN_SYNC_INTERVAL, stop.clone(), {
+        let plugins = Arc::clone(&state.plugins);
+        let runtime = Arc::downgrade(&state.runtime);
+        move || {
+            let plugins = Arc::clone(&plugins);
+            let runtime = runtime.clone();
+            async move {
+                // A weak handle: this job must not keep the runtime alive past shutdown.
+                let Some(runtime) = runtime.upgrade() else { return Ok(()) };
+                plugins.sync(&runtime).await?;
+                Ok(())
+            }
+        }
+    }));
     if retention.is_active() {
         jobs.push(crate::jobs::spawn("retention", Duration::from_secs(5), retention.interval, stop, move || {
             let executions = Arc::clone(&executions);
@@ -105,10 +124,16 @@ impl Server {
     /// Opens the database (migrating it), starts the runtime (resuming this node's unfinished
     /// executions) and starts listening.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Self> {
-        let Stores { executions, accounts, memories: memory_store } = troupe_memory::open_stores(&options.database_url)
-            .await
-            .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&options.database_url)))?;
+        let Stores { executions, accounts, memories: memory_store, research } =
+            troupe_memory::open_stores(&options.database_url).await.with_context(|| {
+                format!("failed to open the store at {}", troupe_memory::redact(&options.database_url))
+            })?;
         let memories = Arc::new(options.memory.open(memory_store).await?);
+        let bus = troupe_plugins::ResearchBus::new(Arc::clone(&research), options.research.key);
+        let host = troupe_plugins::PluginHost::start(options.research.host, bus)
+            .await
+            .context("failed to start the plugin track")?;
+        let plugins = Arc::new(troupe_plugins::PluginRegistry::new(host, research));
         let config = RuntimeConfig { node_id: options.node_id, resume: true, ..RuntimeConfig::default() };
         let builder = Runtime::builder().store(Arc::clone(&executions)).config(config);
         let agents = troupe_agents::AgentsConfig {
@@ -127,7 +152,11 @@ impl Server {
             Jwt::new(&options.jwt_secret, ACCESS_TOKEN_TTL),
             REFRESH_TOKEN_TTL,
         );
-        let state = AppState::new(runtime, auth, options.http, Arc::clone(&memories));
+        let report = plugins.sync(&runtime).await.context("failed to load the registered plugins")?;
+        for (name, error) in &report.failed {
+            tracing::warn!(plugin = %name, %error, "a registered plugin did not load");
+        }
+        let state = AppState::new(runtime, auth, options.http, Arc::clone(&memories), plugins);
         let observer = state.metrics.observe(&state.runtime);
         let jobs = background_jobs(&state, executions, memories, options.retention);
         let listener = tokio::net::TcpListener::bind(options.addr)
@@ -151,6 +180,7 @@ impl Server {
         for job in &self.jobs {
             job.abort();
         }
+        self.state.plugins.host().stop();
         let AppState { mut runtime, .. } = self.state;
         // WebSocket tasks drop their handles as they close.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);

@@ -34,6 +34,27 @@ pub fn ensure_data_dir(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes a secret file readable by its owner only (created with mode 0600, so it is never
+/// readable by others, not even for a moment).
+pub fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("failed to write `{}`", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("failed to restrict `{}`", path.display()))?;
+    }
+    file.write_all(content.as_bytes()).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
 /// Returns this node's id, kept in the data dir so a restarted process holds the same leases.
 pub fn node_id(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("node-id");

@@ -5,6 +5,9 @@
 //! statements (written with `$n` placeholders, which both databases accept); the schema lives
 //! in `migrations/sqlite` and `migrations/postgres` and is embedded in the binary.
 //!
+//! The research track's tables live apart: [`SqliteResearchStore`] in a file of its own beside
+//! the core one, [`PostgresResearchStore`] in the `research` schema.
+//!
 //! Memory ([`MemoryService`]): records sealed with AES-256-GCM ([`crypto`]) in the `memories`
 //! table, their vectors in Qdrant ([`vector`]: the in-process engine by default, a server in
 //! production), and the offline hashing embedder ([`embed`]). It does not call LLM or
@@ -25,9 +28,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use service::MemoryService;
-pub use sql::{PostgresStore, SqliteStore};
+pub use sql::{PostgresResearchStore, PostgresStore, SqliteResearchStore, SqliteStore};
 use troupe_runtime::accounts::AccountStore;
 use troupe_runtime::memory::MemoryStore;
+use troupe_runtime::research::ResearchStore;
 use troupe_runtime::store::{ExecutionStore, StoreError};
 
 /// The stores of one database, each as the port the runtime and gateway use.
@@ -39,6 +43,9 @@ pub struct Stores {
     pub accounts: Arc<dyn AccountStore>,
     /// Memory records (content sealed).
     pub memories: Arc<dyn MemoryStore>,
+    /// The research track: experiments, consent, flags, plugins, the bus and its ledger (kept
+    /// apart: a separate SQLite file, or the `research` schema of PostgreSQL).
+    pub research: Arc<dyn ResearchStore>,
 }
 
 /// Opens the database a URL names: `postgres://…` / `postgresql://…` or `sqlite://path`;
@@ -46,10 +53,13 @@ pub struct Stores {
 pub async fn open_stores(database_url: &str) -> Result<Stores, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(database_url, 8).await?);
-        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store })
+        let research = Arc::new(PostgresResearchStore::connect(database_url, 2).await?);
+        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store, research })
     } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
-        let store = Arc::new(SqliteStore::open(Path::new(path)).await?);
-        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store })
+        let path = Path::new(path);
+        let store = Arc::new(SqliteStore::open(path).await?);
+        let research = Arc::new(SqliteResearchStore::open(&research_path(path)).await?);
+        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store, research })
     } else {
         Err(StoreError::Unavailable(format!(
             "unsupported database URL (expected postgres:// or sqlite://): {}",
@@ -76,6 +86,12 @@ pub async fn open_vectors(
         VectorBackend::Edge(dir) => Arc::new(vector::EdgeVectorMemory::open(dir, dimension).await?),
         VectorBackend::Qdrant(settings) => Arc::new(vector::QdrantVectorMemory::connect(settings, dimension).await?),
     })
+}
+
+/// The research database file beside a core SQLite file: `troupe.db` → `troupe-research.db`.
+pub fn research_path(core: &Path) -> std::path::PathBuf {
+    let stem = core.file_stem().and_then(|stem| stem.to_str()).unwrap_or("troupe");
+    core.with_file_name(format!("{stem}-research.db"))
 }
 
 /// Opens the execution store a URL names (see [`open_stores`]).

@@ -292,3 +292,160 @@ mod tests {
         assert!(!allowed.is_on_for(user), "off is off for everyone");
     }
 }
+
+/// A [`ResearchStore`] in process memory, for tests.
+#[cfg(any(test, feature = "testsuite"))]
+#[derive(Default)]
+pub struct InMemoryResearchStore {
+    inner: std::sync::Mutex<InMemoryResearch>,
+}
+
+#[cfg(any(test, feature = "testsuite"))]
+#[derive(Default)]
+struct InMemoryResearch {
+    experiments: std::collections::BTreeMap<String, Experiment>,
+    consent: Vec<ConsentChange>,
+    flags: std::collections::BTreeMap<String, FeatureFlag>,
+    plugins: std::collections::BTreeMap<String, PluginRecord>,
+    observations: Vec<Observation>,
+    releases: Vec<Release>,
+}
+
+#[cfg(any(test, feature = "testsuite"))]
+impl InMemoryResearchStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InMemoryResearch> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(any(test, feature = "testsuite"))]
+#[async_trait]
+impl ResearchStore for InMemoryResearchStore {
+    async fn put_experiment(&self, experiment: &Experiment) -> Result<(), StoreError> {
+        self.lock().experiments.insert(experiment.id.clone(), experiment.clone());
+        Ok(())
+    }
+
+    async fn get_experiment(&self, id: &str) -> Result<Option<Experiment>, StoreError> {
+        Ok(self.lock().experiments.get(id).cloned())
+    }
+
+    async fn list_experiments(&self) -> Result<Vec<Experiment>, StoreError> {
+        Ok(self.lock().experiments.values().cloned().collect())
+    }
+
+    async fn record_consent(&self, change: &ConsentChange) -> Result<(), StoreError> {
+        self.lock().consent.push(change.clone());
+        Ok(())
+    }
+
+    async fn consent_history(&self, user: UserId, experiment: Option<&str>) -> Result<Vec<ConsentChange>, StoreError> {
+        Ok(self
+            .lock()
+            .consent
+            .iter()
+            .filter(|change| change.user == user && experiment.is_none_or(|id| change.experiment == id))
+            .cloned()
+            .collect())
+    }
+
+    async fn has_consent(&self, user: UserId, experiment: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .lock()
+            .consent
+            .iter()
+            .rev()
+            .find(|change| change.user == user && change.experiment == experiment)
+            .is_some_and(|change| change.granted))
+    }
+
+    async fn put_flag(&self, flag: &FeatureFlag) -> Result<(), StoreError> {
+        self.lock().flags.insert(flag.name.clone(), flag.clone());
+        Ok(())
+    }
+
+    async fn get_flag(&self, name: &str) -> Result<Option<FeatureFlag>, StoreError> {
+        Ok(self.lock().flags.get(name).cloned())
+    }
+
+    async fn list_flags(&self) -> Result<Vec<FeatureFlag>, StoreError> {
+        Ok(self.lock().flags.values().cloned().collect())
+    }
+
+    async fn put_plugin(&self, plugin: &PluginRecord) -> Result<(), StoreError> {
+        self.lock().plugins.insert(plugin.name.clone(), plugin.clone());
+        Ok(())
+    }
+
+    async fn list_plugins(&self) -> Result<Vec<PluginRecord>, StoreError> {
+        Ok(self.lock().plugins.values().cloned().collect())
+    }
+
+    async fn set_plugin_enabled(&self, name: &str, enabled: bool, reason: Option<&str>) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(plugin) = inner.plugins.get_mut(name) else { return Ok(false) };
+        plugin.enabled = enabled;
+        plugin.disabled_reason = reason.map(str::to_owned);
+        Ok(true)
+    }
+
+    async fn delete_plugin(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().plugins.remove(name).is_some())
+    }
+
+    async fn add_observations(&self, observations: &[Observation]) -> Result<(), StoreError> {
+        self.lock().observations.extend_from_slice(observations);
+        Ok(())
+    }
+
+    async fn pending_observations(&self, experiment: &str, metric: &str) -> Result<Vec<Observation>, StoreError> {
+        Ok(self
+            .lock()
+            .observations
+            .iter()
+            .filter(|observation| observation.experiment == experiment && observation.metric == metric)
+            .cloned()
+            .collect())
+    }
+
+    async fn forget_pseudonym(&self, experiment: &str, pseudonym: &str) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.observations.len();
+        inner
+            .observations
+            .retain(|observation| !(observation.experiment == experiment && observation.pseudonym == pseudonym));
+        Ok((before - inner.observations.len()) as u64)
+    }
+
+    async fn record_release(
+        &self,
+        release: &Release,
+        epsilon_total: f64,
+        consumed_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let spent: f64 =
+            inner.releases.iter().filter(|earlier| earlier.experiment == release.experiment).map(|r| r.epsilon).sum();
+        if spent + release.epsilon > epsilon_total + 1e-9 {
+            return Err(StoreError::Conflict(format!(
+                "the privacy budget of experiment `{}` is spent: {spent} of {epsilon_total} used",
+                release.experiment
+            )));
+        }
+        inner.releases.push(release.clone());
+        inner.observations.retain(|observation| {
+            !(observation.experiment == release.experiment
+                && observation.metric == release.metric
+                && observation.at <= consumed_until)
+        });
+        Ok(())
+    }
+
+    async fn spent_epsilon(&self, experiment: &str) -> Result<f64, StoreError> {
+        Ok(self.lock().releases.iter().filter(|release| release.experiment == experiment).map(|r| r.epsilon).sum())
+    }
+
+    async fn list_releases(&self, experiment: &str) -> Result<Vec<Release>, StoreError> {
+        Ok(self.lock().releases.iter().filter(|release| release.experiment == experiment).cloned().collect())
+    }
+}

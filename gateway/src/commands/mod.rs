@@ -2,6 +2,7 @@
 
 mod maintenance;
 mod pipeline;
+mod plugin;
 mod run;
 mod serve;
 
@@ -24,7 +25,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         | Command::Serve(_)
         | Command::Admin(_)
         | Command::Gc(_)
-        | Command::Memory(_) => {
+        | Command::Memory(_)
+        | Command::Plugin(_) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -37,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Command::Resume(args) => run::resume(&cli, args).await,
                     Command::Gc(args) => maintenance::gc(&cli, args).await,
                     Command::Memory(MemoryCommand::Rekey) => maintenance::rekey(&cli).await,
+                    Command::Plugin(command) => plugin::run(&cli, command).await,
                     Command::Migrate => {
                         crate::setup::ensure_data_dir(&cli.data_dir)?;
                         crate::setup::open_stores(&cli).await?;

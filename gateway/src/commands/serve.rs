@@ -32,6 +32,7 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         agents: config.agents.clone(),
         memory,
         retention: args.retention.policy(),
+        research: args.research.options(&cli.data_dir, config.environment)?,
     })
     .await?;
     let users = server.state.auth.store().list_users(None, 1).await?;

@@ -60,6 +60,12 @@ impl ApiError {
         self
     }
 
+    /// Replaces the code.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
     /// A 400 `validation_failed` naming each bad field.
     pub fn invalid_fields(fields: impl IntoIterator<Item = (String, String)>) -> Self {
         let fields: Vec<Value> =

@@ -100,6 +100,8 @@ pub struct AppState {
     pub ws_frames: Arc<ws::EventFrames>,
     /// Users' memories.
     pub memories: Arc<troupe_memory::MemoryService>,
+    /// The plugin track: registrations, the plugin tree, the research bus.
+    pub plugins: Arc<troupe_plugins::PluginRegistry>,
 }
 
 impl AppState {
@@ -109,6 +111,7 @@ impl AppState {
         auth: Auth,
         settings: HttpSettings,
         memories: Arc<troupe_memory::MemoryService>,
+        plugins: Arc<troupe_plugins::PluginRegistry>,
     ) -> Self {
         let builtin_pipelines =
             troupe_agents::builtin_pipelines().into_iter().map(|def| (def.name.clone(), def)).collect();
@@ -122,6 +125,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             ws_frames: Arc::new(ws::EventFrames::default()),
             memories,
+            plugins,
         }
     }
 }

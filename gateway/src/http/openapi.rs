@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::routes::{agents, auth, executions, memories, pipelines, projects, users};
+use super::routes::{agents, auth, executions, memories, pipelines, plugins, projects, research, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,8 @@ use super::routes::{agents, auth, executions, memories, pipelines, projects, use
         (name = "executions", description = "Runs of pipelines"),
         (name = "agents", description = "Agent kinds and their health"),
         (name = "memories", description = "A user's memories: stored encrypted, searched by meaning"),
+        (name = "plugins", description = "Custom and research agents in the sandbox"),
+        (name = "research", description = "Experiments, consent, feature flags, differentially private releases"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +85,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(memories::search_memories))
         .routes(routes!(memories::export_memories))
         .routes(routes!(memories::get_memory, memories::delete_memory))
+        .routes(routes!(plugins::register_plugin, plugins::list_plugins))
+        .routes(routes!(plugins::get_plugin, plugins::delete_plugin))
+        .routes(routes!(plugins::enable_plugin))
+        .routes(routes!(plugins::disable_plugin))
+        .routes(routes!(research::create_experiment, research::list_experiments))
+        .routes(routes!(research::get_experiment, research::update_experiment))
+        .routes(routes!(research::set_consent))
+        .routes(routes!(research::my_consent))
+        .routes(routes!(research::create_release, research::list_releases))
+        .routes(routes!(research::list_flags))
+        .routes(routes!(research::put_flag))
 }
 
 /// Returns the OpenAPI document.

@@ -9,9 +9,11 @@ mod macros;
 #[macro_use]
 mod memories;
 mod postgres;
+mod research;
 mod sqlite;
 
 pub use postgres::PostgresStore;
+pub use research::{PostgresResearchStore, SqliteResearchStore};
 pub use sqlite::SqliteStore;
 
 use troupe_runtime::store::StoreError;

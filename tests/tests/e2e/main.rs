@@ -31,3 +31,5 @@ mod research;
 mod memories;
 // The memory service: tampering, rotation, re-indexing, retention, a killed server.
 mod memory_service;
+// The research track's store on SQLite and PostgreSQL.
+mod research_store;

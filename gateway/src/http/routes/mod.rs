@@ -5,5 +5,7 @@ pub mod auth;
 pub mod executions;
 pub mod memories;
 pub mod pipelines;
+pub mod plugins;
 pub mod projects;
+pub mod research;
 pub mod users;

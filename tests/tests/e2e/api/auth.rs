@@ -211,6 +211,7 @@ async fn the_cli_creates_the_first_admin_who_can_log_in() {
         http: troupe_gateway::http::HttpSettings::default(),
         memory: troupe_gateway::memory::MemoryOptions::embedded(dir.path()).unwrap(),
         retention: Default::default(),
+        research: troupe_gateway::research::ResearchOptions::generated(dir.path()).unwrap(),
     })
     .await
     .unwrap();

@@ -215,6 +215,22 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /api/v1/memories/export",
         "GET /api/v1/memories/{id}",
         "DELETE /api/v1/memories/{id}",
+        "POST /api/v1/plugins",
+        "GET /api/v1/plugins",
+        "GET /api/v1/plugins/{name}",
+        "DELETE /api/v1/plugins/{name}",
+        "POST /api/v1/plugins/{name}/enable",
+        "POST /api/v1/plugins/{name}/disable",
+        "POST /api/v1/experiments",
+        "GET /api/v1/experiments",
+        "GET /api/v1/experiments/{id}",
+        "PATCH /api/v1/experiments/{id}",
+        "POST /api/v1/experiments/{id}/consent",
+        "GET /api/v1/consent",
+        "POST /api/v1/experiments/{id}/releases",
+        "GET /api/v1/experiments/{id}/releases",
+        "GET /api/v1/flags",
+        "PUT /api/v1/flags/{name}",
     ]
     .into_iter()
     .map(str::to_owned)

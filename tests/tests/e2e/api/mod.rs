@@ -8,6 +8,7 @@ mod input;
 mod live;
 mod llm;
 mod memories;
+mod research;
 
 use std::time::Duration;
 
@@ -74,6 +75,7 @@ impl Api {
             agents: troupe_agents::AgentsConfig { workspaces: dir.path().join("workspaces"), ..agents },
             memory: troupe_gateway::memory::MemoryOptions::embedded(dir.path()).unwrap(),
             retention: Default::default(),
+            research: troupe_gateway::research::ResearchOptions::generated(dir.path()).unwrap(),
         })
         .await
         .unwrap();

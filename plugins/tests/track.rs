@@ -1,0 +1,302 @@
+//! The plugin track in a real runtime: the consent gate (no consent, grant, revoke
+//! mid-execution, flag off), plugins crashing in a loop disabled while track 1 completes every
+//! execution, and a custom plugin registered at run time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use troupe_plugins::registry::PluginRegistry;
+use troupe_plugins::{HostConfig, PluginHost, PseudonymKey, ResearchBus};
+use troupe_runtime::agent::{Agent, AgentError, StepContext, StepOutput};
+use troupe_runtime::ids::UserId;
+use troupe_runtime::pipeline::PipelineDef;
+use troupe_runtime::research::{
+    ConsentChange, Experiment, ExperimentStatus, FeatureFlag, InMemoryResearchStore, ResearchStore,
+};
+use troupe_runtime::status::{ExecutionStatus, StepStatus};
+use troupe_runtime::{Runtime, SubmitRequest};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Echoes its input.
+#[derive(Clone)]
+struct Echo;
+
+#[async_trait::async_trait]
+impl Agent for Echo {
+    async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
+        Ok(StepOutput::new(json!({"step": ctx.step_key})))
+    }
+}
+
+/// Waits for a permit, so a test can act between two steps.
+#[derive(Clone)]
+struct Gate {
+    arrived: Arc<Semaphore>,
+    permits: Arc<Semaphore>,
+}
+
+#[async_trait::async_trait]
+impl Agent for Gate {
+    async fn run(&self, _ctx: StepContext) -> Result<StepOutput, AgentError> {
+        self.arrived.add_permits(1);
+        self.permits.acquire().await.expect("open").forget();
+        Ok(StepOutput::new(json!({})))
+    }
+}
+
+struct Track {
+    runtime: Runtime,
+    registry: PluginRegistry,
+    store: Arc<InMemoryResearchStore>,
+    researcher: UserId,
+}
+
+fn tone_manifest() -> (Value, Vec<u8>) {
+    let text = include_str!("../examples/tone/plugin.toml");
+    let manifest: toml::Value = toml::from_str(text).unwrap();
+    (serde_json::to_value(manifest).unwrap(), include_bytes!("../examples/tone/tone.wat").to_vec())
+}
+
+async fn track(gate: Option<Gate>) -> Track {
+    let store = Arc::new(InMemoryResearchStore::default());
+    let researcher = UserId::new();
+    store
+        .put_experiment(&Experiment {
+            id: "tone-study".into(),
+            title: "Tone".into(),
+            hypothesis: "Inputs with more exclamation marks are longer.".into(),
+            owner: researcher,
+            status: ExperimentStatus::Active,
+            epsilon_total: 2.0,
+            epsilon_per_release: 0.5,
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let bus = ResearchBus::new(Arc::clone(&store) as Arc<dyn ResearchStore>, PseudonymKey::new([3; 32]));
+    let config = HostConfig {
+        restart: troupe_runtime::supervision::RestartPolicy {
+            max_restarts: 2,
+            period: Duration::from_secs(60),
+            backoff_initial: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(5),
+        },
+        ..HostConfig::default()
+    };
+    let host = PluginHost::start(config, bus).await.unwrap();
+    let mut builder = Runtime::builder().agent("echo", Echo);
+    if let Some(gate) = gate {
+        builder = builder.agent("gate", gate);
+    }
+    let runtime = builder.start().await.unwrap();
+    let registry = PluginRegistry::new(host, Arc::clone(&store) as Arc<dyn ResearchStore>);
+    let (manifest, module) = tone_manifest();
+    registry.register(manifest, Some(module), researcher, &["echo".into()]).await.unwrap();
+    registry.sync(&runtime).await.unwrap();
+    Track { runtime, registry, store, researcher }
+}
+
+async fn flag(store: &InMemoryResearchStore, enabled: bool, allow: Vec<UserId>) {
+    let flag =
+        FeatureFlag { name: "plugin.tone".into(), enabled, allow, rollout_percent: 0, updated_at: chrono::Utc::now() };
+    store.put_flag(&flag).await.unwrap();
+}
+
+async fn consent(store: &InMemoryResearchStore, user: UserId, granted: bool) {
+    let change = ConsentChange { user, experiment: "tone-study".into(), granted, at: chrono::Utc::now() };
+    store.record_consent(&change).await.unwrap();
+}
+
+async fn run(runtime: &Runtime, owner: UserId, steps: Value, input: Value) -> troupe_runtime::ids::ExecutionId {
+    let pipeline = runtime.validate(PipelineDef::from_value(json!({"name": "p", "steps": steps})).unwrap()).unwrap();
+    let mut request = SubmitRequest::new(pipeline, input);
+    request.owner = owner;
+    runtime.submit(request).await.unwrap()
+}
+
+async fn finished(runtime: &Runtime, id: troupe_runtime::ids::ExecutionId) -> ExecutionStatus {
+    tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap().status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_research_plugin_runs_only_with_its_flag_on_and_consent_given() {
+    let track = track(None).await;
+    let user = UserId::new();
+    let steps = json!([{"key": "tone", "agent": "tone", "optional": true}, {"key": "after", "agent": "echo", "depends_on": ["tone"]}]);
+    let input = json!({"text": "Hello there!!"});
+
+    // Flag off (it does not even exist yet): skipped, with the reason.
+    let id = run(&track.runtime, user, steps.clone(), input.clone()).await;
+    assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed);
+    let tone = &track.runtime.store().list_steps(id).await.unwrap()[0];
+    assert_eq!(tone.status, StepStatus::Skipped);
+    assert!(tone.error.as_ref().unwrap().message.contains("feature flag `plugin.tone` is off"), "{tone:?}");
+
+    // Flag on for the user, no consent: skipped.
+    flag(&track.store, true, vec![user]).await;
+    let id = run(&track.runtime, user, steps.clone(), input.clone()).await;
+    finished(&track.runtime, id).await;
+    let tone = &track.runtime.store().list_steps(id).await.unwrap()[0];
+    assert_eq!(tone.status, StepStatus::Skipped);
+    assert!(tone.error.as_ref().unwrap().message.contains("not consented"), "{tone:?}");
+    assert!(track.store.pending_observations("tone-study", "exclamations").await.unwrap().is_empty());
+
+    // Consent given: it runs; its output reaches the execution, its metrics only the bus.
+    consent(&track.store, user, true).await;
+    let id = run(&track.runtime, user, steps.clone(), input.clone()).await;
+    assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed);
+    let tone = &track.runtime.store().list_steps(id).await.unwrap()[0];
+    assert_eq!(tone.status, StepStatus::Completed, "{tone:?}");
+    let output = tone.output.clone().unwrap();
+    assert!(output["bytes"].as_u64().unwrap() > 0, "{output}");
+    assert!(output.get("metrics").is_none(), "metrics are not part of the step's output");
+    let observed = track.store.pending_observations("tone-study", "exclamations").await.unwrap();
+    assert_eq!(observed.len(), 1);
+    assert_eq!(observed[0].value, 2.0);
+    assert!(!format!("{observed:?}").contains(&user.0.to_string()), "pseudonymised");
+
+    // The flag switched off for everyone wins over consent.
+    flag(&track.store, false, vec![user]).await;
+    let id = run(&track.runtime, user, steps.clone(), input.clone()).await;
+    finished(&track.runtime, id).await;
+    assert_eq!(track.runtime.store().list_steps(id).await.unwrap()[0].status, StepStatus::Skipped);
+
+    // A non-optional plugin step that may not run fails the execution, with the reason.
+    let id = run(&track.runtime, UserId::new(), json!([{"key": "tone", "agent": "tone"}]), input).await;
+    assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Failed);
+    let error = track.runtime.store().get_execution(id).await.unwrap().unwrap().error.unwrap();
+    assert!(error.message.contains("off for this user"), "{error:?}");
+    let _ = track.researcher;
+    track.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_consent_mid_execution_stops_the_next_plugin_step() {
+    let gate = Gate { arrived: Arc::new(Semaphore::new(0)), permits: Arc::new(Semaphore::new(0)) };
+    let track = track(Some(gate.clone())).await;
+    let user = UserId::new();
+    flag(&track.store, true, vec![user]).await;
+    consent(&track.store, user, true).await;
+    let steps = json!([
+        {"key": "first", "agent": "tone", "optional": true},
+        {"key": "wait", "agent": "gate", "depends_on": ["first"]},
+        {"key": "second", "agent": "tone", "optional": true, "depends_on": ["wait"]},
+    ]);
+    let id = run(&track.runtime, user, steps, json!({"text": "Wow!"})).await;
+    tokio::time::timeout(DEADLINE, gate.arrived.acquire()).await.unwrap().unwrap().forget();
+    consent(&track.store, user, false).await;
+    gate.permits.add_permits(1);
+    assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed);
+    let steps = track.runtime.store().list_steps(id).await.unwrap();
+    assert_eq!(steps[0].status, StepStatus::Completed, "ran while consent was given");
+    assert_eq!(steps[2].status, StepStatus::Skipped, "did not run after the revocation");
+    assert!(steps[2].error.as_ref().unwrap().message.contains("not consented"));
+    track.runtime.shutdown().await;
+}
+
+/// A module that traps on every run.
+const TRAPS: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "troupe_abi_version") (result i32) (i32.const 1))
+  (func (export "troupe_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "troupe_run") (param i32 i32) (result i64) (unreachable)))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_crashing_in_a_loop_is_disabled_while_track_one_completes_everything() {
+    let track = track(None).await;
+    let crasher =
+        json!({"name": "crasher", "version": "0.1.0", "kind": "wasm", "track": "custom", "entry": "crasher.wat"});
+    track.registry.register(crasher, Some(TRAPS.as_bytes().to_vec()), UserId::new(), &[]).await.unwrap();
+    let report = track.registry.sync(&track.runtime).await.unwrap();
+    assert_eq!(report.loaded, ["crasher"]);
+    let user = UserId::new();
+    let retry = json!({"max_attempts": 2, "backoff": {"initial": "1ms", "max": "1ms"}});
+    let mut plugin_runs = Vec::new();
+    let mut track_one = Vec::new();
+    for _ in 0..20 {
+        plugin_runs.push(
+            run(
+                &track.runtime,
+                user,
+                json!([{"key": "p", "agent": "crasher", "optional": true, "retry": retry}]),
+                json!({}),
+            )
+            .await,
+        );
+        let steps: Vec<Value> = (0..5)
+            .map(|index| {
+                let mut step = json!({"key": format!("s{index}"), "agent": "echo"});
+                if index > 0 {
+                    step["depends_on"] = json!([format!("s{}", index - 1)]);
+                }
+                step
+            })
+            .collect();
+        track_one.push(run(&track.runtime, user, Value::Array(steps), json!({})).await);
+    }
+    for id in track_one {
+        assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed, "track 1 is not touched");
+    }
+    for id in plugin_runs {
+        assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed, "the plugin steps are optional");
+    }
+    let status = track.registry.host().status("crasher").unwrap();
+    assert!(
+        matches!(&status.health, troupe_plugins::host::PluginHealth::Disabled { reason } if reason.contains("restart intensity")),
+        "{status:?}"
+    );
+    let stored = track.store.list_plugins().await.unwrap().into_iter().find(|plugin| plugin.name == "crasher").unwrap();
+    assert!(!stored.enabled, "the disabling is persisted");
+    assert!(stored.disabled_reason.unwrap().contains("repeated failures"));
+    // The core tree saw no crash: plugin failures are step errors there.
+    assert!(track.runtime.agents().iter().all(|agent| agent.crashes == 0 && agent.restarts == 0));
+    // A disabled plugin's steps are refused (skipped here), not run.
+    let id = run(&track.runtime, user, json!([{"key": "p", "agent": "crasher", "optional": true}]), json!({})).await;
+    finished(&track.runtime, id).await;
+    let step = &track.runtime.store().list_steps(id).await.unwrap()[0];
+    assert_eq!(step.status, StepStatus::Skipped);
+    assert!(step.error.as_ref().unwrap().message.contains("disabled"));
+    // An admin enables it again: it gets a fresh intensity (and traps again).
+    track.registry.set_enabled("crasher", true).await.unwrap();
+    assert_eq!(track.registry.host().status("crasher").unwrap().health, troupe_plugins::host::PluginHealth::Running);
+    track.runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_plugin_registered_at_run_time_serves_steps_and_can_be_removed() {
+    let track = track(None).await;
+    let manifest: toml::Value = toml::from_str(include_str!("../examples/shout/plugin.toml")).unwrap();
+    let manifest = serde_json::to_value(manifest).unwrap();
+    let refused = track
+        .registry
+        .register(
+            json!({"name": "echo", "version": "1.0.0", "kind": "wasm", "track": "custom", "entry": "x.wat"}),
+            Some(include_bytes!("../examples/shout/shout.wat").to_vec()),
+            UserId::new(),
+            &["echo".into()],
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("built-in agent kind"), "{refused}");
+    track
+        .registry
+        .register(manifest, Some(include_bytes!("../examples/shout/shout.wat").to_vec()), UserId::new(), &[])
+        .await
+        .unwrap();
+    track.registry.sync(&track.runtime).await.unwrap();
+    let id =
+        run(&track.runtime, UserId::new(), json!([{"key": "loud", "agent": "shout"}]), json!({"greeting": "hello"}))
+            .await;
+    assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed);
+    let output = track.runtime.store().list_steps(id).await.unwrap()[0].output.clone().unwrap();
+    assert_eq!(output["INPUT"]["GREETING"], "HELLO", "{output}");
+    track.registry.delete("shout").await.unwrap();
+    assert_eq!(track.registry.sync(&track.runtime).await.unwrap().removed, ["shout"]);
+    let definition =
+        PipelineDef::from_value(json!({"name": "p", "steps": [{"key": "loud", "agent": "shout"}]})).unwrap();
+    assert!(track.runtime.validate(definition).is_err(), "the agent kind went with it");
+    track.runtime.shutdown().await;
+}
