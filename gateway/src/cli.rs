@@ -179,4 +179,6 @@ pub enum BenchCommand {
     Http(crate::bench_http::HttpBenchArgs),
     /// Measures vector memory: inserts, index build, filtered search latency and recall.
     Memory(crate::bench_memory::MemoryBenchArgs),
+    /// Measures the production track's throughput beside crashing and CPU-burning plugins.
+    Plugins(crate::bench_plugins::PluginBenchArgs),
 }

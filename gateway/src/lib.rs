@@ -11,6 +11,7 @@ pub mod auth;
 mod bench;
 mod bench_http;
 mod bench_memory;
+mod bench_plugins;
 mod cli;
 mod commands;
 pub mod config;

@@ -10,9 +10,12 @@
 //! - **Memory** is bounded by a store limiter: `memory.grow` past the limit returns -1 to the
 //!   guest (it is denied, not fatal).
 //! - **Output** larger than the limit is refused before it is copied out.
-//! - **Isolation from track 1.** Runs execute on the pool's own OS threads (one by default),
-//!   never on the async runtime's workers, and the queue in front of them is bounded: a
-//!   runaway plugin occupies at most its pool, for at most its limits.
+//! - **Isolation from track 1.** Runs execute on the pool's own OS threads (one by default,
+//!   scheduled `SCHED_IDLE`), never on the async runtime's workers, and the queue in front of
+//!   them is bounded: a runaway plugin occupies at most its pool, for at most its limits, and
+//!   gets only CPU time nothing else wants. (The price: when track 1 saturates the machine,
+//!   plugin runs wait, and a waiting one can reach its wall-clock limit; fuel is the
+//!   deterministic CPU bound.)
 //!
 //! The host ABI (version 1, docs/plugins.md): the module exports `memory`,
 //! `troupe_abi_version() -> i32` (= 1), `troupe_alloc(len: i32) -> i32` and
@@ -163,6 +166,15 @@ impl Sandbox {
 }
 
 fn work(receiver: &Mutex<Receiver<Job>>) {
+    // SCHED_IDLE: a plugin runs only on CPU time nothing else wants, whatever it does.
+    let idle = thread_priority::ThreadSchedulePolicy::Normal(thread_priority::NormalThreadSchedulePolicy::Idle);
+    if let Err(error) = thread_priority::set_thread_priority_and_policy(
+        thread_priority::thread_native_id(),
+        thread_priority::ThreadPriority::Min,
+        idle,
+    ) {
+        tracing::warn!(?error, "cannot lower the plugin worker's priority");
+    }
     loop {
         let job = {
             let Ok(receiver) = receiver.lock() else { return };

@@ -61,6 +61,10 @@ fn tone_manifest() -> (Value, Vec<u8>) {
 }
 
 async fn track(gate: Option<Gate>) -> Track {
+    track_with(gate, 2).await
+}
+
+async fn track_with(gate: Option<Gate>, max_restarts: u32) -> Track {
     let store = Arc::new(InMemoryResearchStore::default());
     let researcher = UserId::new();
     store
@@ -79,7 +83,7 @@ async fn track(gate: Option<Gate>) -> Track {
     let bus = ResearchBus::new(Arc::clone(&store) as Arc<dyn ResearchStore>, PseudonymKey::new([3; 32]));
     let config = HostConfig {
         restart: troupe_runtime::supervision::RestartPolicy {
-            max_restarts: 2,
+            max_restarts,
             period: Duration::from_secs(60),
             backoff_initial: Duration::from_millis(1),
             backoff_max: Duration::from_millis(5),
@@ -298,5 +302,63 @@ async fn a_custom_plugin_registered_at_run_time_serves_steps_and_can_be_removed(
     let definition =
         PipelineDef::from_value(json!({"name": "p", "steps": [{"key": "loud", "agent": "shout"}]})).unwrap();
     assert!(track.runtime.validate(definition).is_err(), "the agent kind went with it");
+    track.runtime.shutdown().await;
+}
+
+/// A fake remote plugin: answers by the input's `mode`.
+async fn remote_plugin() -> String {
+    async fn run(axum::Json(request): axum::Json<Value>) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        match request["input"]["mode"].as_str() {
+            Some("huge") => "x".repeat(1 << 20).into_response(),
+            Some("wrong") => axum::Json(json!({"output": {"count": "many"}})).into_response(),
+            Some("slow") => {
+                // Longer than the plugin's 500 ms limit; the host gives up first.
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                axum::Json(json!({"output": {"count": 0}})).into_response()
+            }
+            _ => axum::Json(json!({"output": {"count": request["input"]["items"].as_array().map_or(0, Vec::len)}}))
+                .into_response(),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        async move { axum::serve(listener, axum::Router::new().route("/run", axum::routing::post(run))).await },
+    );
+    format!("http://{addr}/run")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_plugin_is_called_with_a_timeout_a_size_limit_and_its_schema() {
+    let track = track_with(None, 10).await;
+    let url = remote_plugin().await;
+    let manifest = json!({
+        "name": "counter", "version": "1.0.0", "kind": "http", "track": "custom", "entry": url,
+        "capabilities": {"network": ["127.0.0.1"]},
+        "limits": {"timeout": "500ms", "max_output_bytes": 4096},
+        "output_schema": {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}}
+    });
+    track.registry.register(manifest, None, UserId::new(), &[]).await.unwrap();
+    track.registry.sync(&track.runtime).await.unwrap();
+    let once = json!([{"key": "count", "agent": "counter", "retry": {"max_attempts": 1}}]);
+    let id = run(&track.runtime, UserId::new(), once.clone(), json!({"items": [1, 2, 3]})).await;
+    assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed);
+    assert_eq!(track.runtime.store().list_steps(id).await.unwrap()[0].output.clone().unwrap(), json!({"count": 3}));
+    for (mode, expected) in [("huge", "at most 4096"), ("wrong", "declared schema"), ("slow", "did not answer")] {
+        // Each failure restarts the plugin's actor (after a backoff of a few ms): wait for it.
+        tokio::time::timeout(DEADLINE, async {
+            while track.registry.host().status("counter").unwrap().health != troupe_plugins::host::PluginHealth::Running
+            {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the plugin is running again");
+        let id = run(&track.runtime, UserId::new(), once.clone(), json!({"mode": mode})).await;
+        assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Failed, "{mode}");
+        let error = track.runtime.store().get_execution(id).await.unwrap().unwrap().error.unwrap();
+        assert!(error.message.contains(expected), "{mode}: {}", error.message);
+    }
     track.runtime.shutdown().await;
 }

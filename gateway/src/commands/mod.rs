@@ -19,6 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Pipeline(args)) => crate::bench::pipeline(args, cli.database_url.as_deref()),
         Command::Bench(BenchCommand::Http(args)) => crate::bench_http::http(args),
         Command::Bench(BenchCommand::Memory(args)) => crate::bench_memory::memory(args),
+        Command::Bench(BenchCommand::Plugins(args)) => crate::bench_plugins::plugins(args),
         Command::Run(_)
         | Command::Resume(_)
         | Command::Migrate

@@ -24,6 +24,10 @@ pub struct SqliteResearchStore {
 impl SqliteResearchStore {
     /// Opens (creating if needed) the research database at `path` and applies its migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|error| StoreError::Unavailable(format!("cannot create `{}`: {error}", parent.display())))?;
+        }
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(db_error)?
             .filename(path)

@@ -67,3 +67,45 @@ fn gc_purges_finished_executions_and_says_what_it_removed() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--retention-executions"));
 }
+
+#[test]
+fn plugin_add_registers_an_example_and_names_every_problem_of_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/examples");
+    let output = troupe(dir.path()).args(["plugin", "add"]).arg(examples.join("shout")).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("registered plugin `shout`") && stdout.contains("agent `shout`"), "{stdout}");
+    let listed = troupe(dir.path()).args(["plugin", "list"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("shout 1.0.0 (wasm, custom)"));
+    // The research example needs its experiment first.
+    let output = troupe(dir.path()).args(["plugin", "add"]).arg(examples.join("tone")).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("research.experiment: no experiment `tone-study`"));
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("plugin.toml"),
+        "name = \"Bad Name\"\nversion = \"1\"\nkind = \"wasm\"\ntrack = \"research\"\nentry = \"m.wat\"\n\
+         [research]\nexperiment = \"e\"\nhypothesis = \"\"\nconsent_required = false\nflag = \"f\"\nmetrics = []\n",
+    )
+    .unwrap();
+    let output = troupe(dir.path()).args(["plugin", "add"]).arg(&bad).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for field in ["name:", "version:", "research.hypothesis:", "research.consent_required:", "research.metrics:"] {
+        assert!(stderr.contains(field), "{field} missing from {stderr}");
+    }
+}
+
+#[test]
+fn the_published_plugin_schema_is_the_one_the_code_generates() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = troupe(dir.path()).args(["plugin", "schema"]).output().unwrap();
+    assert!(output.status.success());
+    let generated: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let published = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/plugin.schema.json"))
+        .expect("docs/plugin.schema.json is published");
+    let published: serde_json::Value = serde_json::from_str(&published).unwrap();
+    assert_eq!(generated, published, "regenerate with `troupe plugin schema > docs/plugin.schema.json`");
+}
