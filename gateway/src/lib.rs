@@ -1,7 +1,8 @@
 //! troupe-gateway: configuration, wiring and the `troupe` command line.
 //!
 //! This crate reads configuration, builds the concrete stores and agents, starts the runtime
-//! and runs commands (`serve`, `run`, `resume`, `migrate`, `admin`, `pipeline`, `bench`). It is
+//! and runs commands (`serve`, `run`, `resume`, `migrate`, `gc`, `memory`, `plugin`, `admin`,
+//! `pipeline`, `bench`). It is
 //! the only crate that serves HTTP ([`http`], started by [`server::Server`]); `main` stays a
 //! one-line call into [`cli_main`] so tests can run the same entry point.
 

@@ -3,7 +3,8 @@
 //! This crate owns the vocabulary — ids, [`model::ExecutionRecord`], steps, attempts, events,
 //! [`pipeline::PipelineDef`] — and the traits other crates implement: [`agent::Agent`],
 //! [`validator::Validator`], [`store::ExecutionStore`], [`accounts::AccountStore`],
-//! [`events::EventSink`]. It runs
+//! [`events::EventSink`], the memory ports ([`memory`], [`embed`]) and the research track's
+//! [`research::ResearchStore`]. It runs
 //! executions on a supervised ractor tree ([`Runtime`]).
 //!
 //! It deliberately depends on no database, HTTP or LLM crate: SQL lives in `troupe-memory`,
