@@ -162,15 +162,7 @@ impl ResearchBus {
     /// Releases one metric of an experiment with differential privacy, for its owner: spends
     /// the experiment's ε per release, refused once the budget is spent.
     pub async fn release(&self, requester: UserId, experiment: &str, metric: &MetricDecl) -> Result<Release, BusError> {
-        let record = self
-            .store
-            .get_experiment(experiment)
-            .await
-            .map_err(BusError::Store)?
-            .ok_or_else(|| BusError::UnknownExperiment(experiment.to_owned()))?;
-        if record.owner != requester {
-            return Err(BusError::NotOwner(experiment.to_owned()));
-        }
+        let record = self.owned_experiment(requester, experiment).await?;
         let spent = self.store.spent_epsilon(experiment).await.map_err(BusError::Store)?;
         let epsilon = record.epsilon_per_release;
         if spent + epsilon > record.epsilon_total + 1e-9 {
@@ -211,6 +203,16 @@ impl ResearchBus {
 
     /// The releases of an experiment, for its owner.
     pub async fn releases(&self, requester: UserId, experiment: &str) -> Result<Vec<Release>, BusError> {
+        self.owned_experiment(requester, experiment).await?;
+        self.store.list_releases(experiment).await.map_err(BusError::Store)
+    }
+
+    /// The experiment, if `requester` owns it.
+    async fn owned_experiment(
+        &self,
+        requester: UserId,
+        experiment: &str,
+    ) -> Result<troupe_runtime::research::Experiment, BusError> {
         let record = self
             .store
             .get_experiment(experiment)
@@ -220,7 +222,7 @@ impl ResearchBus {
         if record.owner != requester {
             return Err(BusError::NotOwner(experiment.to_owned()));
         }
-        self.store.list_releases(experiment).await.map_err(BusError::Store)
+        Ok(record)
     }
 }
 

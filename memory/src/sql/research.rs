@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 use troupe_runtime::store::StoreError;
 
 use super::db_error;
@@ -24,17 +24,7 @@ pub struct SqliteResearchStore {
 impl SqliteResearchStore {
     /// Opens (creating if needed) the research database at `path` and applies its migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| StoreError::Unavailable(format!("cannot create `{}`: {error}", parent.display())))?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(db_error)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+        let options = super::sqlite::connect_options(path)?;
         let writer =
             SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(db_error)?;
         SQLITE_MIGRATOR

@@ -26,23 +26,30 @@ pub struct SqliteStore {
     _alive: Arc<()>,
 }
 
+/// The options every troupe SQLite file shares, its directory created if needed: WAL,
+/// `synchronous = NORMAL` (survives a killed process; only an OS crash can lose the last
+/// commits), a 10 s busy timeout.
+pub(super) fn connect_options(path: &Path) -> Result<SqliteConnectOptions, StoreError> {
+    if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|error| StoreError::Unavailable(format!("cannot create `{}`: {error}", parent.display())))?;
+    }
+    Ok(SqliteConnectOptions::from_str("sqlite://")
+        .map_err(db_error)?
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10)))
+}
+
 /// How often the write-ahead log is copied back into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|error| StoreError::Unavailable(format!("cannot create `{}`: {error}", parent.display())))?;
-        }
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(db_error)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+        let options = connect_options(path)?
             .foreign_keys(true)
             // A 64 MiB page cache and memory-mapped reads keep hot pages out of read(2).
             .pragma("cache_size", "-65536")
