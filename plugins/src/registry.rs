@@ -59,12 +59,14 @@ pub struct PluginRegistry {
     host: PluginHost,
     store: Arc<dyn ResearchStore>,
     known: Mutex<HashMap<String, Known>>,
+    /// One sync at a time (the periodic job and API changes both sync).
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl PluginRegistry {
     /// A registry over `store`, loading into `host`.
     pub fn new(host: PluginHost, store: Arc<dyn ResearchStore>) -> Self {
-        Self { host, store, known: Mutex::new(HashMap::new()) }
+        Self { host, store, known: Mutex::new(HashMap::new()), syncing: tokio::sync::Mutex::new(()) }
     }
 
     /// The plugin host.
@@ -142,6 +144,7 @@ impl PluginRegistry {
 
     /// Brings the plugin tree and the runtime's agent kinds in line with the registrations.
     pub async fn sync(&self, runtime: &Runtime) -> Result<SyncReport, RegistryError> {
+        let _one_at_a_time = self.syncing.lock().await;
         let records = self.store.list_plugins().await?;
         let mut report = SyncReport::default();
         let mut seen = std::collections::HashSet::new();
