@@ -350,7 +350,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_timeout_kills_the_whole_process_group() {
-        let policy = SandboxPolicy { timeout: Duration::from_millis(500), ..SandboxPolicy::default() };
+        // Long enough for Python to start and print on a loaded 2-core machine (at 500 ms it
+        // sometimes had not printed yet when the timeout struck).
+        let policy = SandboxPolicy { timeout: Duration::from_secs(5), ..SandboxPolicy::default() };
         // The child forks a grandchild that would outlive it without the group kill.
         let result = python(
             &policy,
@@ -358,7 +360,8 @@ mod tests {
         )
         .await;
         assert!(result.timed_out, "{}", result.transcript());
-        let grandchild: i32 = result.stdout.trim().parse().unwrap();
+        let grandchild: i32 =
+            result.stdout.trim().parse().unwrap_or_else(|_| panic!("no pid printed: {}", result.transcript()));
         // Killed processes may linger as zombies until reaped; none may still be running.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
