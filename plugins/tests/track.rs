@@ -313,8 +313,8 @@ async fn remote_plugin() -> String {
             Some("huge") => "x".repeat(1 << 20).into_response(),
             Some("wrong") => axum::Json(json!({"output": {"count": "many"}})).into_response(),
             Some("slow") => {
-                // Longer than the plugin's 500 ms limit; the host gives up first.
-                tokio::time::sleep(Duration::from_secs(10)).await;
+                // Simulates a remote agent slower than the plugin's 3 s limit; the host gives up first.
+                tokio::time::sleep(Duration::from_secs(30)).await;
                 axum::Json(json!({"output": {"count": 0}})).into_response()
             }
             _ => axum::Json(json!({"output": {"count": request["input"]["items"].as_array().map_or(0, Vec::len)}}))
@@ -336,7 +336,7 @@ async fn an_http_plugin_is_called_with_a_timeout_a_size_limit_and_its_schema() {
     let manifest = json!({
         "name": "counter", "version": "1.0.0", "kind": "http", "track": "custom", "entry": url,
         "capabilities": {"network": ["127.0.0.1"]},
-        "limits": {"timeout": "500ms", "max_output_bytes": 4096},
+        "limits": {"timeout": "3s", "max_output_bytes": 4096},
         "output_schema": {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}}
     });
     track.registry.register(manifest, None, UserId::new(), &[]).await.unwrap();
