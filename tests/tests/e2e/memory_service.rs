@@ -22,8 +22,13 @@ fn note(text: &str) -> NewMemory {
     NewMemory { kind: "note".into(), text: text.into(), source: None, metadata: Value::Null }
 }
 
+/// The SQLite database of a test's data dir (the tampering tests edit it behind the service).
+fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("troupe.db").display())
+}
+
 async fn service(dir: &Path, keys: &str) -> MemoryService {
-    let stores = troupe_memory::open_stores(&format!("sqlite://{}", dir.join("troupe.db").display())).await.unwrap();
+    let stores = troupe_memory::open_stores(&database_url(dir)).await.unwrap();
     let vectors =
         troupe_memory::open_vectors(&troupe_memory::VectorBackend::Edge(dir.join("vectors")), 384).await.unwrap();
     let keys = Arc::new(MemoryKeys::parse(keys).unwrap());
@@ -38,8 +43,7 @@ async fn a_tampered_record_fails_to_open_instead_of_yielding_garbage() {
     let user = UserId::new();
     let stored = memories.store(user, note("my bank PIN is 2468")).await.unwrap();
     drop(memories);
-    let pool =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("troupe.db").display())).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&database_url(dir.path())).await.unwrap();
     // One byte more: the tag no longer matches.
     sqlx::query("UPDATE memories SET ciphertext = ciphertext || X'00' WHERE id = $1")
         .bind(stored.id)
@@ -63,8 +67,7 @@ async fn a_record_moved_to_another_user_does_not_open() {
     let (alice, mallory) = (UserId::new(), UserId::new());
     let stored = memories.store(alice, note("alice's diary entry")).await.unwrap();
     drop(memories);
-    let pool =
-        sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("troupe.db").display())).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&database_url(dir.path())).await.unwrap();
     sqlx::query("UPDATE memories SET user_id = $1 WHERE id = $2")
         .bind(mallory.0)
         .bind(stored.id)
