@@ -12,7 +12,7 @@ use troupe_runtime::model::Usage;
 
 use crate::fetch::{FetchPolicy, Fetcher};
 use crate::llm::{ChatMessage, ChatRequest, LlmError, LlmProvider, Offline, ResponseFormat};
-use crate::sandbox::SandboxPolicy;
+use crate::sandbox::CodeBox;
 
 /// YouTube's public timedtext service.
 pub const YOUTUBE_BASE_URL: &str = "https://www.youtube.com";
@@ -26,8 +26,8 @@ pub struct AgentsConfig {
     /// The model per agent kind (`architect` → `gpt-4o`…); the provider's default otherwise.
     /// A step's `params.model` wins over both.
     pub models: HashMap<String, String>,
-    /// Limits of build and test commands.
-    pub sandbox: SandboxPolicy,
+    /// The code box build and test commands run in (one per process, shared).
+    pub sandbox: Arc<CodeBox>,
     /// Where each execution gets its workspace directory.
     pub workspaces: PathBuf,
     /// US dollars per million prompt and completion tokens, for cost accounting (none: cost 0).
@@ -48,7 +48,7 @@ impl Default for AgentsConfig {
         Self {
             llm: Arc::new(Offline),
             models: HashMap::new(),
-            sandbox: SandboxPolicy::default(),
+            sandbox: Arc::new(CodeBox::default()),
             workspaces: std::env::temp_dir().join("troupe-workspaces"),
             price_per_million: None,
             memories: None,
@@ -84,9 +84,9 @@ const MEMORY_BUDGET: usize = 2_000;
 /// the step as prompt context.
 pub fn context_text(ctx: &StepContext) -> String {
     let mut text = format!("Input of the run:\n{}\n", pretty(&ctx.input));
-    for (key, output) in &ctx.dependencies {
-        let rendered = truncate(pretty(output), DEPENDENCY_BUDGET);
-        text.push_str(&format!("\nOutput of step `{key}`:\n{rendered}\n"));
+    for dependency in &ctx.dependencies {
+        let rendered = truncate(pretty(&dependency.output), DEPENDENCY_BUDGET);
+        text.push_str(&format!("\nOutput of step `{}`:\n{rendered}\n", dependency.key));
     }
     if !ctx.memories.is_empty() {
         text.push_str("\nWhat the user asked us to remember that may matter here:\n");

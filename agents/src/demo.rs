@@ -10,6 +10,11 @@
 //!   fixed output, optionally failing a seeded fraction of first attempts.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
+
+/// The demo and test agent kinds: `echo` outputs whatever its `params.set` says (and fails on
+/// demand), `sleep` holds a step as long as asked. In production, user-defined and inline
+/// pipelines may not name them (the built-in templates still can).
+pub const DEMO_AGENTS: &[&str] = &["echo", "sleep"];
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +27,11 @@ use troupe_runtime::model::LogLevel;
 pub struct EchoAgent;
 
 fn echo(ctx: &StepContext) -> StepOutput {
-    let dependencies: serde_json::Map<String, Value> =
-        ctx.dependencies.iter().map(|(key, output)| (key.clone(), output.as_ref().clone())).collect();
+    let dependencies: serde_json::Map<String, Value> = ctx
+        .dependencies
+        .iter()
+        .map(|dependency| (dependency.key.clone(), dependency.output.as_ref().clone()))
+        .collect();
     let mut output = json!({
         "step": ctx.step_key,
         "attempt": ctx.attempt,

@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use troupe_agents::llm::config::LlmSettings;
+use troupe_agents::sandbox::{CodeBox, SandboxMode, SandboxPolicy};
 
 use crate::auth::HashCost;
 use crate::http::HttpSettings;
@@ -120,6 +121,90 @@ pub struct LlmArgs {
     /// The YouTube timedtext service's base URL.
     #[arg(long, env = "TROUPE_YOUTUBE_BASE_URL")]
     pub youtube_base_url: Option<String>,
+    /// The code box that build and test commands run in.
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Settings of the code box (`TROUPE_SANDBOX_*`); defaults in `troupe_agents::sandbox`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct SandboxArgs {
+    /// `bwrap` (default: every generated program runs confined, and refuses to run where the
+    /// box cannot be built) or `unconfined-development` (development only: programs run as
+    /// troupe's own user; refused in production).
+    #[arg(long = "sandbox", env = "TROUPE_SANDBOX")]
+    pub sandbox_mode: Option<String>,
+    /// The bubblewrap program (default: /usr/bin/bwrap).
+    #[arg(long, env = "TROUPE_SANDBOX_BWRAP")]
+    pub sandbox_bwrap: Option<PathBuf>,
+    /// The first host uid of the boxes (slot n runs as uid_base + n) when troupe runs as root.
+    #[arg(long, env = "TROUPE_SANDBOX_UID_BASE")]
+    pub sandbox_uid_base: Option<u32>,
+    /// Boxes running at once, over all users (default: the number of cores, at least 2).
+    #[arg(long, env = "TROUPE_SANDBOX_SLOTS")]
+    pub sandbox_slots: Option<usize>,
+    /// Boxes running at once per user (default 2).
+    #[arg(long, env = "TROUPE_SANDBOX_PER_USER")]
+    pub sandbox_per_user: Option<usize>,
+    /// Memory of one box in MiB (default 1024).
+    #[arg(long, env = "TROUPE_SANDBOX_MEMORY_MIB")]
+    pub sandbox_memory_mib: Option<u64>,
+    /// Size of a box's workspace in MiB (default 256).
+    #[arg(long, env = "TROUPE_SANDBOX_WORKSPACE_MIB")]
+    pub sandbox_workspace_mib: Option<u64>,
+    /// Processes one box may run at once (default 256).
+    #[arg(long, env = "TROUPE_SANDBOX_PROCESSES")]
+    pub sandbox_processes: Option<u64>,
+    /// Wall-clock limit per command, e.g. `2m` (default 2m).
+    #[arg(long, env = "TROUPE_SANDBOX_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub sandbox_timeout: Option<Duration>,
+    /// CPU seconds per process (default 60).
+    #[arg(long, env = "TROUPE_SANDBOX_CPU_SECONDS")]
+    pub sandbox_cpu_seconds: Option<u64>,
+}
+
+impl SandboxArgs {
+    /// The box's policy; the unconfined mode is refused in production.
+    pub fn policy(&self, environment: Environment) -> anyhow::Result<SandboxPolicy> {
+        let defaults = SandboxPolicy::default();
+        let mode: SandboxMode = match &self.sandbox_mode {
+            Some(text) => text.parse().map_err(|error: String| anyhow::anyhow!("TROUPE_SANDBOX: {error}"))?,
+            None => SandboxMode::default(),
+        };
+        if mode == SandboxMode::UnconfinedDevelopment && environment == Environment::Production {
+            bail!(
+                "TROUPE_SANDBOX=unconfined-development runs generated code as troupe's own user; production refuses it"
+            );
+        }
+        let positive = |name: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(anyhow::anyhow!("{name} must be at least 1")),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        Ok(SandboxPolicy {
+            mode,
+            bwrap: self.sandbox_bwrap.clone().unwrap_or(defaults.bwrap),
+            uid_base: self.sandbox_uid_base.unwrap_or(defaults.uid_base),
+            slots: positive("TROUPE_SANDBOX_SLOTS", self.sandbox_slots.map(|n| n as u64), defaults.slots as u64)?
+                as usize,
+            per_user: positive(
+                "TROUPE_SANDBOX_PER_USER",
+                self.sandbox_per_user.map(|n| n as u64),
+                defaults.per_user as u64,
+            )? as usize,
+            memory_bytes: positive("TROUPE_SANDBOX_MEMORY_MIB", self.sandbox_memory_mib, defaults.memory_bytes >> 20)?
+                << 20,
+            workspace_bytes: positive(
+                "TROUPE_SANDBOX_WORKSPACE_MIB",
+                self.sandbox_workspace_mib,
+                defaults.workspace_bytes >> 20,
+            )? << 20,
+            max_processes: positive("TROUPE_SANDBOX_PROCESSES", self.sandbox_processes, defaults.max_processes)?,
+            timeout: self.sandbox_timeout.unwrap_or(defaults.timeout),
+            cpu_seconds: positive("TROUPE_SANDBOX_CPU_SECONDS", self.sandbox_cpu_seconds, defaults.cpu_seconds)?,
+            ..defaults
+        })
+    }
 }
 
 impl LlmArgs {
@@ -138,12 +223,22 @@ impl LlmArgs {
         Ok(llm)
     }
 
-    /// The agents' configuration: the provider, models per agent kind, workspaces in the data dir.
-    pub fn agents_config(&self, data_dir: &Path) -> anyhow::Result<troupe_agents::AgentsConfig> {
-        self.agents_config_with(&FileConfig::default(), data_dir)
+    /// The agents' configuration: the provider, models per agent kind, the code box, workspaces
+    /// in the data dir.
+    pub fn agents_config(
+        &self,
+        environment: Environment,
+        data_dir: &Path,
+    ) -> anyhow::Result<troupe_agents::AgentsConfig> {
+        self.agents_config_with(&FileConfig::default(), environment, data_dir)
     }
 
-    fn agents_config_with(&self, file: &FileConfig, data_dir: &Path) -> anyhow::Result<troupe_agents::AgentsConfig> {
+    fn agents_config_with(
+        &self,
+        file: &FileConfig,
+        environment: Environment,
+        data_dir: &Path,
+    ) -> anyhow::Result<troupe_agents::AgentsConfig> {
         let llm = self.settings(file)?.build()?;
         let mut models = std::collections::HashMap::new();
         for pair in self.llm_models.iter().chain(&file.llm_models).flat_map(|list| list.split(',')) {
@@ -195,6 +290,7 @@ impl LlmArgs {
                 .or(file.youtube_base_url.clone())
                 .unwrap_or_else(|| troupe_agents::ask::YOUTUBE_BASE_URL.to_owned()),
             price_per_million: price,
+            sandbox: std::sync::Arc::new(CodeBox::new(self.sandbox.policy(environment)?)),
             workspaces: data_dir.join("workspaces"),
             ..troupe_agents::AgentsConfig::default()
         })
@@ -282,9 +378,9 @@ impl ServeConfig {
             }
             None => FileConfig::default(),
         };
-        let agents = args.llm.agents_config_with(&file, data_dir)?;
-        let addr = args.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("a valid default address"));
         let environment = args.environment.or(file.env).unwrap_or_default();
+        let agents = args.llm.agents_config_with(&file, environment, data_dir)?;
+        let addr = args.addr.or(file.addr).unwrap_or_else(|| DEFAULT_ADDR.parse().expect("a valid default address"));
         let given = args.jwt_secret.clone().or(file.jwt_secret);
         let jwt_secret = match (environment, given) {
             (Environment::Production, None) => {
@@ -330,6 +426,7 @@ impl ServeConfig {
                 (max_tokens.is_some() || max_cost_usd.is_some())
                     .then_some(troupe_runtime::pipeline::BudgetDef { max_tokens, max_cost_usd })
             },
+            restrict_demo_agents: environment == Environment::Production,
             ..defaults
         };
         let hash_cost = if args.insecure_fast_hashing { HashCost::Fast } else { HashCost::Standard };

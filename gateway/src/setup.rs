@@ -115,7 +115,10 @@ pub async fn start_runtime(
             None
         }
     };
-    let agents = troupe_agents::AgentsConfig { memories, ..llm.agents_config(&cli.data_dir)? };
+    let agents = troupe_agents::AgentsConfig {
+        memories,
+        ..llm.agents_config(crate::config::Environment::Development, &cli.data_dir)?
+    };
     let config = RuntimeConfig {
         node_id: node_id(&cli.data_dir)?,
         resume,

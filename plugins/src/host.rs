@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use troupe_runtime::agent::{Agent, AgentError, AgentFactory, StepContext, StepOutput};
+use troupe_runtime::ids::UserId;
 use troupe_runtime::model::LogLevel;
 use troupe_runtime::research::{ExperimentStatus, PluginRecord, ResearchStore};
 use troupe_runtime::supervision::{RestartDecision, RestartPolicy, RestartTracker};
@@ -120,6 +121,8 @@ struct LoadedState {
     tracker: RestartTracker,
     restarts: u64,
     failures: u64,
+    /// Recent input failures (whose input, when), within the restart period.
+    input_failures: std::collections::VecDeque<(UserId, Instant)>,
 }
 
 impl Loaded {
@@ -152,12 +155,56 @@ struct Answer {
     metrics: serde_json::Map<String, Value>,
 }
 
-/// A failed run; every one counts against the plugin's restart intensity.
+/// A failed run, and whose fault it is.
 #[derive(Debug)]
-struct RunFailure(String);
+struct RunFailure {
+    cause: Cause,
+    message: String,
+}
+
+/// Who a failure can be blamed on, which decides whether it counts toward disabling the
+/// plugin for everyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// The run's input: out of fuel or time, a trap, an answer too large, not JSON or off its
+    /// schema, an HTTP 4xx. It fails the step; it counts against the plugin only once inputs of
+    /// [`SPANNING_USERS`] different users failed within the restart period.
+    Input,
+    /// The plugin or its host: an invalid module, a host panic, an HTTP endpoint that is down or
+    /// answers 5xx. It counts against the plugin's restart intensity at once.
+    Plugin,
+    /// Not a failure of the plugin at all (the pool's queue is full): retried, never counted.
+    Busy,
+}
+
+/// How many different users' inputs must fail within the restart period before input
+/// failures count against a plugin: one user alone can never take a plugin from the others.
+pub const SPANNING_USERS: usize = 3;
+
+impl RunFailure {
+    fn input(message: impl Into<String>) -> Self {
+        Self { cause: Cause::Input, message: message.into() }
+    }
+
+    fn plugin(message: impl Into<String>) -> Self {
+        Self { cause: Cause::Plugin, message: message.into() }
+    }
+
+    fn sandbox(error: SandboxError) -> Self {
+        let cause = match error {
+            SandboxError::OutOfFuel
+            | SandboxError::TimedOut(_)
+            | SandboxError::Trapped(_)
+            | SandboxError::OutputTooLarge { .. } => Cause::Input,
+            SandboxError::Busy => Cause::Busy,
+            SandboxError::Invalid(_) | SandboxError::Import(_) | SandboxError::HostPanicked(_) => Cause::Plugin,
+        };
+        Self { cause, message: error.to_string() }
+    }
+}
 
 enum PluginMsg {
-    Run { input: Vec<u8>, reply: oneshot::Sender<Result<Answer, RunFailure>> },
+    Run { input: Vec<u8>, owner: UserId, reply: oneshot::Sender<Result<Answer, RunFailure>> },
 }
 
 struct Shared {
@@ -234,7 +281,8 @@ impl PluginHost {
                     .map_err(|error| PluginError::Unavailable(format!("entry: {error}")))?,
             ),
         };
-        let schema = |schema: &Option<Value>| schema.as_ref().and_then(|schema| jsonschema::validator_for(schema).ok());
+        let schema =
+            |schema: &Option<Value>| schema.as_ref().and_then(|schema| crate::manifest::compile_schema(schema).ok());
         let health = if record.enabled {
             PluginHealth::Restarting
         } else {
@@ -251,6 +299,7 @@ impl PluginHost {
             state: Mutex::new(LoadedState {
                 health,
                 tracker: RestartTracker::new(self.shared.restart),
+                input_failures: Default::default(),
                 restarts: 0,
                 failures: 0,
             }),
@@ -395,8 +444,11 @@ impl Agent for PluginAgent {
             Ok(Err(reason)) => return Err(AgentError::refused(reason)),
             Err(error) => return Err(AgentError::retryable(format!("cannot check consent: {error}"))),
         }
-        let dependencies: serde_json::Map<String, Value> =
-            ctx.dependencies.iter().map(|(key, output)| (key.clone(), output.as_ref().clone())).collect();
+        let dependencies: serde_json::Map<String, Value> = ctx
+            .dependencies
+            .iter()
+            .map(|dependency| (dependency.key.clone(), dependency.output.as_ref().clone()))
+            .collect();
         let input = json!({
             "step": ctx.step_key,
             "attempt": ctx.attempt,
@@ -418,7 +470,7 @@ impl Agent for PluginAgent {
         };
         let (reply, answer) = oneshot::channel();
         let input = serde_json::to_vec(&input).map_err(|error| AgentError::fatal(error.to_string()))?;
-        if actor.send_message(PluginMsg::Run { input, reply }).is_err() {
+        if actor.send_message(PluginMsg::Run { input, owner: ctx.owner, reply }).is_err() {
             return Err(AgentError::retryable(format!("plugin `{}` is restarting", self.name)));
         }
         let answer = tokio::select! {
@@ -427,8 +479,13 @@ impl Agent for PluginAgent {
         };
         let Answer { output, metrics } = match answer {
             Ok(Ok(Ok(answer))) => answer,
-            Ok(Ok(Err(RunFailure(message)))) => {
-                return Err(AgentError::retryable(format!("plugin `{}` failed: {message}", self.name)));
+            Ok(Ok(Err(RunFailure { cause, message }))) => {
+                let message = format!("plugin `{}` failed: {message}", self.name);
+                // The same input would fail the same way: only the plugin's own trouble is retried.
+                return Err(match cause {
+                    Cause::Input => AgentError::fatal(message),
+                    Cause::Plugin | Cause::Busy => AgentError::retryable(message),
+                });
             }
             Ok(Err(_)) => {
                 return Err(AgentError::retryable(format!("plugin `{}` restarted during the run", self.name)));
@@ -454,26 +511,24 @@ impl Agent for PluginAgent {
 async fn run_plugin(shared: &Shared, plugin: &Loaded, input: Vec<u8>) -> Result<Answer, RunFailure> {
     let limits = plugin.limits();
     let bytes = match &plugin.runner {
-        Runner::Wasm(module) => {
-            shared.sandbox.run(module, input, limits).await.map_err(|error| RunFailure(error.to_string()))?
-        }
+        Runner::Wasm(module) => shared.sandbox.run(module, input, limits).await.map_err(RunFailure::sandbox)?,
         Runner::Http(url) => call_http(&shared.http, url, input, limits).await?,
     };
-    let answer: Value =
-        serde_json::from_slice(&bytes).map_err(|error| RunFailure(format!("the answer is not JSON: {error}")))?;
+    let answer: Value = serde_json::from_slice(&bytes)
+        .map_err(|error| RunFailure::input(format!("the answer is not JSON: {error}")))?;
     let Value::Object(mut answer) = answer else {
-        return Err(RunFailure("the answer is not a JSON object".into()));
+        return Err(RunFailure::input("the answer is not a JSON object"));
     };
-    let output = answer.remove("output").ok_or_else(|| RunFailure("the answer has no `output`".into()))?;
+    let output = answer.remove("output").ok_or_else(|| RunFailure::input("the answer has no `output`"))?;
     let metrics = match answer.remove("metrics") {
         None | Some(Value::Null) => serde_json::Map::new(),
         Some(Value::Object(metrics)) => metrics,
-        Some(_) => return Err(RunFailure("`metrics` must be an object".into())),
+        Some(_) => return Err(RunFailure::input("`metrics` must be an object")),
     };
     if let Some(schema) = &plugin.output_schema
         && let Some(error) = schema.iter_errors(&output).next()
     {
-        return Err(RunFailure(format!(
+        return Err(RunFailure::input(format!(
             "the output does not match the declared schema at `{}`: {error}",
             error.instance_path()
         )));
@@ -494,18 +549,24 @@ async fn call_http(
         .body(input)
         .send()
         .await
-        .map_err(|error| RunFailure(format!("the plugin endpoint did not answer: {}", error.without_url())))?;
-    if !response.status().is_success() {
-        return Err(RunFailure(format!("the plugin endpoint answered {}", response.status())));
+        .map_err(|error| RunFailure::plugin(format!("the plugin endpoint did not answer: {}", error.without_url())))?;
+    let status = response.status();
+    if status.is_client_error() {
+        return Err(RunFailure::input(format!("the plugin endpoint answered {status}")));
+    }
+    if !status.is_success() {
+        return Err(RunFailure::plugin(format!("the plugin endpoint answered {status}")));
     }
     let mut response = response;
     let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|error| RunFailure(format!("reading the answer: {}", error.without_url())))?
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|error| RunFailure::plugin(format!("reading the answer: {}", error.without_url())))?
     {
         body.extend_from_slice(&chunk);
         if body.len() as u64 > limits.max_output_bytes {
-            return Err(RunFailure(
+            return Err(RunFailure::input(
                 SandboxError::OutputTooLarge { size: body.len() as u64, limit: limits.max_output_bytes }.to_string(),
             ));
         }
@@ -621,6 +682,22 @@ impl Actor for PluginSupervisor {
 
 struct PluginActor;
 
+/// Records an input failure of `owner`; returns whether recent input failures now span
+/// [`SPANNING_USERS`] users (then they count as one crash of the plugin, and start over).
+fn spans_users(state: &mut LoadedState, owner: UserId, period: Duration) -> bool {
+    let now = Instant::now();
+    state.input_failures.retain(|(_, at)| now.duration_since(*at) <= period);
+    state.input_failures.push_back((owner, now));
+    let mut users: Vec<UserId> = state.input_failures.iter().map(|(user, _)| *user).collect();
+    users.sort_unstable_by_key(|user| user.0);
+    users.dedup();
+    if users.len() >= SPANNING_USERS {
+        state.input_failures.clear();
+        return true;
+    }
+    false
+}
+
 impl Actor for PluginActor {
     type Msg = PluginMsg;
     type State = (Arc<Shared>, Arc<Loaded>);
@@ -640,17 +717,30 @@ impl Actor for PluginActor {
         message: Self::Msg,
         (shared, plugin): &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let PluginMsg::Run { input, reply } = message;
+        let PluginMsg::Run { input, owner, reply } = message;
         match run_plugin(shared, plugin, input).await {
             Ok(answer) => {
                 let _ = reply.send(Ok(answer));
                 Ok(())
             }
-            Err(RunFailure(message)) => {
-                plugin.state().failures += 1;
-                let _ = reply.send(Err(RunFailure(message.clone())));
-                // A failed run is a crash of this plugin: its supervisor decides what follows.
-                Err(message.into())
+            Err(failure) => {
+                let crash = {
+                    let mut state = plugin.state();
+                    state.failures += 1;
+                    match failure.cause {
+                        Cause::Plugin => true,
+                        Cause::Busy => false,
+                        Cause::Input => spans_users(&mut state, owner, shared.restart.period),
+                    }
+                };
+                let message = failure.message.clone();
+                let _ = reply.send(Err(failure));
+                if crash {
+                    // A crash of this plugin: its supervisor decides what follows.
+                    Err(message.into())
+                } else {
+                    Ok(())
+                }
             }
         }
     }

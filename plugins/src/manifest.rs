@@ -265,7 +265,7 @@ impl Manifest {
         }
         for (field, schema) in [("input_schema", &self.input_schema), ("output_schema", &self.output_schema)] {
             if let Some(schema) = schema
-                && let Err(error) = jsonschema::validator_for(schema)
+                && let Err(error) = compile_schema(schema)
             {
                 problem(field, format!("is not a valid JSON Schema: {error}"));
             }
@@ -368,6 +368,12 @@ fn field_of(path: &str) -> String {
 /// Returns the published JSON Schema of the manifest format.
 pub fn json_schema() -> Value {
     serde_json::to_value(schemars::schema_for!(Manifest)).expect("the schema serialises")
+}
+
+/// Compiles a schema of a manifest: `pattern`s use the `regex` crate (linear-time matching,
+/// size-limited), since input schemas run on every user's input.
+pub(crate) fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    jsonschema::options().with_pattern_options(jsonschema::PatternOptions::regex().size_limit(1 << 20)).build(schema)
 }
 
 #[cfg(test)]

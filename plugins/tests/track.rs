@@ -208,6 +208,7 @@ const TRAPS: &str = r#"(module
   (func (export "troupe_alloc") (param i32) (result i32) (i32.const 1024))
   (func (export "troupe_run") (param i32 i32) (result i64) (unreachable)))"#;
 
+/// A plugin that fails for everyone (its runs trap whoever sends the input) is disabled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_crashing_in_a_loop_is_disabled_while_track_one_completes_everything() {
     let track = track(None).await;
@@ -224,7 +225,8 @@ async fn a_plugin_crashing_in_a_loop_is_disabled_while_track_one_completes_every
         plugin_runs.push(
             run(
                 &track.runtime,
-                user,
+                // Many users' inputs fail: the failure spans users, so it is the plugin's.
+                UserId::new(),
                 json!([{"key": "p", "agent": "crasher", "optional": true, "retry": retry}]),
                 json!({}),
             )
@@ -247,7 +249,20 @@ async fn a_plugin_crashing_in_a_loop_is_disabled_while_track_one_completes_every
     for id in plugin_runs {
         assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed, "the plugin steps are optional");
     }
-    let status = track.registry.host().status("crasher").unwrap();
+    // Runs that arrived while the plugin was restarting never reached it; more users keep
+    // feeding it until it is disabled (the supervisor handles a crash after its step ended).
+    let deadline = std::time::Instant::now() + DEADLINE;
+    let status = loop {
+        let status = track.registry.host().status("crasher").unwrap();
+        if matches!(status.health, troupe_plugins::host::PluginHealth::Disabled { .. })
+            || std::time::Instant::now() > deadline
+        {
+            break status;
+        }
+        let steps = json!([{"key": "p", "agent": "crasher", "optional": true}]);
+        let id = run(&track.runtime, UserId::new(), steps, json!({})).await;
+        finished(&track.runtime, id).await;
+    };
     assert!(
         matches!(&status.health, troupe_plugins::host::PluginHealth::Disabled { reason } if reason.contains("restart intensity")),
         "{status:?}"
@@ -266,6 +281,38 @@ async fn a_plugin_crashing_in_a_loop_is_disabled_while_track_one_completes_every
     // An admin enables it again: it gets a fresh intensity (and traps again).
     track.registry.set_enabled("crasher", true).await.unwrap();
     assert_eq!(track.registry.host().status("crasher").unwrap().health, troupe_plugins::host::PluginHealth::Running);
+    track.runtime.shutdown().await;
+}
+
+/// One user feeding a plugin input that makes it fail (an answer over its size limit) fails
+/// their own steps only: the plugin keeps running for everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_fed_failing_input_by_one_user_still_runs_for_the_others() {
+    let track = track(None).await;
+    let manifest: toml::Value = toml::from_str(include_str!("../examples/shout/plugin.toml")).unwrap();
+    let mut manifest = serde_json::to_value(manifest).unwrap();
+    manifest["limits"]["max_output_bytes"] = json!(4096);
+    let module = include_bytes!("../examples/shout/shout.wat").to_vec();
+    track.registry.register(manifest, Some(module), UserId::new(), &[]).await.unwrap();
+    track.registry.sync(&track.runtime).await.unwrap();
+    let (attacker, other) = (UserId::new(), UserId::new());
+    let step = json!([{"key": "p", "agent": "shout", "retry": {"max_attempts": 3, "backoff": {"initial": "1ms"}}}]);
+    let huge = json!({"text": "x".repeat(10_000)});
+    for _ in 0..10 {
+        let id = run(&track.runtime, attacker, step.clone(), huge.clone()).await;
+        assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Failed);
+        let steps = track.runtime.store().list_steps(id).await.unwrap();
+        let error = steps[0].error.as_ref().unwrap();
+        assert!(error.message.contains("output has"), "{error:?}");
+        // The same input would fail again: it is not retried.
+        assert_eq!(steps[0].attempt, 1, "{:?}", steps[0]);
+    }
+    let status = track.registry.host().status("shout").unwrap();
+    assert_eq!(status.health, troupe_plugins::host::PluginHealth::Running, "{status:?}");
+    let id = run(&track.runtime, other, step, json!({"text": "hello"})).await;
+    assert_eq!(finished(&track.runtime, id).await, ExecutionStatus::Completed);
+    let output = track.runtime.store().list_steps(id).await.unwrap()[0].output.clone().unwrap();
+    assert_eq!(output["INPUT"]["TEXT"], "HELLO", "{output}");
     track.runtime.shutdown().await;
 }
 

@@ -26,8 +26,8 @@ pub struct StepContext {
     pub step_key: String,
     /// The execution's input.
     pub input: Arc<Value>,
-    /// The outputs of the step's dependencies, by step key, in `depends_on` order.
-    pub dependencies: Vec<(String, Arc<Value>)>,
+    /// The step's dependencies (key, agent kind, output), in `depends_on` order.
+    pub dependencies: Vec<Dependency>,
     /// The step's `params` from the definition (`null` when none).
     pub params: Arc<Value>,
     /// The attempt number, from 1 (retries and corrections both count).
@@ -45,6 +45,18 @@ pub struct StepContext {
     /// The owner's memories nearest to the step's input, best first (empty when the runtime
     /// has no memory service, or nothing is close).
     pub memories: Vec<crate::memory::RecalledMemory>,
+}
+
+/// A finished dependency of a step, as its agent sees it.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    /// The dependency's step key.
+    pub key: String,
+    /// The agent kind that produced the output (a key can be anything; the kind says who wrote
+    /// the output, e.g. whether a model did).
+    pub agent: String,
+    /// Its output.
+    pub output: Arc<Value>,
 }
 
 /// One LLM call of an attempt.
@@ -124,7 +136,7 @@ impl StepTelemetry {
 impl StepContext {
     /// Returns the output of dependency `key`, if the step depends on it.
     pub fn dependency(&self, key: &str) -> Option<&Value> {
-        self.dependencies.iter().find(|(dep, _)| dep == key).map(|(_, value)| value.as_ref())
+        self.dependencies.iter().find(|dependency| dependency.key == key).map(|dependency| dependency.output.as_ref())
     }
 
     /// Resolves when the step is cancelled; agents doing long work should select on it.
@@ -245,6 +257,10 @@ pub enum AgentError {
     /// The agent stopped because the step was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The step needs the code box and it cannot be built here: the step fails at once with
+    /// `sandbox_unavailable` (troupe never runs such a step unconfined unless configured to).
+    #[error("{0}")]
+    SandboxUnavailable(String),
     /// The agent may not run this step for its owner (no consent, a feature flag off, a
     /// disabled plugin): an optional step is skipped with the reason, any other fails at once.
     /// The agent did nothing.

@@ -596,4 +596,8 @@ impl PipelineEnv for Shared {
     fn has_validator(&self, name: &str) -> bool {
         self.validators.contains(name)
     }
+
+    fn check_validator(&self, name: &str, step: &crate::pipeline::StepDef) -> Result<(), (String, String)> {
+        self.validators.check(name, step)
+    }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::pipeline::StepPlan;
+use crate::pipeline::{StepDef, StepPlan};
 
 /// One problem a validator found, saying where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +51,13 @@ pub fn signature(issues: &[ValidationIssue]) -> String {
 pub trait Validator: Send + Sync + 'static {
     /// Returns every problem found in `output`; empty when it passes.
     fn validate(&self, step: &StepPlan, output: &Value) -> Vec<ValidationIssue>;
+
+    /// Checks, when a pipeline is validated, what this validator needs of `step` (e.g. an
+    /// output schema that compiles); `Err((field, message))` names the step's bad field.
+    fn check(&self, step: &StepDef) -> Result<(), (String, String)> {
+        let _ = step;
+        Ok(())
+    }
 }
 
 /// The validators a runtime knows, by name.
@@ -68,6 +75,11 @@ impl Validators {
     /// Returns whether a validator of this name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.by_name.contains_key(name)
+    }
+
+    /// Checks what validator `name` needs of `step` (see [`Validator::check`]).
+    pub fn check(&self, name: &str, step: &StepDef) -> Result<(), (String, String)> {
+        self.by_name.get(name).map_or(Ok(()), |validator| validator.check(step))
     }
 
     /// Returns the registered names.

@@ -1,11 +1,14 @@
-//! `build` and `qa`: the project's own commands, run for real in the execution's workspace.
+//! `build` and `qa`: the project's own commands, run for real in the code box.
 //!
-//! Both write every file of their dependencies' outputs (`files`) into
-//! `<workspaces>/<execution id>/project` (again on every attempt, so a resumed or retried step
-//! sees the same tree), then run the command list the `infra` step declared — `commands.build`
-//! or `commands.test` — one after another in the sandbox ([`crate::sandbox`]). Each command's
-//! transcript is stored as an artifact; the step fails with the failing command's output when one
-//! fails, so `recovery` can read why.
+//! Both write the files (`files`) of the dependencies that write code in the software pipeline
+//! — steps run by the `backend`, `frontend` and `infra` agents, whatever their keys — into
+//! `<workspaces>/<execution id>/project` (emptied and written again on every attempt, so a
+//! resumed or retried step sees the same tree), then run the command list an `infra` step
+//! declared — `commands.build` or `commands.test` — in the code box ([`crate::sandbox`]). Other
+//! dependencies (a demo agent echoing its parameters, a plugin, anything a user controls
+//! directly) can never put a file or a command into the box. Each command's transcript is stored
+//! as an artifact; the step fails with the failing command's output when one fails, so
+//! `recovery` can read why.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +18,12 @@ use troupe_runtime::agent::{Agent, AgentError, StepContext, StepOutput};
 use troupe_runtime::model::LogLevel;
 
 use crate::ask::AgentsConfig;
-use crate::sandbox::{self, CommandResult};
+use crate::sandbox::{self, BoxRun, CommandResult, SandboxError};
+
+/// The agent kinds whose outputs may hold files for the box.
+const FILE_WRITERS: [&str; 3] = ["backend", "frontend", "infra"];
+/// The agent kind whose output declares the commands.
+const COMMAND_WRITER: &str = "infra";
 
 /// Which command list a [`CommandsAgent`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,26 +62,30 @@ pub fn project_dir(config: &AgentsConfig, ctx: &StepContext) -> PathBuf {
     config.workspaces.join(ctx.execution_id.to_string()).join("project")
 }
 
-/// Writes every dependency's files into the project directory; returns how many.
+/// Writes the code writers' files into the (emptied) project directory; returns how many.
 fn materialize(dir: &std::path::Path, ctx: &StepContext) -> Result<usize, AgentError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|error| AgentError::retryable(format!("cannot create the workspace `{}`: {error}", dir.display())))?;
-    let mut count = 0;
-    for (_, output) in &ctx.dependencies {
-        let files = crate::validators::files(output);
-        count += files.len();
-        sandbox::write_files(dir, files.iter().map(|file| (file.path, file.content))).map_err(AgentError::fatal)?;
-    }
-    Ok(count)
+    let outputs: Vec<&Value> = ctx
+        .dependencies
+        .iter()
+        .filter(|dependency| FILE_WRITERS.contains(&dependency.agent.as_str()))
+        .map(|dependency| dependency.output.as_ref())
+        .collect();
+    let files: Vec<_> = outputs.iter().flat_map(|output| crate::validators::files(output)).collect();
+    sandbox::write_files(dir, files.iter().map(|file| (file.path, file.content))).map_err(AgentError::fatal)?;
+    Ok(files.len())
 }
 
 fn commands(ctx: &StepContext, phase: Phase) -> Result<Vec<Vec<String>>, AgentError> {
     let list = ctx
         .dependencies
         .iter()
-        .find_map(|(_, output)| output["commands"].get(phase.key()).and_then(Value::as_array).cloned())
+        .filter(|dependency| dependency.agent == COMMAND_WRITER)
+        .find_map(|dependency| dependency.output["commands"].get(phase.key()).and_then(Value::as_array).cloned())
         .ok_or_else(|| {
-            AgentError::fatal(format!("no dependency declares `commands.{}` (the infra step does)", phase.key()))
+            AgentError::fatal(format!(
+                "no `{COMMAND_WRITER}` step among the dependencies declares `commands.{}`",
+                phase.key()
+            ))
         })?;
     list.iter()
         .enumerate()
@@ -119,14 +131,20 @@ impl Agent for CommandsAgent {
         let mut log = String::new();
         let mut results = Vec::new();
         let mut isolated = true;
-        for argv in &commands {
-            let result = sandbox::run(&self.config.sandbox, &dir, argv, &ctx.cancel)
-                .await
-                .map_err(|error| AgentError::fatal(error.to_string()))?;
-            if ctx.cancel.is_cancelled() {
-                return Err(AgentError::Cancelled);
-            }
+        let mut confined = true;
+        let run = BoxRun { owner: ctx.owner, project: &dir, commands: &commands, cancel: &ctx.cancel };
+        let ran = self.config.sandbox.run(run).await.map_err(|error| match error {
+            SandboxError::Unavailable(reason) => AgentError::SandboxUnavailable(reason),
+            SandboxError::Cancelled => AgentError::Cancelled,
+            SandboxError::Spawn { .. } | SandboxError::Workspace(_) => AgentError::retryable(error.to_string()),
+            SandboxError::Empty | SandboxError::NotAllowed { .. } => AgentError::fatal(error.to_string()),
+        })?;
+        if ctx.cancel.is_cancelled() {
+            return Err(AgentError::Cancelled);
+        }
+        for (argv, result) in commands.iter().zip(ran) {
             isolated &= result.network_isolated;
+            confined &= result.confined;
             log.push_str(&result.transcript());
             log.push('\n');
             let mut summary = json!({
@@ -163,6 +181,7 @@ impl Agent for CommandsAgent {
             "files": files,
             "workspace": dir.display().to_string(),
             "network_isolated": isolated,
+            "confined": confined,
             "commands": results,
         });
         if self.phase == Phase::Test {
@@ -179,6 +198,12 @@ impl Agent for CommandsAgent {
             .log(LogLevel::Info, format!("{} commands of `{}` passed", commands.len(), self.phase.key()));
         if self.phase == Phase::Test {
             step = step.artifact("qa-report.json", "application/json", report);
+        }
+        if !confined {
+            step = step.log(
+                LogLevel::Warn,
+                "commands ran UNCONFINED, as troupe's own user (TROUPE_SANDBOX=unconfined-development)",
+            );
         }
         if !isolated {
             step = step.log(LogLevel::Warn, "commands ran with the host's network: this OS refuses network namespaces");

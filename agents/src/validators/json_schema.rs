@@ -4,11 +4,25 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use troupe_runtime::pipeline::StepPlan;
+use troupe_runtime::pipeline::{StepDef, StepPlan};
 use troupe_runtime::validator::{ValidationIssue, Validator};
 
 pub(crate) const NAME: &str = "json_schema";
 const CACHE_LIMIT: usize = 256;
+
+/// The largest compiled `pattern` regex of a user's schema, in bytes (the `regex` crate's
+/// size limit: a pattern like `(a{100}){100}` is refused instead of taking memory and time).
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a JSON Schema written by a user: its `pattern`s and `patternProperties` use the
+/// `regex` crate, whose matching time is linear in the input (no catastrophic backtracking; no
+/// look-around or back-references either), with a size limit.
+pub fn compile_untrusted(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(PATTERN_SIZE_LIMIT))
+        .build(schema)
+        .map_err(|error| error.to_string())
+}
 
 /// Checks the output against the step's `output_schema` (JSON Schema, any draft the
 /// `jsonschema` crate supports). Each issue names the JSON pointer of the bad value.
@@ -24,7 +38,7 @@ impl JsonSchemaValidator {
         if let Some(validator) = cache.get(&key) {
             return Ok(Arc::clone(validator));
         }
-        let validator = Arc::new(jsonschema::validator_for(schema).map_err(|error| error.to_string())?);
+        let validator = Arc::new(compile_untrusted(schema)?);
         if cache.len() >= CACHE_LIMIT {
             cache.clear();
         }
@@ -34,6 +48,16 @@ impl JsonSchemaValidator {
 }
 
 impl Validator for JsonSchemaValidator {
+    fn check(&self, step: &StepDef) -> Result<(), (String, String)> {
+        // A missing schema is reported when the step's output is checked, as before.
+        match &step.output_schema {
+            None => Ok(()),
+            Some(schema) => compile_untrusted(schema)
+                .map(drop)
+                .map_err(|error| ("output_schema".into(), format!("not a valid JSON Schema: {error}"))),
+        }
+    }
+
     fn validate(&self, step: &StepPlan, output: &Value) -> Vec<ValidationIssue> {
         let issue = |path: String, message: String| ValidationIssue { validator: NAME.to_owned(), path, message };
         let Some(schema) = &step.output_schema else {

@@ -22,6 +22,13 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         args.llm.llm_api_key.as_deref(),
     )?;
     tracing::info!(?config, ?memory, "starting");
+    // Probed before serving, so a box that cannot be built is said at start, not at the first
+    // software run.
+    let code_box = config.agents.sandbox.status().await.clone();
+    match &code_box {
+        troupe_agents::sandbox::BoxStatus::Confined { .. } => tracing::info!(%code_box, "code box"),
+        _ => tracing::warn!(%code_box, "code box"),
+    }
     let server = Server::start(ServerOptions {
         database_url: setup::database_url(cli),
         addr: config.addr,
@@ -40,6 +47,19 @@ pub async fn serve(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let mut out = std::io::stdout().lock();
         writeln!(out, "troupe listening on http://{}", server.addr)?;
         writeln!(out, "API docs: http://{}/api/docs", server.addr)?;
+        match &code_box {
+            troupe_agents::sandbox::BoxStatus::Confined { .. } => writeln!(out, "code box: {code_box}")?,
+            troupe_agents::sandbox::BoxStatus::Unconfined => writeln!(
+                out,
+                "WARNING: the code box is {code_box}. Generated code can read this server's secrets. \
+                 Never expose this server to users or models you do not trust."
+            )?,
+            troupe_agents::sandbox::BoxStatus::Unavailable(_) => writeln!(
+                out,
+                "WARNING: the code box is {code_box}. Install bubblewrap (Debian: apt-get install bubblewrap) \
+                 to run generated code."
+            )?,
+        }
         if users.is_empty() {
             writeln!(
                 out,

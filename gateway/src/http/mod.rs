@@ -58,6 +58,9 @@ pub struct HttpSettings {
     pub rate_limit: Option<limits::RateLimit>,
     /// The budget of executions whose request and pipeline give none.
     pub default_budget: Option<troupe_runtime::pipeline::BudgetDef>,
+    /// Whether user-defined and inline pipelines of non-admins are refused when they name a
+    /// demo agent (`troupe_agents::demo::DEMO_AGENTS`); on in production.
+    pub restrict_demo_agents: bool,
 }
 
 impl Default for HttpSettings {
@@ -72,6 +75,7 @@ impl Default for HttpSettings {
             cors_origins: Vec::new(),
             rate_limit: Some(limits::RateLimit::default()),
             default_budget: None,
+            restrict_demo_agents: false,
         }
     }
 }

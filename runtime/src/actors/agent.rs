@@ -377,6 +377,9 @@ async fn run_step(
         Some(Ok(Err(AgentError::Retryable(message)))) => StepOutcome::Failed(StepFailure::Retryable(message)),
         Some(Ok(Err(AgentError::Fatal(message)))) => StepOutcome::Failed(StepFailure::Fatal(message)),
         Some(Ok(Err(AgentError::Refused(reason)))) => StepOutcome::Failed(StepFailure::Refused(reason)),
+        Some(Ok(Err(AgentError::SandboxUnavailable(reason)))) => {
+            StepOutcome::Failed(StepFailure::SandboxUnavailable(reason))
+        }
         Some(Ok(Ok(output))) => validate(&shared, &plan, output),
     };
     kind.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -17,7 +17,8 @@ use serde_json::Value;
 pub use condition::Condition;
 pub use validate::{
     BackoffPolicy, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CORRECTIONS, DEFAULT_MAX_DYNAMIC_STEPS, DEFAULT_MAX_RECOVERIES,
-    DEFAULT_STEP_TIMEOUT, PipelineEnv, RetryPolicy, StepPlan, ValidatedPipeline,
+    DEFAULT_STEP_TIMEOUT, MAX_JSON_DEPTH, MAX_NAME_BYTES, MAX_PARAMS_BYTES, MAX_SCHEMA_BYTES, MAX_STEPS, PipelineEnv,
+    RetryPolicy, StepPlan, ValidatedPipeline,
 };
 
 /// A pipeline definition as written: a named DAG of steps.

@@ -22,6 +22,17 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(300);
 pub const DEFAULT_MAX_DYNAMIC_STEPS: u32 = 20;
 /// Re-runs failure handlers may order per execution when the definition gives no `max_recoveries`.
 pub const DEFAULT_MAX_RECOVERIES: u32 = 2;
+/// The most steps a pipeline may have, steps appended at run time included.
+pub const MAX_STEPS: usize = 200;
+/// The largest `params` of one step, as JSON text.
+pub const MAX_PARAMS_BYTES: usize = 64 << 10;
+/// The largest `output_schema` of one step, as JSON text.
+pub const MAX_SCHEMA_BYTES: usize = 64 << 10;
+/// The deepest nesting of arrays and objects in `params` and `output_schema`.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// The longest pipeline name and description, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+const MAX_DESCRIPTION_BYTES: usize = 4096;
 const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(500);
 const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
@@ -31,6 +42,31 @@ pub trait PipelineEnv {
     fn has_agent(&self, kind: &str) -> bool;
     /// Returns whether a validator of this name is registered.
     fn has_validator(&self, name: &str) -> bool;
+    /// Checks what validator `name` needs of `step` (for `json_schema`, an output schema that
+    /// compiles); `Err` names the field and says what is wrong.
+    fn check_validator(&self, name: &str, step: &StepDef) -> Result<(), (String, String)> {
+        let _ = (name, step);
+        Ok(())
+    }
+}
+
+/// Returns the nesting depth of arrays and objects in `value` (a scalar has depth 0).
+fn json_depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(map) => 1 + map.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Checks a JSON field against the size and depth limits; returns the problem, if any.
+fn json_limits(value: &Value, max_bytes: usize) -> Option<String> {
+    let depth = json_depth(value);
+    if depth > MAX_JSON_DEPTH {
+        return Some(format!("nests {depth} levels deep, at most {MAX_JSON_DEPTH}"));
+    }
+    let bytes = serde_json::to_vec(value).map_or(usize::MAX, |text| text.len());
+    (bytes > max_bytes).then(|| format!("is {bytes} bytes of JSON, at most {max_bytes}"))
 }
 
 /// Exponential backoff with full jitter between retries.
@@ -211,8 +247,19 @@ impl PipelineDef {
         if self.name.trim().is_empty() {
             issue(None, "name", "must not be empty".into());
         }
+        if self.name.len() > MAX_NAME_BYTES {
+            issue(None, "name", format!("may be at most {MAX_NAME_BYTES} bytes long"));
+        }
+        if self.description.as_ref().is_some_and(|text| text.len() > MAX_DESCRIPTION_BYTES) {
+            issue(None, "description", format!("may be at most {MAX_DESCRIPTION_BYTES} bytes long"));
+        }
         if self.steps.is_empty() {
             issue(None, "steps", "a pipeline needs at least one step".into());
+        }
+        if self.steps.len() > MAX_STEPS {
+            issue(None, "steps", format!("a pipeline may have at most {MAX_STEPS} steps, got {}", self.steps.len()));
+            // Checking thousands of steps one by one would only repeat the problem.
+            return Err(PipelineError { issues });
         }
         if let Some(budget) = &self.budget {
             if budget.max_cost_usd.is_some_and(|cost| !cost.is_finite() || cost <= 0.0) {
@@ -300,7 +347,16 @@ impl PipelineDef {
             for validator in &step.validate {
                 if !env.has_validator(validator) {
                     issue(key, "validate", format!("unknown validator `{validator}`"));
+                } else if let Err((field, message)) = env.check_validator(validator, step) {
+                    issue(key, &field, message);
                 }
+            }
+            if let Some(problem) = step.params.as_ref().and_then(|params| json_limits(params, MAX_PARAMS_BYTES)) {
+                issue(key, "params", problem);
+            }
+            if let Some(problem) = step.output_schema.as_ref().and_then(|schema| json_limits(schema, MAX_SCHEMA_BYTES))
+            {
+                issue(key, "output_schema", problem);
             }
             let on_failure = match step.on_failure.as_deref() {
                 Some(target) if target == step.key => {

@@ -25,6 +25,11 @@ mod serve;
 mod api;
 // The built-in `software` pipeline on the offline provider.
 mod software;
+// A fake OpenAI-compatible model whose answers a test can rewrite.
+mod fake_model;
+// The code box under `troupe serve`: a hostile generated project, a killed server, who may
+// feed the box, and conditions that cannot hurt.
+mod code_box;
 // The built-in `research` pipeline on the offline provider.
 mod research;
 // Memory records: scoped per user, sealed at rest, re-encrypted on rotation.

@@ -25,10 +25,29 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// Returns the server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Starts `troupe serve` on a free port of loopback.
 pub(crate) fn serve(data_dir: &Path) -> Server {
+    serve_with(data_dir, &[])
+}
+
+/// Starts `troupe serve` on a free port of loopback with these environment variables.
+pub(crate) fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = troupe(data_dir)
         .args(["serve", "--addr", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

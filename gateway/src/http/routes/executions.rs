@@ -18,7 +18,7 @@ use troupe_runtime::store::ExecutionQuery;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::pipelines::resolve;
+use super::pipelines::{check_agents_allowed, resolve};
 use super::projects::visible_project;
 use crate::auth::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, parse_id};
@@ -126,12 +126,18 @@ pub async fn create_execution(
     ApiJson(request): ApiJson<CreateExecution>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let mut def = match request.pipeline {
+    let (mut def, builtin) = match request.pipeline {
         Value::String(name) => resolve(&state, &caller, &name).await?,
-        definition @ Value::Object(_) => troupe_runtime::pipeline::PipelineDef::from_value(definition)
-            .map_err(|error| crate::http::error::pipeline_error(&error))?,
+        definition @ Value::Object(_) => (
+            troupe_runtime::pipeline::PipelineDef::from_value(definition)
+                .map_err(|error| crate::http::error::pipeline_error(&error))?,
+            false,
+        ),
         _ => return Err(ApiError::invalid_field("pipeline", "must be a pipeline name or a definition object")),
     };
+    if !builtin {
+        check_agents_allowed(&state, &caller, &def)?;
+    }
     if let Some(budget) = request.budget {
         def.budget = Some(parse_budget(budget)?);
     }

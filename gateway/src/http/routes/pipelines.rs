@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
-use troupe_runtime::pipeline::{PipelineDef, ValidatedPipeline};
+use troupe_runtime::pipeline::{PipelineDef, PipelineError, PipelineIssue, ValidatedPipeline};
 use troupe_runtime::store::StoredPipeline;
 
 use crate::auth::Caller;
@@ -34,17 +34,39 @@ fn user_view(stored: &StoredPipeline) -> PipelineView {
 }
 
 /// Parses and checks a definition sent over the API (errors name the step and field).
-pub fn check_definition(state: &AppState, value: Value) -> Result<ValidatedPipeline, ApiError> {
+pub fn check_definition(state: &AppState, caller: &Caller, value: Value) -> Result<ValidatedPipeline, ApiError> {
     let def = PipelineDef::from_value(value).map_err(|error| pipeline_error(&error))?;
+    check_agents_allowed(state, caller, &def)?;
     state.runtime.validate(def).map_err(|error| pipeline_error(&error))
 }
 
-/// Finds the pipeline a name means to this caller: their own first, then a built-in one.
-pub async fn resolve(state: &AppState, caller: &Caller, name: &str) -> Result<PipelineDef, ApiError> {
-    if let Some(stored) = state.runtime.store().get_pipeline(caller.id(), name).await? {
-        return Ok(stored.def);
+/// Refuses a user-defined or inline pipeline that names a demo agent where those are
+/// restricted (production), unless the caller is an admin.
+pub fn check_agents_allowed(state: &AppState, caller: &Caller, def: &PipelineDef) -> Result<(), ApiError> {
+    if !state.settings.restrict_demo_agents || caller.is_admin() {
+        return Ok(());
     }
-    state.builtin_pipelines.get(name).cloned().ok_or_else(|| ApiError::not_found(&format!("pipeline `{name}`")))
+    let issues: Vec<PipelineIssue> = def
+        .steps
+        .iter()
+        .filter(|step| troupe_agents::demo::DEMO_AGENTS.contains(&step.agent.as_str()))
+        .map(|step| PipelineIssue {
+            step: Some(step.key.clone()),
+            field: "agent".into(),
+            message: format!("`{}` is a demo agent, not available to your own pipelines here", step.agent),
+        })
+        .collect();
+    if issues.is_empty() { Ok(()) } else { Err(pipeline_error(&PipelineError { issues })) }
+}
+
+/// Finds the pipeline a name means to this caller: their own first, then a built-in one;
+/// says whether it is a built-in one.
+pub async fn resolve(state: &AppState, caller: &Caller, name: &str) -> Result<(PipelineDef, bool), ApiError> {
+    if let Some(stored) = state.runtime.store().get_pipeline(caller.id(), name).await? {
+        return Ok((stored.def, false));
+    }
+    let builtin = state.builtin_pipelines.get(name).cloned();
+    builtin.map(|def| (def, true)).ok_or_else(|| ApiError::not_found(&format!("pipeline `{name}`")))
 }
 
 /// Lists the built-in pipelines and the caller's own (an admin sees every user's).
@@ -85,7 +107,7 @@ pub async fn register_pipeline(
     caller: Caller,
     ApiJson(definition): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<PipelineView>), ApiError> {
-    let pipeline = check_definition(&state, definition)?;
+    let pipeline = check_definition(&state, &caller, definition)?;
     let def = pipeline.def();
     if state.builtin_pipelines.contains_key(&def.name) {
         return Err(ApiError::conflict(

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Pending, Shared};
 use crate::actors::agent::StepJob;
-use crate::agent::{Correction, FailureReport, RecoveryDirective, StepContext, StepOutput, StepTelemetry};
+use crate::agent::{Correction, Dependency, FailureReport, RecoveryDirective, StepContext, StepOutput, StepTelemetry};
 use crate::events::EventBus;
 use crate::ids::{ExecutionId, UserId};
 use crate::model::{
@@ -200,12 +200,13 @@ impl ExecState {
     ) {
         let plan = Arc::clone(&self.pipeline.steps()[index]);
         let now = pending.now;
-        let dependencies: Vec<(String, Arc<Value>)> = plan
+        let dependencies: Vec<Dependency> = plan
             .depends_on
             .iter()
             .map(|&dep| {
                 let output = self.steps[dep].output.clone().unwrap_or_else(|| Arc::new(Value::Null));
-                (self.pipeline.steps()[dep].key.clone(), output)
+                let dep_plan = &self.pipeline.steps()[dep];
+                Dependency { key: dep_plan.key.clone(), agent: dep_plan.agent.clone(), output }
             })
             .collect();
         let step = &mut self.steps[index];

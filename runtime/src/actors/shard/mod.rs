@@ -99,6 +99,8 @@ pub(crate) enum StepFailure {
     Unavailable(String),
     /// The agent refused to run the step for this caller (see [`AgentError::Refused`]).
     Refused(String),
+    /// The step needs the code box, which cannot be built here.
+    SandboxUnavailable(String),
 }
 
 impl StepFailure {
@@ -134,6 +136,7 @@ impl StepFailure {
             StepFailure::Quarantined(reason) => ErrorInfo::new("agent_quarantined", reason.clone()),
             StepFailure::Unavailable(message) => ErrorInfo::new("agent_unavailable", message.clone()),
             StepFailure::Refused(reason) => ErrorInfo::new("not_permitted", reason.clone()),
+            StepFailure::SandboxUnavailable(reason) => ErrorInfo::new("sandbox_unavailable", reason.clone()),
         }
     }
 }
