@@ -26,7 +26,7 @@ use troupe_runtime::agent::{Agent, AgentError, AgentFactory, StepContext, StepOu
 use troupe_runtime::ids::UserId;
 use troupe_runtime::model::LogLevel;
 use troupe_runtime::research::{ExperimentStatus, PluginRecord, ResearchStore};
-use troupe_runtime::supervision::{RestartDecision, RestartPolicy, RestartTracker};
+use troupe_runtime::supervision::{Children, Exit, RestartDecision, RestartPolicy, RestartTracker};
 
 use crate::bus::ResearchBus;
 use crate::manifest::{CheckedManifest, Manifest, PluginKind, Track};
@@ -582,7 +582,7 @@ struct PluginSupervisor;
 
 struct SupervisorState {
     shared: Arc<Shared>,
-    children: HashMap<ractor::ActorId, (String, Arc<Loaded>)>,
+    children: Children<(String, Arc<Loaded>)>,
 }
 
 impl Actor for PluginSupervisor {
@@ -595,7 +595,7 @@ impl Actor for PluginSupervisor {
         _myself: ActorRef<Self::Msg>,
         shared: Arc<Shared>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(SupervisorState { shared, children: HashMap::new() })
+        Ok(SupervisorState { shared, children: Children::default() })
     }
 
     async fn handle(
@@ -633,13 +633,10 @@ impl Actor for PluginSupervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, reason, failed) = match event {
-            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string(), true),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_default(), false),
-            _ => return Ok(()),
+        let Some(Exit { actor: exited, child: (name, plugin), reason, failed }) = state.children.exited(event) else {
+            return Ok(());
         };
-        let Some((name, plugin)) = state.children.remove(&cell.get_id()) else { return Ok(()) };
-        if plugin.actor().is_some_and(|actor| actor.get_id() == cell.get_id()) {
+        if plugin.actor().is_some_and(|actor| actor.get_id() == exited) {
             plugin.set_actor(None);
         }
         if !failed {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use troupe_runtime::agent::AgentFactory;
 use troupe_runtime::ids::UserId;
 use troupe_runtime::research::{PluginRecord, ResearchStore};
 use troupe_runtime::store::StoreError;
@@ -140,6 +141,29 @@ impl PluginRegistry {
             return Err(RegistryError::NotFound(name.to_owned()));
         }
         Ok(())
+    }
+
+    /// Loads every registered plugin into the plugin tree before a runtime starts, and returns
+    /// the agent kinds (with their factories) to give the runtime's builder: a runtime that
+    /// resumes executions must know their plugins' kinds from its first moment.
+    pub async fn preload(&self) -> Result<Vec<(String, AgentFactory)>, RegistryError> {
+        let _one_at_a_time = self.syncing.lock().await;
+        let mut kinds = Vec::new();
+        for record in self.store.list_plugins().await? {
+            match self.host.load(&record).await {
+                Ok(()) => {
+                    let kind = self
+                        .host
+                        .status(&record.name)
+                        .map(|status| status.manifest.agent_kind().to_owned())
+                        .unwrap_or_else(|| record.name.clone());
+                    kinds.push((kind.clone(), self.host.agent_factory(&record.name)));
+                    self.remember(&record, Some(kind));
+                }
+                Err(error) => tracing::warn!(plugin = %record.name, %error, "a registered plugin does not load"),
+            }
+        }
+        Ok(kinds)
     }
 
     /// Brings the plugin tree and the runtime's agent kinds in line with the registrations.

@@ -15,7 +15,9 @@
 pub mod accounts;
 mod actors;
 pub mod agent;
+mod config;
 pub mod embed;
+mod error;
 pub mod events;
 pub mod ids;
 pub mod memory;
@@ -28,6 +30,6 @@ pub mod store;
 pub mod supervision;
 pub mod validator;
 
-pub use runtime::{
-    AgentConfig, AgentHealth, AgentStatus, Runtime, RuntimeBuilder, RuntimeConfig, RuntimeError, SubmitRequest,
-};
+pub use config::{AgentConfig, RuntimeConfig};
+pub use error::{ErrorCode, RuntimeError};
+pub use runtime::{AgentHealth, AgentStatus, Runtime, RuntimeBuilder, SubmitRequest};

@@ -34,8 +34,8 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     /// Builds an error without details.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), details: Value::Null }
+    pub fn new(code: crate::ErrorCode, message: impl Into<String>) -> Self {
+        Self { code: code.as_str().to_owned(), message: message.into(), details: Value::Null }
     }
 
     /// Attaches structured details.

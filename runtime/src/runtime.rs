@@ -14,7 +14,7 @@ use tracing::warn;
 
 use crate::actors::Shared;
 use crate::actors::core::{RootMsg, RootSupervisor};
-use crate::actors::shard::{ShardMsg, Submission};
+use crate::actors::protocol::{ShardMsg, Submission};
 use crate::actors::shared::{Admission, AgentDirectory, AgentKind, ShardSlot};
 use crate::agent::{Agent, AgentFactory};
 use crate::events::{EventBus, EventSink, EventSubscription};
@@ -23,118 +23,9 @@ use crate::memory::Memories;
 use crate::model::ExecutionRecord;
 use crate::pipeline::{PipelineDef, PipelineEnv, PipelineError, ValidatedPipeline};
 use crate::status::ExecutionStatus;
-use crate::store::{ExecutionStore, InMemoryStore, StoreError};
-use crate::supervision::RestartPolicy;
+use crate::store::{ExecutionStore, InMemoryStore};
 use crate::validator::{Validator, Validators};
-
-/// Settings of one agent kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AgentConfig {
-    /// How many `AgentActor`s host the kind (each runs many steps concurrently).
-    pub pool_size: usize,
-    /// How many steps of the kind may run at once across the pool.
-    pub concurrency: usize,
-    /// How crashes are healed.
-    pub restart: RestartPolicy,
-    /// How long a quarantine lasts before the kind is released by itself (`None`: until an
-    /// operator releases it).
-    pub quarantine_for: Option<Duration>,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        Self { pool_size: 1, concurrency: 256, restart: RestartPolicy::default(), quarantine_for: None }
-    }
-}
-
-impl AgentConfig {
-    /// The largest concurrency a kind can be given (effectively unlimited).
-    pub const UNLIMITED: usize = tokio::sync::Semaphore::MAX_PERMITS;
-}
-
-/// Settings of the runtime as a whole.
-#[derive(Clone, Debug)]
-pub struct RuntimeConfig {
-    /// Orchestrator shards (default: one per available core).
-    pub shards: usize,
-    /// The most executions running at once; further ones wait in `planned` (default: no cap).
-    pub max_live_executions: Option<usize>,
-    /// This node's name in execution leases; stable across restarts of the same node.
-    pub node_id: String,
-    /// How long a lease lasts without renewal.
-    pub lease_ttl: Duration,
-    /// How long a cancelled agent may take to wind down before it is dropped.
-    pub cancel_grace: Duration,
-    /// Restart policy of the core tree (orchestrator shards, agent supervisors).
-    pub core_restart: RestartPolicy,
-    /// Events buffered per live subscriber before it lags and replays from the store.
-    pub event_capacity: usize,
-    /// Whether to take over and resume unfinished executions on start.
-    pub resume: bool,
-    /// How many of the owner's memories a step receives (recalled by its input; 0: none).
-    pub recall_limit: usize,
-    /// The longest a recall may take before the step runs without memories.
-    pub recall_timeout: Duration,
-}
-
-impl Default for RuntimeConfig {
-    fn default() -> Self {
-        Self {
-            shards: std::thread::available_parallelism().map_or(2, usize::from),
-            max_live_executions: None,
-            node_id: format!("node-{}", uuid::Uuid::now_v7()),
-            lease_ttl: Duration::from_secs(30),
-            cancel_grace: Duration::from_secs(2),
-            core_restart: RestartPolicy::default(),
-            event_capacity: 1024,
-            resume: true,
-            recall_limit: 5,
-            recall_timeout: Duration::from_secs(2),
-        }
-    }
-}
-
-/// Returned by runtime operations.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The pipeline is not valid.
-    #[error(transparent)]
-    Pipeline(#[from] PipelineError),
-    /// No execution has this id.
-    #[error("execution {0} not found")]
-    NotFound(ExecutionId),
-    /// The execution already reached a terminal status.
-    #[error("execution {id} already {status}")]
-    AlreadyFinished {
-        /// The execution.
-        id: ExecutionId,
-        /// Its terminal status.
-        status: ExecutionStatus,
-    },
-    /// Only a failed execution can be retried.
-    #[error("execution {id} is {status}; only a failed execution can be retried")]
-    NotRetryable {
-        /// The execution.
-        id: ExecutionId,
-        /// Its status.
-        status: ExecutionStatus,
-    },
-    /// No agent kind has this name.
-    #[error("unknown agent `{0}`")]
-    UnknownAgent(String),
-    /// An agent kind of this name is already registered.
-    #[error("an agent kind `{0}` is already registered")]
-    AgentExists(String),
-    /// The runtime is shutting down or its orchestrator is restarting.
-    #[error("runtime unavailable: {0}")]
-    Unavailable(String),
-    /// The actor tree failed to start.
-    #[error("failed to start the actor tree: {0}")]
-    Start(String),
-}
+use crate::{AgentConfig, RuntimeConfig, RuntimeError};
 
 /// What `Runtime::submit` needs to start an execution.
 #[derive(Clone, Debug)]
@@ -306,6 +197,7 @@ impl RuntimeBuilder {
             admission: Admission { max: config.max_live_executions, live: AtomicUsize::new(0) },
             node_id: config.node_id.clone(),
             stopping: AtomicBool::new(false),
+            agent_changes: tokio::sync::watch::Sender::new(0),
             config,
         });
         let (root, _) = Actor::spawn(None, RootSupervisor, Arc::clone(&shared))
@@ -515,6 +407,24 @@ impl Runtime {
         Ok(())
     }
 
+    /// Waits until agent kind `kind` satisfies `predicate` (checked at once, then at every
+    /// change of any agent kind: a crash, a restart, a quarantine, a release) and returns its
+    /// status. It never returns while the kind does not exist; callers bound the wait.
+    pub async fn wait_for_agent(&self, kind: &str, predicate: impl Fn(&AgentStatus) -> bool) -> AgentStatus {
+        let mut changes = self.shared.agent_changes.subscribe();
+        loop {
+            changes.mark_unchanged();
+            if let Some(status) = self.agents().into_iter().find(|status| status.kind == kind)
+                && predicate(&status)
+            {
+                return status;
+            }
+            if changes.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Returns the status of every agent kind, sorted by name.
     pub fn agents(&self) -> Vec<AgentStatus> {
         self.shared
@@ -549,7 +459,7 @@ impl Runtime {
         let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
         supervisor
             .ok_or_else(|| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))?
-            .send_message(crate::actors::agent::AgentSupervisorMsg::Release)
+            .send_message(crate::actors::protocol::AgentSupervisorMsg::Release)
             .map_err(|_| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))
     }
 

@@ -1,14 +1,73 @@
-//! Restart policies in the manner of Erlang/OTP: restart intensity and exponential backoff.
+//! Supervision in the manner of Erlang/OTP: restart intensity and exponential backoff, and the
+//! bookkeeping every supervisor of troupe shares (the core, the agent supervisors, the plugin
+//! host).
 //!
-//! A supervisor records each crash of a child in a [`RestartTracker`]. While fewer than
-//! `max_restarts` crashes fall within `period`, the child is restarted after a backoff that
-//! doubles with each crash in the window; past that, the supervisor escalates (for an agent
-//! kind: quarantine).
+//! A supervisor keeps its children in [`Children`]: when ractor reports that a child exited,
+//! [`Children::exited`] says which of its children it was and why. A crash is recorded in a
+//! [`RestartTracker`]: while fewer than `max_restarts` crashes fall within `period`, the child
+//! is restarted after a backoff that doubles with each crash in the window; past that, the
+//! supervisor escalates (for an agent kind: quarantine; for a plugin: disabled; for the core:
+//! the root restarts the whole core tree).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use ractor::{ActorId, SupervisionEvent};
 use tokio::time::Instant;
+
+/// The children a supervisor watches, each with what the supervisor knows it as.
+#[derive(Debug)]
+pub struct Children<K> {
+    by_id: HashMap<ActorId, K>,
+}
+
+impl<K> Default for Children<K> {
+    fn default() -> Self {
+        Self { by_id: HashMap::new() }
+    }
+}
+
+/// A child that exited.
+#[derive(Debug)]
+pub struct Exit<K> {
+    /// The actor that exited.
+    pub actor: ActorId,
+    /// What the supervisor knew it as.
+    pub child: K,
+    /// Why it exited (the error or the stop reason).
+    pub reason: String,
+    /// Whether it failed (a panic or an error), as opposed to stopping.
+    pub failed: bool,
+}
+
+impl<K> Children<K> {
+    /// Watches a child started (linked) by the supervisor.
+    pub fn insert(&mut self, actor: ActorId, child: K) {
+        self.by_id.insert(actor, child);
+    }
+
+    /// Returns the children, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &K> {
+        self.by_id.values()
+    }
+
+    /// Takes the child a supervision event is about: `None` when the event is not an exit, or
+    /// is about an actor that is not (or no longer) one of these children. Every supervisor
+    /// handles every exit itself (ractor's default would stop the supervisor when any child
+    /// exits, even normally).
+    pub fn exited(&mut self, event: SupervisionEvent) -> Option<Exit<K>> {
+        let (cell, reason, failed) = match event {
+            SupervisionEvent::ActorFailed(cell, error) => (cell, error.to_string(), true),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()), false)
+            }
+            _ => return None,
+        };
+        let actor = cell.get_id();
+        let child = self.by_id.remove(&actor)?;
+        Some(Exit { actor, child, reason, failed })
+    }
+}
 
 /// How a supervisor restarts a crashed child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

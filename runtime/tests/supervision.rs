@@ -73,7 +73,7 @@ impl Agent for HangsOnce {
 #[derive(Clone)]
 struct WaitsForCancel {
     started: Arc<Semaphore>,
-    saw_cancel: Arc<AtomicBool>,
+    saw_cancel: Arc<Semaphore>,
 }
 
 #[async_trait::async_trait]
@@ -81,7 +81,7 @@ impl Agent for WaitsForCancel {
     async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
         self.started.add_permits(1);
         ctx.cancelled().await;
-        self.saw_cancel.store(true, Ordering::SeqCst);
+        self.saw_cancel.add_permits(1);
         Err(AgentError::Cancelled)
     }
 }
@@ -252,13 +252,9 @@ async fn a_step_whose_agent_panics_once_is_retried_and_the_restart_is_counted() 
     let flaky = runtime.agents().into_iter().find(|agent| agent.kind == "flaky").unwrap();
     assert_eq!(flaky.crashes, 2);
     // Restarts happen after a backoff; wait for the second with a deadline.
-    tokio::time::timeout(DEADLINE, async {
-        while runtime.agents().into_iter().find(|agent| agent.kind == "flaky").unwrap().restarts < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("both crashes were followed by a restart");
+    tokio::time::timeout(DEADLINE, runtime.wait_for_agent("flaky", |agent| agent.restarts >= 2))
+        .await
+        .expect("both crashes were followed by a restart");
     runtime.shutdown().await;
 }
 
@@ -292,16 +288,9 @@ async fn an_agent_that_always_panics_is_quarantined_and_other_kinds_keep_working
 
     // Released, the kind runs again (and crashes again: it is still broken).
     runtime.release_agent("broken").unwrap();
-    tokio::time::timeout(DEADLINE, async {
-        while !matches!(
-            runtime.agents().into_iter().find(|agent| agent.kind == "broken").unwrap().health,
-            AgentHealth::Healthy
-        ) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("released");
+    tokio::time::timeout(DEADLINE, runtime.wait_for_agent("broken", |agent| agent.health == AgentHealth::Healthy))
+        .await
+        .expect("released");
     runtime.shutdown().await;
 }
 
@@ -321,7 +310,7 @@ async fn a_hanging_agent_times_out_and_is_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_running_execution_stops_it_promptly_and_the_agent_sees_it() {
     let started = Arc::new(Semaphore::new(0));
-    let saw_cancel = Arc::new(AtomicBool::new(false));
+    let saw_cancel = Arc::new(Semaphore::new(0));
     let agent = WaitsForCancel { started: Arc::clone(&started), saw_cancel: Arc::clone(&saw_cancel) };
     let runtime = builder().agent("waits", agent).start().await.unwrap();
     let pipeline = pipeline(&runtime, linear("waits", &["wait", "never"], json!({})));
@@ -331,13 +320,11 @@ async fn cancelling_a_running_execution_stops_it_promptly_and_the_agent_sees_it(
     assert_eq!(record.status, ExecutionStatus::Cancelled);
     let steps = runtime.store().list_steps(id).await.unwrap();
     assert!(steps.iter().all(|step| step.status == StepStatus::Cancelled), "{steps:#?}");
-    tokio::time::timeout(DEADLINE, async {
-        while !saw_cancel.load(Ordering::SeqCst) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the agent saw the cancellation");
+    tokio::time::timeout(DEADLINE, saw_cancel.acquire())
+        .await
+        .expect("the agent saw the cancellation")
+        .unwrap()
+        .forget();
     assert!(matches!(runtime.cancel(id).await, Err(RuntimeError::AlreadyFinished { .. })));
     runtime.shutdown().await;
 }
@@ -567,6 +554,8 @@ struct FlakyStore {
     inner: troupe_runtime::store::InMemoryStore,
     down: AtomicBool,
     refused: AtomicU32,
+    /// A permit per refused commit.
+    refusals: Semaphore,
 }
 
 #[async_trait::async_trait]
@@ -574,6 +563,7 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     async fn apply(&self, batch: &troupe_runtime::store::WriteBatch) -> Result<(), troupe_runtime::store::StoreError> {
         if self.down.load(Ordering::SeqCst) {
             self.refused.fetch_add(1, Ordering::SeqCst);
+            self.refusals.add_permits(1);
             return Err(troupe_runtime::store::StoreError::Unavailable("connection refused".into()));
         }
         self.inner.apply(batch).await
@@ -718,8 +708,12 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_acted_on_while_the_store_is_down_and_work_resumes_when_it_returns() {
-    let store =
-        Arc::new(FlakyStore { inner: Default::default(), down: AtomicBool::new(false), refused: AtomicU32::new(0) });
+    let store = Arc::new(FlakyStore {
+        inner: Default::default(),
+        down: AtomicBool::new(false),
+        refused: AtomicU32::new(0),
+        refusals: Semaphore::new(0),
+    });
     let gate = Gate { permits: Arc::new(Semaphore::new(0)), arrived: Arc::new(Semaphore::new(0)) };
     let runtime = builder().store(store.clone()).agent("gate", gate.clone()).start().await.unwrap();
     let pipeline = pipeline(&runtime, linear("gate", &["first", "second"], json!({})));
@@ -728,13 +722,11 @@ async fn nothing_is_acted_on_while_the_store_is_down_and_work_resumes_when_it_re
     // The database goes away while `first` runs; its result cannot be recorded.
     store.down.store(true, Ordering::SeqCst);
     gate.permits.add_permits(1);
-    tokio::time::timeout(DEADLINE, async {
-        while store.refused.load(Ordering::SeqCst) < 2 {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the commit is retried while the store is down");
+    tokio::time::timeout(DEADLINE, store.refusals.acquire_many(2))
+        .await
+        .expect("the commit is retried while the store is down")
+        .unwrap()
+        .forget();
     assert_eq!(gate.arrived.available_permits(), 0, "`second` was not started before `first` was durable");
     let steps = runtime.store().list_steps(id).await.unwrap();
     assert_eq!(steps[0].status, StepStatus::Running, "the store still says what it last durably recorded");

@@ -1,8 +1,9 @@
-//! The `troupe` CLI, built inside the tests package so end-to-end tests can run it.
+//! The `troupe` CLI (the troupe package's entry point), built inside the tests package so
+//! end-to-end tests can start the real binary.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    troupe_gateway::cli_main()
+    troupe::cli_main()
 }

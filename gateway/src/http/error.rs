@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
-use troupe_runtime::RuntimeError;
 use troupe_runtime::store::StoreError;
+use troupe_runtime::{ErrorCode, RuntimeError};
 use utoipa::ToSchema;
 
 use crate::auth::AuthError;
@@ -17,8 +17,8 @@ use crate::auth::AuthError;
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// A stable `snake_case` code.
-    pub code: &'static str,
+    /// A stable code (its `snake_case` spelling is what clients see).
+    pub code: ErrorCode,
     /// What went wrong, for people.
     pub message: String,
     /// Structured details (`null` when none; boxed to keep `Result<_, ApiError>` small).
@@ -48,10 +48,45 @@ pub struct ErrorFields {
     pub timestamp: String,
 }
 
+/// The HTTP status each error code answers with: the one place codes meet statuses.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    use ErrorCode::*;
+    match code {
+        ValidationFailed | BadBody | MalformedJson | WebsocketRequired => StatusCode::BAD_REQUEST,
+        Unauthorized | InvalidCredentials | RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        Forbidden | AccountDisabled | ReadOnlyKey | RegistrationClosed | NotPermitted => StatusCode::FORBIDDEN,
+        NotFound => StatusCode::NOT_FOUND,
+        MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        Conflict
+        | AlreadyFinished
+        | NotRetryable
+        | AgentExists
+        | EmailTaken
+        | NameTaken
+        | SelfDemotion
+        | PrivacyBudgetExhausted
+        | ExperimentExists => StatusCode::CONFLICT,
+        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        InvalidPipeline | InvalidManifest | PipelineInvalid | InvalidPlan => StatusCode::UNPROCESSABLE_ENTITY,
+        RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Timeout | StoreUnavailable | MemoryUnavailable | Restarting | Unavailable | SandboxUnavailable
+        | AgentUnavailable | AgentQuarantined => StatusCode::SERVICE_UNAVAILABLE,
+        // The rest describe steps and executions; they never answer a request themselves.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 impl ApiError {
-    /// Builds an error without details.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Box::new(Value::Null), retry_after: None }
+    /// Builds an error without details; its status follows from its code.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status: status_of(code),
+            code,
+            message: message.into(),
+            details: Box::new(Value::Null),
+            retry_after: None,
+        }
     }
 
     /// Adds details.
@@ -60,9 +95,10 @@ impl ApiError {
         self
     }
 
-    /// Replaces the code.
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    /// Replaces the code (and so the status).
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
         self.code = code;
+        self.status = status_of(code);
         self
     }
 
@@ -74,7 +110,7 @@ impl ApiError {
             [one] => format!("{}: {}", one["field"].as_str().unwrap_or(""), one["message"].as_str().unwrap_or("")),
             many => format!("{} fields are invalid", many.len()),
         };
-        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message).with_details(json!({ "fields": fields }))
+        Self::new(ErrorCode::ValidationFailed, message).with_details(json!({ "fields": fields }))
     }
 
     /// A 400 `validation_failed` for one field.
@@ -84,28 +120,18 @@ impl ApiError {
 
     /// A 404 that says the same whether the resource does not exist or belongs to someone else.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
     /// A 401.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-
-    /// A 403.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, code, message)
-    }
-
-    /// A 409.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     /// A 500 whose cause is logged, not shown.
     pub fn internal(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        Self::new(ErrorCode::Internal, "internal error; see the server log")
     }
 }
 
@@ -114,13 +140,25 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "store unavailable");
-                let mut error =
-                    Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer; retry");
+                let mut error = Self::new(ErrorCode::StoreUnavailable, "the store does not answer; retry");
                 error.retry_after = Some(1);
                 error
             }
-            StoreError::Conflict(cause) => Self::conflict("conflict", cause),
+            StoreError::Conflict(cause) => Self::new(ErrorCode::Conflict, cause),
             StoreError::Corrupt(cause) => Self::internal(format!("corrupt record: {cause}")),
+        }
+    }
+}
+
+impl From<crate::services::ServiceError> for ApiError {
+    fn from(error: crate::services::ServiceError) -> Self {
+        use crate::services::ServiceError;
+        match error {
+            ServiceError::InvalidFields(fields) => Self::invalid_fields(fields),
+            ServiceError::Pipeline(error) => pipeline_error(&error),
+            ServiceError::NotFound(what) => Self::not_found(&what),
+            ServiceError::Store(error) => error.into(),
+            ServiceError::Runtime(error) => error.into(),
         }
     }
 }
@@ -132,20 +170,20 @@ impl From<RuntimeError> for ApiError {
             RuntimeError::Pipeline(error) => pipeline_error(&error),
             RuntimeError::NotFound(_) => Self::not_found("execution"),
             RuntimeError::AlreadyFinished { status, .. } => {
-                Self::conflict("already_finished", format!("the execution already {status}"))
+                Self::new(ErrorCode::AlreadyFinished, format!("the execution already {status}"))
             }
-            RuntimeError::NotRetryable { status, .. } => Self::conflict(
-                "not_retryable",
+            RuntimeError::NotRetryable { status, .. } => Self::new(
+                ErrorCode::NotRetryable,
                 format!("the execution is {status}; only a failed execution can be retried"),
             ),
             RuntimeError::UnknownAgent(kind) => Self::not_found(&format!("agent `{kind}`")),
             RuntimeError::Unavailable(cause) => {
-                let mut error = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", cause);
+                let mut error = Self::new(ErrorCode::Unavailable, cause);
                 error.retry_after = Some(1);
                 error
             }
             RuntimeError::AgentExists(kind) => {
-                Self::conflict("agent_exists", format!("an agent kind `{kind}` is already registered"))
+                Self::new(ErrorCode::AgentExists, format!("an agent kind `{kind}` is already registered"))
             }
             RuntimeError::Start(cause) => Self::internal(cause),
         }
@@ -161,11 +199,8 @@ impl From<troupe_runtime::memory::MemoryError> for ApiError {
             MemoryError::Store(error) => error.into(),
             MemoryError::Unavailable(cause) | MemoryError::Embed(EmbedError::Provider(cause)) => {
                 tracing::warn!(%cause, "memory backend unavailable");
-                let mut error = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "memory_unavailable",
-                    "the memory store or the embedder does not answer; retry",
-                );
+                let mut error =
+                    Self::new(ErrorCode::MemoryUnavailable, "the memory store or the embedder does not answer; retry");
                 error.retry_after = Some(1);
                 error
             }
@@ -174,8 +209,7 @@ impl From<troupe_runtime::memory::MemoryError> for ApiError {
             MemoryError::Sealed { id, message } => {
                 tracing::error!(memory_id = %id, %message, "a memory cannot be decrypted");
                 Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "memory_unreadable",
+                    ErrorCode::MemoryUnreadable,
                     format!("memory {id} cannot be decrypted: it was altered, or its key is no longer configured"),
                 )
             }
@@ -186,13 +220,11 @@ impl From<troupe_runtime::memory::MemoryError> for ApiError {
 impl From<AuthError> for ApiError {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::InvalidCredentials => {
-                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", error.to_string())
-            }
-            AuthError::Disabled => Self::forbidden("account_disabled", error.to_string()),
+            AuthError::InvalidCredentials => Self::new(ErrorCode::InvalidCredentials, error.to_string()),
+            AuthError::Disabled => Self::new(ErrorCode::AccountDisabled, error.to_string()),
             AuthError::Unauthenticated(message) => Self::unauthorized(message),
-            AuthError::RefreshReused => Self::new(StatusCode::UNAUTHORIZED, "refresh_token_reused", error.to_string()),
-            AuthError::EmailTaken => Self::conflict("email_taken", error.to_string()),
+            AuthError::RefreshReused => Self::new(ErrorCode::RefreshTokenReused, error.to_string()),
+            AuthError::EmailTaken => Self::new(ErrorCode::EmailTaken, error.to_string()),
             AuthError::Store(error) => error.into(),
             AuthError::Internal(cause) => Self::internal(cause),
         }
@@ -206,15 +238,14 @@ pub fn pipeline_error(error: &troupe_runtime::pipeline::PipelineError) -> ApiErr
         .iter()
         .map(|issue| json!({ "step": issue.step, "field": issue.field, "message": issue.message }))
         .collect();
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_pipeline", error.to_string())
-        .with_details(json!({ "fields": fields }))
+    ApiError::new(ErrorCode::InvalidPipeline, error.to_string()).with_details(json!({ "fields": fields }))
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({
             "error": {
-                "code": self.code,
+                "code": self.code.as_str(),
                 "message": self.message,
                 "details": *self.details,
                 "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -232,13 +263,9 @@ impl IntoResponse for ApiError {
 }
 
 pub async fn not_found(uri: Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no route for `{}`", uri.path()))
+    ApiError::new(ErrorCode::NotFound, format!("no route for `{}`", uri.path()))
 }
 
 pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        format!("`{method}` is not allowed on `{}`", uri.path()),
-    )
+    ApiError::new(ErrorCode::MethodNotAllowed, format!("`{method}` is not allowed on `{}`", uri.path()))
 }

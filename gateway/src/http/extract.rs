@@ -7,6 +7,7 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+use troupe_runtime::ErrorCode;
 
 use super::{ApiError, AppState};
 use crate::auth::{Caller, ClientInfo};
@@ -32,16 +33,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             });
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "the body must be JSON (Content-Type: application/json)",
             ));
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the body is larger than allowed")
+                ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than allowed")
             } else {
-                ApiError::new(StatusCode::BAD_REQUEST, "bad_body", rejection.body_text())
+                ApiError::new(ErrorCode::BadBody, rejection.body_text())
             }
         })?;
         parse_json(&bytes).map(ApiJson)
@@ -54,15 +54,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {inner}"));
+            return ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {inner}"));
         }
         let path = error.path().to_string();
         let field = if path == "." { "body".to_owned() } else { path };
         ApiError::invalid_field(field, strip_position(&inner.to_string()))
     })?;
-    deserializer.end().map_err(|error| {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("malformed JSON: {error}"))
-    })?;
+    deserializer.end().map_err(|error| ApiError::new(ErrorCode::MalformedJson, format!("malformed JSON: {error}")))?;
     Ok(value)
 }
 
@@ -101,7 +99,7 @@ impl FromRequestParts<AppState> for Caller {
         })?;
         let caller = state.auth.authenticate(credential).await?;
         if caller.read_only && !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
-            return Err(ApiError::forbidden("read_only_key", "this API key may only read"));
+            return Err(ApiError::new(ErrorCode::ReadOnlyKey, "this API key may only read"));
         }
         Ok(caller)
     }
@@ -116,14 +114,22 @@ pub fn credential(parts: &Parts) -> Option<&str> {
     parts.headers.get(API_KEY_HEADER).and_then(|value| value.to_str().ok()).map(str::trim)
 }
 
+/// Returns the address of the connection's peer: the socket's, or the one a test router set
+/// with `MockConnectInfo`.
+pub fn peer_addr(extensions: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
+    use axum::extract::ConnectInfo;
+    use axum::extract::connect_info::MockConnectInfo;
+    extensions
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| *addr)
+        .or_else(|| extensions.get::<MockConnectInfo<std::net::SocketAddr>>().map(|MockConnectInfo(addr)| *addr))
+}
+
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|axum::extract::ConnectInfo(addr)| addr.ip().to_string());
+        let ip = peer_addr(&parts.extensions).map(|addr| addr.ip().to_string());
         let user_agent =
             parts.headers.get(axum::http::header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_owned);
         Ok(ClientInfo { ip, user_agent })
@@ -156,8 +162,8 @@ mod tests {
         assert_eq!(error.details["fields"][0]["field"], "body");
         assert!(error.message.contains("missing field `name`"), "{}", error.message);
         let error = parse_json::<Body>(b"{\"name\": ").unwrap_err();
-        assert_eq!(error.code, "malformed_json");
+        assert_eq!(error.code, ErrorCode::MalformedJson);
         let error = parse_json::<Body>(br#"{"name": "x", "items": []} trailing"#).unwrap_err();
-        assert_eq!(error.code, "malformed_json");
+        assert_eq!(error.code, ErrorCode::MalformedJson);
     }
 }

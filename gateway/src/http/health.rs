@@ -2,8 +2,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde_json::{Value, json};
+use troupe_runtime::ErrorCode;
 
 use super::{ApiError, AppState};
 
@@ -14,10 +14,10 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     if let Err(error) = state.runtime.store().ping().await {
         tracing::warn!(%error, "readiness: store unreachable");
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store does not answer"));
+        return Err(ApiError::new(ErrorCode::StoreUnavailable, "the store does not answer"));
     }
     if !state.runtime.is_ready() {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "restarting", "the actor tree is restarting"));
+        return Err(ApiError::new(ErrorCode::Restarting, "the actor tree is restarting"));
     }
     Ok(Json(json!({ "status": "ready" })))
 }

@@ -1,17 +1,18 @@
 //! Protective middleware: rate limits per client address and per user (token buckets), a
 //! deadline per request, and CORS.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use troupe_runtime::ErrorCode;
 
 use super::{ApiError, AppState};
 use crate::auth::Auth;
@@ -82,17 +83,13 @@ pub async fn rate_limit(
     if let Some(limiter) = limiter
         && request.uri().path().starts_with("/api/v1/")
     {
-        let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+        let ip = super::extract::peer_addr(request.extensions()).map(|addr| addr.ip());
         let (parts, body) = request.into_parts();
         let user = super::extract::credential(&parts).map(|credential| auth.rate_key(credential));
         let verdict = limiter.check(ip, user.as_ref());
         let request = Request::from_parts(parts, body);
         if let Err(seconds) = verdict {
-            let mut error = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many requests; retry in {seconds} s"),
-            );
+            let mut error = ApiError::new(ErrorCode::RateLimited, format!("too many requests; retry in {seconds} s"));
             error.retry_after = Some(seconds);
             return error.into_response();
         }
@@ -106,9 +103,7 @@ pub async fn rate_limit(
 pub async fn timeout(State(state): State<AppState>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(state.settings.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took too long").into_response()
-        }
+        Err(_) => ApiError::new(ErrorCode::Timeout, "the request took too long").into_response(),
     }
 }
 

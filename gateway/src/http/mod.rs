@@ -15,25 +15,16 @@ mod routes;
 mod views;
 pub mod ws;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
-use dashmap::DashMap;
 use tokio_util::sync::CancellationToken;
 use troupe_runtime::Runtime;
-use troupe_runtime::ids::UserId;
-use troupe_runtime::pipeline::PipelineDef;
 
 pub use error::{ApiError, ErrorBody};
-
-/// Checks an email and a password as registration does.
-pub fn check_credentials(email: &str, password: &str) -> Result<(), ApiError> {
-    routes::auth::check_credentials(email, password, "password")
-}
 
 use crate::auth::Auth;
 
@@ -80,9 +71,6 @@ impl Default for HttpSettings {
     }
 }
 
-/// One lock per (user, idempotency key) being created.
-pub type IdempotencyLocks = DashMap<(UserId, String), Arc<tokio::sync::Mutex<()>>>;
-
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -90,14 +78,12 @@ pub struct AppState {
     pub runtime: Arc<Runtime>,
     /// Accounts and tokens.
     pub auth: Auth,
-    /// Pipelines every user can run, by name.
-    pub builtin_pipelines: Arc<BTreeMap<String, PipelineDef>>,
+    /// Creates executions (the pipeline catalog, budget defaults, idempotency keys).
+    pub executions: Arc<crate::services::executions::Executions>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
     /// The HTTP tunables.
     pub settings: Arc<HttpSettings>,
-    /// Serialises creates that carry the same idempotency key.
-    pub idempotency: Arc<IdempotencyLocks>,
     /// Cancelled when the server shuts down (WebSockets close with a close frame).
     pub shutdown: CancellationToken,
     /// Events serialised for WebSocket subscribers.
@@ -117,15 +103,18 @@ impl AppState {
         memories: Arc<troupe_memory::MemoryService>,
         plugins: Arc<troupe_plugins::PluginRegistry>,
     ) -> Self {
-        let builtin_pipelines =
-            troupe_agents::builtin_pipelines().into_iter().map(|def| (def.name.clone(), def)).collect();
+        let catalog = crate::services::pipelines::Catalog::new(settings.restrict_demo_agents);
+        let executions = crate::services::executions::Executions::new(
+            Arc::clone(&runtime),
+            catalog,
+            settings.default_budget.clone(),
+        );
         Self {
             runtime,
             auth,
-            builtin_pipelines: Arc::new(builtin_pipelines),
+            executions: Arc::new(executions),
             metrics: Arc::new(metrics::Metrics::new()),
             settings: Arc::new(settings),
-            idempotency: Arc::new(DashMap::new()),
             shutdown: CancellationToken::new(),
             ws_frames: Arc::new(ws::EventFrames::default()),
             memories,

@@ -20,13 +20,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use troupe_runtime::ErrorCode;
 use troupe_runtime::ids::{ExecutionId, UserId};
 
 use super::{ApiError, AppState};
@@ -83,9 +83,7 @@ pub async fn upgrade(
         Ok(upgrade) => {
             upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, socket)).into_response()
         }
-        Err(rejection) => {
-            ApiError::new(StatusCode::BAD_REQUEST, "websocket_required", rejection.body_text()).into_response()
-        }
+        Err(rejection) => ApiError::new(ErrorCode::WebsocketRequired, rejection.body_text()).into_response(),
     }
 }
 
@@ -226,7 +224,7 @@ async fn handle(
         ClientMessage::Subscribe { execution_id, after_seq } => {
             let record = match super::routes::executions::visible_execution(state, caller, &execution_id).await {
                 Ok(record) => record,
-                Err(problem) => return error(problem.code, problem.message),
+                Err(problem) => return error(problem.code.as_str(), problem.message),
             };
             if let Some(old) = subscriptions.remove(&execution_id) {
                 old.abort();

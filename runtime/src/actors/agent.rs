@@ -20,29 +20,12 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::Shared;
-use super::shard::{StepDone, StepFailure, StepOutcome};
+use super::protocol::{AgentSupervisorMsg, StepDone, StepFailure, StepJob, StepOutcome};
 use super::shared::AgentKind;
 use crate::agent::{Agent, AgentError, StepContext, StepOutput};
-use crate::ids::ExecutionId;
 use crate::memory::{CORRECTION_KIND, MemorySearch, RecalledMemory};
 use crate::pipeline::StepPlan;
-use crate::supervision::{RestartDecision, RestartTracker};
-
-/// One attempt of one step, on its way to an agent.
-pub(crate) struct StepJob {
-    pub shard: usize,
-    pub execution_id: ExecutionId,
-    pub attempt: u32,
-    pub plan: Arc<StepPlan>,
-    pub ctx: StepContext,
-}
-
-pub(crate) enum AgentSupervisorMsg {
-    RunBatch(Vec<StepJob>),
-    TaskPanicked { child: usize, generation: u64, message: String },
-    Respawn { child: usize },
-    Release,
-}
+use crate::supervision::{Children, Exit, RestartDecision, RestartTracker};
 
 pub(crate) struct AgentSupervisor;
 
@@ -55,6 +38,8 @@ pub(crate) struct AgentSupervisorState {
     shared: Arc<Shared>,
     kind: Arc<AgentKind>,
     children: Vec<Child>,
+    /// The live children's slots, by actor.
+    watched: Children<usize>,
     backlog: Vec<StepJob>,
     next_child: usize,
     tracker: RestartTracker,
@@ -85,6 +70,7 @@ impl Actor for AgentSupervisor {
             children: (0..config.pool_size.max(1))
                 .map(|_| Child { actor: None, generation: 0, crashing: false })
                 .collect(),
+            watched: Children::default(),
             backlog: Vec::new(),
             next_child: 0,
             next_generation: 0,
@@ -121,8 +107,8 @@ impl Actor for AgentSupervisor {
             }
             AgentSupervisorMsg::Respawn { child } => {
                 if !state.is_quarantined() && state.children[child].actor.is_none() {
-                    state.spawn_child(&myself, child).await?;
                     state.kind.restarts.fetch_add(1, Ordering::Relaxed);
+                    state.spawn_child(&myself, child).await?;
                     state.drain_backlog();
                 }
             }
@@ -130,6 +116,7 @@ impl Actor for AgentSupervisor {
                 let was = state.kind.quarantine.lock().expect("quarantine lock").take();
                 if was.is_some() {
                     info!(agent = %state.kind.name, "agent kind released from quarantine");
+                    state.shared.agent_changed();
                 }
                 state.tracker.reset();
                 for child in 0..state.children.len() {
@@ -149,18 +136,12 @@ impl Actor for AgentSupervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let Some((cell, reason)) = super::exited(event) else { return Ok(()) };
-        let Some(child) = state
-            .children
-            .iter()
-            .position(|slot| slot.actor.as_ref().is_some_and(|actor| actor.get_id() == cell.get_id()))
-        else {
-            return Ok(());
-        };
+        let Some(Exit { child, reason, .. }) = state.watched.exited(event) else { return Ok(()) };
         state.children[child].actor = None;
         state.children[child].crashing = false;
         state.kind.live_children.fetch_sub(1, Ordering::Relaxed);
         state.kind.crashes.fetch_add(1, Ordering::Relaxed);
+        state.shared.agent_changed();
         match state.tracker.record_crash(Instant::now()) {
             RestartDecision::Restart(delay) => {
                 warn!(agent = %state.kind.name, child, ?delay, %reason, "agent crashed; restarting");
@@ -203,8 +184,10 @@ impl AgentSupervisorState {
             kind: Arc::clone(&self.kind),
         };
         let (actor, _) = Actor::spawn_linked(None, AgentActor, args, myself.get_cell()).await?;
+        self.watched.insert(actor.get_id(), child);
         self.children[child] = Child { actor: Some(actor), generation: self.next_generation, crashing: false };
         self.kind.live_children.fetch_add(1, Ordering::Relaxed);
+        self.shared.agent_changed();
         Ok(())
     }
 
@@ -258,6 +241,7 @@ impl AgentSupervisorState {
         );
         error!(agent = %self.kind.name, %reason, "agent kind quarantined");
         *self.kind.quarantine.lock().expect("quarantine lock") = Some(reason.clone());
+        self.shared.agent_changed();
         for job in std::mem::take(&mut self.backlog) {
             self.shared.report(&job, StepFailure::Quarantined(reason.clone()));
         }

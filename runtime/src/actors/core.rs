@@ -7,19 +7,19 @@
 //! Past the core's restart intensity it fails, and the root supervisor restarts the whole
 //! core tree (ractor stops a failed actor's children with it).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use super::Shared;
 use super::agent::{AgentSupervisor, AgentSupervisorArgs};
-use super::shard::{OrchestratorShard, ShardArgs, ShardMsg};
-use crate::supervision::{RestartDecision, RestartTracker};
+use super::protocol::ShardMsg;
+use super::shard::{OrchestratorShard, ShardArgs};
+use crate::supervision::{Children, Exit, RestartDecision, RestartTracker};
 
 #[derive(Clone, Debug)]
 pub(crate) enum CoreChild {
@@ -39,7 +39,7 @@ pub(crate) struct CoreSupervisor;
 
 pub(crate) struct CoreState {
     shared: Arc<Shared>,
-    children: HashMap<ActorId, CoreChild>,
+    children: Children<CoreChild>,
     tracker: RestartTracker,
 }
 
@@ -53,8 +53,11 @@ impl Actor for CoreSupervisor {
         myself: ActorRef<Self::Msg>,
         shared: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let mut state =
-            CoreState { tracker: RestartTracker::new(shared.config.core_restart), children: HashMap::new(), shared };
+        let mut state = CoreState {
+            tracker: RestartTracker::new(shared.config.core_restart),
+            children: Children::default(),
+            shared,
+        };
         for kind in state.shared.agents.all() {
             state.spawn(&myself, CoreChild::Agent(kind.name.clone())).await?;
         }
@@ -74,7 +77,7 @@ impl Actor for CoreSupervisor {
             CoreMsg::Respawn(child) => child,
             CoreMsg::AddAgent(name, reply) => {
                 let running =
-                    state.children.values().any(|child| matches!(child, CoreChild::Agent(kind) if *kind == name));
+                    state.children.iter().any(|child| matches!(child, CoreChild::Agent(kind) if *kind == name));
                 if !running && let Err(error) = state.spawn(&myself, CoreChild::Agent(name.clone())).await {
                     warn!(agent = %name, %error, "the new agent kind failed to start; retrying");
                     myself.send_after(state.shared.config.core_restart.backoff_max, move || {
@@ -114,8 +117,7 @@ impl Actor for CoreSupervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let Some((cell, reason)) = super::exited(event) else { return Ok(()) };
-        let Some(child) = state.children.remove(&cell.get_id()) else { return Ok(()) };
+        let Some(Exit { actor: exited, child, reason, .. }) = state.children.exited(event) else { return Ok(()) };
         if let CoreChild::Agent(name) = &child {
             // Only the current supervisor of a kind still in the directory is restarted: one of
             // a removed (or removed and registered again) kind just goes.
@@ -124,7 +126,7 @@ impl Actor for CoreSupervisor {
                     .read()
                     .expect("agent directory lock")
                     .as_ref()
-                    .is_some_and(|supervisor| supervisor.get_id() == cell.get_id())
+                    .is_some_and(|supervisor| supervisor.get_id() == exited)
             });
             if !current {
                 info!(agent = %name, "agent kind removed");
@@ -194,6 +196,7 @@ pub(crate) struct RootSupervisor;
 pub(crate) struct RootState {
     shared: Arc<Shared>,
     core: Option<ActorRef<CoreMsg>>,
+    watched: Children<()>,
     tracker: RestartTracker,
 }
 
@@ -208,7 +211,9 @@ impl Actor for RootSupervisor {
         shared: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         let (core, _) = Actor::spawn_linked(None, CoreSupervisor, Arc::clone(&shared), myself.get_cell()).await?;
-        Ok(RootState { tracker: RestartTracker::new(shared.config.core_restart), core: Some(core), shared })
+        let mut watched = Children::default();
+        watched.insert(core.get_id(), ());
+        Ok(RootState { tracker: RestartTracker::new(shared.config.core_restart), core: Some(core), watched, shared })
     }
 
     async fn handle(
@@ -235,6 +240,7 @@ impl Actor for RootSupervisor {
         match Actor::spawn_linked(None, CoreSupervisor, Arc::clone(&state.shared), myself.get_cell()).await {
             Ok((core, _)) => {
                 info!("core supervisor restarted");
+                state.watched.insert(core.get_id(), ());
                 state.core = Some(core);
             }
             Err(error) => {
@@ -251,10 +257,7 @@ impl Actor for RootSupervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let Some((cell, reason)) = super::exited(event) else { return Ok(()) };
-        if state.core.as_ref().is_none_or(|core| core.get_id() != cell.get_id()) {
-            return Ok(());
-        }
+        let Some(Exit { reason, .. }) = state.watched.exited(event) else { return Ok(()) };
         state.core = None;
         for slot in &state.shared.shards {
             *slot.actor.write().expect("shard directory lock") = None;

@@ -13,19 +13,8 @@
 
 pub(crate) mod agent;
 pub(crate) mod core;
+pub(crate) mod protocol;
 pub(crate) mod shard;
 pub(crate) mod shared;
 
 pub(crate) use shared::Shared;
-
-/// Returns the child and a description of why it exited, for the events a supervisor acts
-/// on (a failure or a termination); `None` for the others.
-fn exited(event: ractor::SupervisionEvent) -> Option<(ractor::ActorCell, String)> {
-    match event {
-        ractor::SupervisionEvent::ActorFailed(cell, error) => Some((cell, error.to_string())),
-        ractor::SupervisionEvent::ActorTerminated(cell, _, reason) => {
-            Some((cell, reason.unwrap_or_else(|| "stopped".into())))
-        }
-        _ => None,
-    }
-}

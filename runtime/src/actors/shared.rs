@@ -7,12 +7,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ractor::ActorRef;
 
-use super::agent::{AgentSupervisorMsg, StepJob};
-use super::shard::{ShardMsg, StepDone, StepFailure, StepOutcome};
+use super::protocol::{AgentSupervisorMsg, ShardMsg, StepDone, StepFailure, StepJob, StepOutcome};
 use crate::agent::AgentFactory;
+use crate::config::{AgentConfig, RuntimeConfig};
 use crate::events::{EventBus, EventSink};
 use crate::ids::ExecutionId;
-use crate::runtime::{AgentConfig, RuntimeConfig};
 use crate::store::ExecutionStore;
 use crate::validator::Validators;
 
@@ -28,6 +27,16 @@ pub(crate) struct Shared {
     pub config: RuntimeConfig,
     pub node_id: String,
     pub stopping: AtomicBool,
+    /// Bumped whenever an agent kind's health or counters change (see
+    /// `Runtime::wait_for_agent`).
+    pub agent_changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Shared {
+    /// Tells `wait_for_agent` callers that an agent kind changed.
+    pub(crate) fn agent_changed(&self) {
+        self.agent_changes.send_modify(|version| *version = version.wrapping_add(1));
+    }
 }
 
 /// One orchestrator shard's place in the directory.

@@ -80,7 +80,8 @@ fn attempt(
         status,
         input: Arc::new(json!({"dependencies": []})),
         output: output.map(Arc::new),
-        error: (status == AttemptStatus::Failed).then(|| ErrorInfo::new("agent_error", "flaky")),
+        error: (status == AttemptStatus::Failed)
+            .then(|| ErrorInfo::new(troupe_runtime::ErrorCode::AgentError, "flaky")),
         started_at: Utc::now(),
         finished_at: Some(Utc::now()),
     }
@@ -205,7 +206,10 @@ pub async fn check_store(store: Arc<dyn ExecutionStore>) {
     finish.execution_updates.push(ExecutionUpdate {
         id,
         status: ExecutionStatus::Failed,
-        error: Some(ErrorInfo::new("step_failed", "step `alpha` failed").with_details(json!({"step": "alpha"}))),
+        error: Some(
+            ErrorInfo::new(troupe_runtime::ErrorCode::StepFailed, "step `alpha` failed")
+                .with_details(json!({"step": "alpha"})),
+        ),
         updated_at: Utc::now(),
         started_at: stored.started_at,
         finished_at: Some(Utc::now()),

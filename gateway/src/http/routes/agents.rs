@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::Value;
+use troupe_runtime::ErrorCode;
 use troupe_runtime::{AgentHealth, AgentStatus};
 
 use crate::auth::Caller;
@@ -56,7 +57,7 @@ pub async fn release_agent(
     Path(kind): Path<String>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     if !caller.is_admin() {
-        return Err(ApiError::forbidden("forbidden", "this needs the admin role"));
+        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
     }
     state.runtime.release_agent(&kind)?;
     state.auth.audit(Some(caller.id()), "agent_released", Some(kind), None, Value::Null).await;

@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
+use troupe_runtime::ErrorCode;
 use troupe_runtime::accounts::Role;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, ClientInfo, Issued, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
+use crate::auth::{Caller, ClientInfo, Issued};
 use crate::http::extract::{ApiJson, parse_json};
 use crate::http::views::{TokenView, UserView};
 use crate::http::{ApiError, AppState, ErrorBody};
@@ -54,21 +55,7 @@ pub struct PasswordRequest {
 
 /// Checks an email and a password; returns every problem.
 pub fn check_credentials(email: &str, password: &str, password_field: &str) -> Result<(), ApiError> {
-    let mut problems = Vec::new();
-    let email = email.trim();
-    let valid_email = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace)
-        });
-    if !valid_email {
-        problems.push(("email".to_owned(), "must be an email address".to_owned()));
-    }
-    let length = password.chars().count();
-    if !(MIN_PASSWORD_LEN..=MAX_PASSWORD_LEN).contains(&length) {
-        problems
-            .push((password_field.to_owned(), format!("must be {MIN_PASSWORD_LEN} to {MAX_PASSWORD_LEN} characters")));
-    }
-    if problems.is_empty() { Ok(()) } else { Err(ApiError::invalid_fields(problems)) }
+    Ok(crate::services::accounts::check_credentials_named(email, password, password_field)?)
 }
 
 fn token_view(issued: Issued) -> Json<TokenView> {
@@ -90,7 +77,10 @@ pub async fn register(
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     check_credentials(&request.email, &request.password, "password")?;
     if !state.settings.allow_registration && !state.auth.store().list_users(None, 1).await?.is_empty() {
-        return Err(ApiError::forbidden("registration_closed", "registration is closed; ask an admin for an account"));
+        return Err(ApiError::new(
+            ErrorCode::RegistrationClosed,
+            "registration is closed; ask an admin for an account",
+        ));
     }
     let user = state.auth.create_user(&request.email, &request.password, request.name, Role::User).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))

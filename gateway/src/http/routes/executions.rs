@@ -1,8 +1,6 @@
 //! `/api/v1/executions`: create, list, get, cancel, steps, logs, events, artifacts.
 //! Another user's execution answers 404, exactly like one that does not exist.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
@@ -10,20 +8,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
-use troupe_runtime::SubmitRequest;
-use troupe_runtime::ids::{ExecutionId, ProjectId, UserId};
+use troupe_runtime::ids::{ExecutionId, ProjectId};
 use troupe_runtime::model::ExecutionRecord;
 use troupe_runtime::status::ExecutionStatus;
 use troupe_runtime::store::ExecutionQuery;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::pipelines::{check_agents_allowed, resolve};
 use super::projects::visible_project;
 use crate::auth::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, parse_id};
 use crate::http::views::{ArtifactView, ExecutionPage, ExecutionView, StepView, UsageView, to_json};
-use crate::http::{ApiError, AppState, ErrorBody, IdempotencyLocks};
+use crate::http::{ApiError, AppState, ErrorBody};
+use crate::services::executions::{Created, NewExecution, PipelineChoice, Requester};
 
 /// The header that makes a create idempotent.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -73,27 +70,6 @@ pub struct EventsQuery {
     pub limit: Option<u32>,
 }
 
-/// The lock of one (user, idempotency key); its map entry goes when the create ends, however
-/// it ends. A request still waiting on the old lock finds the execution in the store.
-struct KeyLock<'a> {
-    locks: &'a IdempotencyLocks,
-    key: (UserId, String),
-    mutex: Arc<tokio::sync::Mutex<()>>,
-}
-
-impl<'a> KeyLock<'a> {
-    fn new(locks: &'a IdempotencyLocks, key: (UserId, String)) -> Self {
-        let mutex = Arc::clone(locks.entry(key.clone()).or_default().value());
-        Self { locks, key, mutex }
-    }
-}
-
-impl Drop for KeyLock<'_> {
-    fn drop(&mut self) {
-        self.locks.remove(&self.key);
-    }
-}
-
 /// Returns an execution the caller may see (their own; any for an admin), or 404.
 pub async fn visible_execution(state: &AppState, caller: &Caller, id: &str) -> Result<ExecutionRecord, ApiError> {
     let id: ExecutionId = parse_id(id, "id")?;
@@ -125,26 +101,13 @@ pub async fn create_execution(
     headers: HeaderMap,
     ApiJson(request): ApiJson<CreateExecution>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let (mut def, builtin) = match request.pipeline {
-        Value::String(name) => resolve(&state, &caller, &name).await?,
-        definition @ Value::Object(_) => (
-            troupe_runtime::pipeline::PipelineDef::from_value(definition)
-                .map_err(|error| crate::http::error::pipeline_error(&error))?,
-            false,
-        ),
+    let idempotency_key = idempotency_key(&headers)?;
+    let pipeline = match request.pipeline {
+        Value::String(name) => PipelineChoice::Name(name),
+        definition @ Value::Object(_) => PipelineChoice::Inline(definition),
         _ => return Err(ApiError::invalid_field("pipeline", "must be a pipeline name or a definition object")),
     };
-    if !builtin {
-        check_agents_allowed(&state, &caller, &def)?;
-    }
-    if let Some(budget) = request.budget {
-        def.budget = Some(parse_budget(budget)?);
-    }
-    if def.budget.is_none() {
-        def.budget = caller.user.budget.clone().or_else(|| state.settings.default_budget.clone());
-    }
-    let pipeline = state.runtime.validate(def).map_err(|error| crate::http::error::pipeline_error(&error))?;
+    let budget = request.budget.map(parse_budget).transpose()?;
     let project = match request.project_id {
         Some(id) => Some(
             visible_project(&state, &caller, ProjectId(id))
@@ -154,29 +117,15 @@ pub async fn create_execution(
         ),
         None => None,
     };
-    // One create per (user, key) at a time on this node, so two concurrent repeats cannot both
-    // miss the first one's row.
-    let lock = key.as_ref().map(|key| KeyLock::new(&state.idempotency, (caller.id(), key.clone())));
-    let _guard = match &lock {
-        Some(lock) => Some(lock.mutex.lock().await),
-        None => None,
-    };
-    if let Some(key) = &key
-        && let Some(existing) = state.runtime.store().find_by_idempotency_key(caller.id(), key).await?
-    {
-        return Ok((StatusCode::OK, Json(ExecutionView::from(&existing))).into_response());
+    let requester = Requester { id: caller.id(), admin: caller.is_admin(), budget: caller.user.budget.clone() };
+    let input = request.input.unwrap_or_else(|| Value::Object(Default::default()));
+    let new = NewExecution { pipeline, input, project, budget, idempotency_key };
+    let Created { record, created } = state.executions.create(&requester, new).await?;
+    if !created {
+        return Ok((StatusCode::OK, Json(ExecutionView::from(&record))).into_response());
     }
-    let submit = SubmitRequest {
-        pipeline,
-        input: request.input.unwrap_or_else(|| Value::Object(Default::default())),
-        owner: caller.id(),
-        project,
-        idempotency_key: key,
-    };
-    let id = state.runtime.submit(submit).await?;
-    let record = state.runtime.store().get_execution(id).await?.ok_or_else(|| ApiError::not_found("execution"))?;
     let mut response = (StatusCode::CREATED, Json(ExecutionView::from(&record))).into_response();
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/executions/{id}")) {
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/executions/{}", record.id)) {
         response.headers_mut().insert(LOCATION, location);
     }
     Ok(response)

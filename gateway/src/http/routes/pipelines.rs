@@ -4,7 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::Value;
-use troupe_runtime::pipeline::{PipelineDef, PipelineError, PipelineIssue, ValidatedPipeline};
+use troupe_runtime::ErrorCode;
+use troupe_runtime::pipeline::{PipelineDef, ValidatedPipeline};
 use troupe_runtime::store::StoredPipeline;
 
 use crate::auth::Caller;
@@ -36,37 +37,8 @@ fn user_view(stored: &StoredPipeline) -> PipelineView {
 /// Parses and checks a definition sent over the API (errors name the step and field).
 pub fn check_definition(state: &AppState, caller: &Caller, value: Value) -> Result<ValidatedPipeline, ApiError> {
     let def = PipelineDef::from_value(value).map_err(|error| pipeline_error(&error))?;
-    check_agents_allowed(state, caller, &def)?;
+    state.executions.catalog().check_agents_allowed(&def, caller.is_admin())?;
     state.runtime.validate(def).map_err(|error| pipeline_error(&error))
-}
-
-/// Refuses a user-defined or inline pipeline that names a demo agent where those are
-/// restricted (production), unless the caller is an admin.
-pub fn check_agents_allowed(state: &AppState, caller: &Caller, def: &PipelineDef) -> Result<(), ApiError> {
-    if !state.settings.restrict_demo_agents || caller.is_admin() {
-        return Ok(());
-    }
-    let issues: Vec<PipelineIssue> = def
-        .steps
-        .iter()
-        .filter(|step| troupe_agents::demo::DEMO_AGENTS.contains(&step.agent.as_str()))
-        .map(|step| PipelineIssue {
-            step: Some(step.key.clone()),
-            field: "agent".into(),
-            message: format!("`{}` is a demo agent, not available to your own pipelines here", step.agent),
-        })
-        .collect();
-    if issues.is_empty() { Ok(()) } else { Err(pipeline_error(&PipelineError { issues })) }
-}
-
-/// Finds the pipeline a name means to this caller: their own first, then a built-in one;
-/// says whether it is a built-in one.
-pub async fn resolve(state: &AppState, caller: &Caller, name: &str) -> Result<(PipelineDef, bool), ApiError> {
-    if let Some(stored) = state.runtime.store().get_pipeline(caller.id(), name).await? {
-        return Ok((stored.def, false));
-    }
-    let builtin = state.builtin_pipelines.get(name).cloned();
-    builtin.map(|def| (def, true)).ok_or_else(|| ApiError::not_found(&format!("pipeline `{name}`")))
 }
 
 /// Lists the built-in pipelines and the caller's own (an admin sees every user's).
@@ -77,7 +49,7 @@ pub async fn list_pipelines(
     caller: Caller,
 ) -> Result<Json<Vec<PipelineView>>, ApiError> {
     let owner = if caller.is_admin() { None } else { Some(caller.id()) };
-    let mut views: Vec<PipelineView> = state.builtin_pipelines.values().map(builtin_view).collect();
+    let mut views: Vec<PipelineView> = state.executions.catalog().builtins().map(builtin_view).collect();
     views.extend(state.runtime.store().list_pipelines(owner).await?.iter().map(user_view));
     Ok(Json(views))
 }
@@ -93,7 +65,8 @@ pub async fn get_pipeline(
     if let Some(stored) = state.runtime.store().get_pipeline(caller.id(), &name).await? {
         return Ok(Json(user_view(&stored)));
     }
-    let def = state.builtin_pipelines.get(&name).ok_or_else(|| ApiError::not_found(&format!("pipeline `{name}`")))?;
+    let def =
+        state.executions.catalog().builtin(&name).ok_or_else(|| ApiError::not_found(&format!("pipeline `{name}`")))?;
     Ok(Json(builtin_view(def)))
 }
 
@@ -109,9 +82,9 @@ pub async fn register_pipeline(
 ) -> Result<(StatusCode, Json<PipelineView>), ApiError> {
     let pipeline = check_definition(&state, &caller, definition)?;
     let def = pipeline.def();
-    if state.builtin_pipelines.contains_key(&def.name) {
-        return Err(ApiError::conflict(
-            "name_taken",
+    if state.executions.catalog().builtin(&def.name).is_some() {
+        return Err(ApiError::new(
+            ErrorCode::NameTaken,
             format!("`{}` is a built-in pipeline; choose another name", def.name),
         ));
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use troupe_plugins::host::PluginHealth;
 use troupe_plugins::registry::RegistryError;
+use troupe_runtime::ErrorCode;
 use troupe_runtime::research::PluginRecord;
 use utoipa::ToSchema;
 
@@ -77,7 +78,7 @@ pub(crate) fn registry_error(error: RegistryError) -> ApiError {
     match error {
         RegistryError::Invalid(error) => {
             ApiError::invalid_fields(error.issues.into_iter().map(|issue| (issue.field, issue.message)))
-                .with_code("invalid_manifest")
+                .with_code(ErrorCode::InvalidManifest)
         }
         RegistryError::NotFound(_) => ApiError::not_found("plugin"),
         RegistryError::Store(error) => error.into(),
@@ -86,7 +87,7 @@ pub(crate) fn registry_error(error: RegistryError) -> ApiError {
 }
 
 fn admin_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin() { Ok(()) } else { Err(ApiError::forbidden("forbidden", "this needs the admin role")) }
+    if caller.is_admin() { Ok(()) } else { Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role")) }
 }
 
 async fn find(state: &AppState, name: &str) -> Result<PluginView, ApiError> {

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
 use serde::Deserialize;
+use troupe_runtime::ErrorCode;
 use troupe_runtime::accounts::ProjectRecord;
 use troupe_runtime::ids::ProjectId;
 use troupe_runtime::store::StoreError;
@@ -42,7 +43,7 @@ fn check_name(name: &str) -> Result<&str, ApiError> {
 
 fn name_taken(error: StoreError) -> ApiError {
     match error {
-        StoreError::Conflict(_) => ApiError::conflict("name_taken", "you already have a project with this name"),
+        StoreError::Conflict(_) => ApiError::new(ErrorCode::NameTaken, "you already have a project with this name"),
         error => error.into(),
     }
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use troupe_plugins::bus::BusError;
+use troupe_runtime::ErrorCode;
 use troupe_runtime::accounts::Role;
 use troupe_runtime::ids::UserId;
 use troupe_runtime::research::{ConsentChange, Experiment, ExperimentStatus, FeatureFlag, Release};
@@ -166,7 +167,7 @@ pub(crate) fn bus_error(error: BusError) -> ApiError {
         // The aggregates of someone else's experiment do not exist for the caller.
         BusError::NotOwner(_) => ApiError::not_found("experiment"),
         BusError::UnknownMetric { .. } => ApiError::invalid_field("metric", error.to_string()),
-        BusError::BudgetExhausted(message) => ApiError::conflict("privacy_budget_exhausted", message),
+        BusError::BudgetExhausted(message) => ApiError::new(ErrorCode::PrivacyBudgetExhausted, message),
         BusError::Noise(message) => ApiError::internal(message),
         BusError::Store(error) => error.into(),
     }
@@ -203,7 +204,7 @@ pub async fn create_experiment(
     ApiJson(request): ApiJson<ExperimentRequest>,
 ) -> Result<(StatusCode, Json<ExperimentView>), ApiError> {
     if !matches!(caller.user.role, Role::Researcher | Role::Admin) {
-        return Err(ApiError::forbidden("forbidden", "creating an experiment needs the researcher role"));
+        return Err(ApiError::new(ErrorCode::Forbidden, "creating an experiment needs the researcher role"));
     }
     let mut problems = Vec::new();
     if !valid_id(&request.id, false) {
@@ -228,7 +229,7 @@ pub async fn create_experiment(
     }
     let research = state.plugins.host().bus().store();
     if research.get_experiment(&request.id).await?.is_some() {
-        return Err(ApiError::conflict("experiment_exists", format!("an experiment `{}` exists", request.id)));
+        return Err(ApiError::new(ErrorCode::ExperimentExists, format!("an experiment `{}` exists", request.id)));
     }
     let experiment = Experiment {
         id: request.id,
@@ -381,7 +382,7 @@ pub async fn list_releases(
 }
 
 fn admin_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin() { Ok(()) } else { Err(ApiError::forbidden("forbidden", "this needs the admin role")) }
+    if caller.is_admin() { Ok(()) } else { Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role")) }
 }
 
 /// Lists the feature flags (admin).

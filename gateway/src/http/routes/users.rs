@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use troupe_runtime::ErrorCode;
 use troupe_runtime::accounts::{Role, UserUpdate};
 use troupe_runtime::ids::UserId;
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +17,7 @@ use crate::http::views::{ApiKeyView, UserView};
 use crate::http::{ApiError, AppState, ErrorBody};
 
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_admin() { Ok(()) } else { Err(ApiError::forbidden("forbidden", "this needs the admin role")) }
+    if caller.is_admin() { Ok(()) } else { Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role")) }
 }
 
 /// Paging of the user list.
@@ -95,7 +96,7 @@ pub async fn update_user(
     let role =
         patch.role.as_deref().map(str::parse::<Role>).transpose().map_err(|e| ApiError::invalid_field("role", e))?;
     if id == caller.id() && (role.is_some_and(|role| role != Role::Admin) || patch.disabled == Some(true)) {
-        return Err(ApiError::conflict("self_demotion", "an admin cannot demote or disable themself"));
+        return Err(ApiError::new(ErrorCode::SelfDemotion, "an admin cannot demote or disable themself"));
     }
     let budget = match &patch.budget {
         None => None,
@@ -191,7 +192,7 @@ pub async fn create_api_key(
         return Err(ApiError::invalid_field("name", "must be 1 to 100 characters"));
     }
     if caller.api_key.is_some() {
-        return Err(ApiError::forbidden("forbidden", "an API key cannot create API keys; log in"));
+        return Err(ApiError::new(ErrorCode::Forbidden, "an API key cannot create API keys; log in"));
     }
     let (record, key) = state.auth.create_api_key(&caller, name.to_owned(), request.read_only).await?;
     let mut view = ApiKeyView::from(&record);

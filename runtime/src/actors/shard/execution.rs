@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::{Pending, Shared};
-use crate::actors::agent::StepJob;
+use crate::actors::protocol::StepJob;
 use crate::agent::{Correction, Dependency, FailureReport, RecoveryDirective, StepContext, StepOutput, StepTelemetry};
 use crate::events::EventBus;
 use crate::ids::{ExecutionId, UserId};
@@ -423,7 +423,7 @@ impl ExecState {
                     self.event(pending, EventKind::StepsAppended { by: key.clone(), steps: keys });
                 }
                 Err(error) => {
-                    let error = ErrorInfo::new("invalid_plan", error.to_string())
+                    let error = ErrorInfo::new(crate::ErrorCode::InvalidPlan, error.to_string())
                         .with_details(json!({ "issues": error.issues }));
                     self.fail_step(pending, index, error);
                     return;
@@ -460,7 +460,10 @@ impl ExecState {
                 if !self.pipeline.steps()[index].optional || self.steps[index].status != StepStatus::Failed {
                     return refuse(self, pending, format!("`{step}` is not a failed optional step"));
                 }
-                let reason = ErrorInfo::new("skipped_by_recovery", format!("`{handler_key}` skipped the failed step"));
+                let reason = ErrorInfo::new(
+                    crate::ErrorCode::SkippedByRecovery,
+                    format!("`{handler_key}` skipped the failed step"),
+                );
                 self.end_step(pending, index, StepStatus::Skipped, Some(reason));
             }
             RecoveryDirective::Rerun { from, params } => {
@@ -526,7 +529,7 @@ impl ExecState {
         let over_cost = budget.max_cost_usd.is_some_and(|cap| self.usage.cost_usd > cap);
         (over_tokens || over_cost).then(|| {
             ErrorInfo::new(
-                "budget_exceeded",
+                crate::ErrorCode::BudgetExceeded,
                 format!(
                     "the execution used {tokens} tokens and ${:.4}, over its budget (max_tokens {}, max_cost_usd {})",
                     self.usage.cost_usd,
@@ -611,7 +614,10 @@ impl ExecState {
         self.pipeline.steps().iter().zip(&self.steps).find_map(|(plan, step)| {
             (plan.on_failure == Some(handler) && step.status == StepStatus::Failed).then(|| FailureReport {
                 step_key: plan.key.clone(),
-                error: step.error.clone().unwrap_or_else(|| ErrorInfo::new("step_failed", "the step failed")),
+                error: step
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| ErrorInfo::new(crate::ErrorCode::StepFailed, "the step failed")),
                 optional: plan.optional,
                 recoveries: self.recoveries,
             })
@@ -633,7 +639,7 @@ impl ExecState {
         }
         for index in 0..self.steps.len() {
             if self.pipeline.steps()[index].is_handler && self.steps[index].status == StepStatus::Pending {
-                let reason = ErrorInfo::new("not_needed", "no step it handles failed");
+                let reason = ErrorInfo::new(crate::ErrorCode::NotNeeded, "no step it handles failed");
                 self.end_step(pending, index, StepStatus::Skipped, Some(reason));
             }
         }
@@ -644,9 +650,15 @@ impl ExecState {
             .find(|(step, plan)| step.status == StepStatus::Failed && !plan.optional && !plan.is_handler);
         let (status, error) = match failed {
             Some((step, plan)) => {
-                let cause = step.error.clone().unwrap_or_else(|| ErrorInfo::new("step_failed", "the step failed"));
-                let error = ErrorInfo::new("step_failed", format!("step `{}` failed: {}", plan.key, cause.message))
-                    .with_details(json!({ "step": plan.key, "error": cause }));
+                let cause = step
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| ErrorInfo::new(crate::ErrorCode::StepFailed, "the step failed"));
+                let error = ErrorInfo::new(
+                    crate::ErrorCode::StepFailed,
+                    format!("step `{}` failed: {}", plan.key, cause.message),
+                )
+                .with_details(json!({ "step": plan.key, "error": cause }));
                 (ExecutionStatus::Failed, Some(error))
             }
             None => (ExecutionStatus::Completed, None),

@@ -28,8 +28,8 @@ mod execution;
 use execution::{AttemptState, ExecState};
 
 use super::Shared;
-use super::agent::StepJob;
-use crate::agent::{Correction, StepOutput};
+use super::protocol::{ShardMsg, StepDone, StepFailure, StepJob, StepOutcome, Submission};
+use crate::agent::Correction;
 use crate::ids::{ExecutionId, IdHashing, UserId};
 use crate::memory::NewMemory;
 use crate::model::{AttemptKind, ErrorInfo, EventKind, ExecutionRecord, LogLevel};
@@ -37,109 +37,6 @@ use crate::pipeline::ValidatedPipeline;
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
 use crate::store::{ExecutionSnapshot, StoreError, WriteBatch};
 use crate::validator::ValidationIssue;
-
-pub(crate) enum ShardMsg {
-    Submit(Box<Submission>),
-    /// Ends of attempts are queued in the shard's slot (see `Shared::deliver`).
-    ResultsReady,
-    RetryDue {
-        execution_id: ExecutionId,
-        step_index: usize,
-        attempt: u32,
-    },
-    Cancel {
-        execution_id: ExecutionId,
-        reply: oneshot::Sender<bool>,
-    },
-    /// Runs a failed execution again from its unfinished steps; answers with a receiver that
-    /// fires once the restart is durable.
-    Retry {
-        execution_id: ExecutionId,
-        reply: oneshot::Sender<Result<oneshot::Receiver<()>, crate::RuntimeError>>,
-    },
-    Flushed,
-    StoreFailed(String),
-    AdmitWaiting,
-    Redispatch {
-        agent: String,
-    },
-    InjectPanic,
-}
-
-/// A new execution on its way into a shard.
-pub(crate) struct Submission {
-    pub record: ExecutionRecord,
-    pub pipeline: ValidatedPipeline,
-    pub reply: oneshot::Sender<()>,
-}
-
-/// The end of one attempt, reported by the agent's task.
-pub(crate) struct StepDone {
-    pub execution_id: ExecutionId,
-    pub step_index: usize,
-    pub attempt: u32,
-    pub finished_at: DateTime<Utc>,
-    pub outcome: StepOutcome,
-}
-
-pub(crate) enum StepOutcome {
-    Output { output: Box<StepOutput>, issues: Vec<ValidationIssue> },
-    Failed(StepFailure),
-}
-
-/// Why an attempt produced no output.
-#[derive(Debug)]
-pub(crate) enum StepFailure {
-    Retryable(String),
-    Fatal(String),
-    Crashed(String),
-    TimedOut(Duration),
-    Cancelled,
-    Quarantined(String),
-    Unavailable(String),
-    /// The agent refused to run the step for this caller (see [`AgentError::Refused`]).
-    Refused(String),
-    /// The step needs the code box, which cannot be built here.
-    SandboxUnavailable(String),
-}
-
-impl StepFailure {
-    fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            StepFailure::Retryable(_)
-                | StepFailure::Crashed(_)
-                | StepFailure::TimedOut(_)
-                | StepFailure::Unavailable(_)
-        )
-    }
-
-    fn attempt_status(&self) -> AttemptStatus {
-        match self {
-            StepFailure::Crashed(_) => AttemptStatus::Crashed,
-            StepFailure::TimedOut(_) => AttemptStatus::TimedOut,
-            StepFailure::Cancelled => AttemptStatus::Cancelled,
-            _ => AttemptStatus::Failed,
-        }
-    }
-
-    fn error(&self) -> ErrorInfo {
-        match self {
-            StepFailure::Retryable(message) => ErrorInfo::new("agent_error", message.clone()),
-            StepFailure::Fatal(message) => ErrorInfo::new("agent_fatal", message.clone()),
-            StepFailure::Crashed(message) => ErrorInfo::new("agent_crashed", format!("the agent panicked: {message}")),
-            StepFailure::TimedOut(after) => ErrorInfo::new(
-                "step_timeout",
-                format!("the attempt did not finish within {}", humantime::format_duration(*after)),
-            ),
-            StepFailure::Cancelled => ErrorInfo::new("cancelled", "the step was cancelled"),
-            StepFailure::Quarantined(reason) => ErrorInfo::new("agent_quarantined", reason.clone()),
-            StepFailure::Unavailable(message) => ErrorInfo::new("agent_unavailable", message.clone()),
-            StepFailure::Refused(reason) => ErrorInfo::new("not_permitted", reason.clone()),
-            StepFailure::SandboxUnavailable(reason) => ErrorInfo::new("sandbox_unavailable", reason.clone()),
-        }
-    }
-}
 
 pub(crate) struct OrchestratorShard;
 
@@ -155,6 +52,18 @@ pub(crate) struct ShardState {
     waiting: VecDeque<ExecutionId>,
     pending: Pending,
     flushing: bool,
+    /// What the last transitions asked for that is not a write: carried out by the actor
+    /// right after it handled a message ([`ShardState::take_effects`]).
+    effects: Vec<Effect>,
+}
+
+/// What a transition asks the actor to do besides writing (writes go to [`Pending`]).
+#[derive(Debug, PartialEq)]
+pub(crate) enum Effect {
+    /// Sends `RetryDue` for this attempt after `delay`.
+    RetryAfter { delay: Duration, execution_id: ExecutionId, step_index: usize, attempt: u32 },
+    /// Tells another shard that admission capacity was freed.
+    AdmitOn(usize),
 }
 
 /// What the next commit writes, and what to do once it is durable.
@@ -209,6 +118,7 @@ impl Actor for OrchestratorShard {
             waiting: VecDeque::new(),
             pending: Pending::at(crate::model::now()),
             flushing: false,
+            effects: Vec::new(),
         };
         // At the first start a runtime resumes only if asked to; a restarted shard always
         // reloads, since what it held in memory is gone.
@@ -236,7 +146,7 @@ impl Actor for OrchestratorShard {
                     std::mem::take(&mut *state.shared.shards[state.index].results.lock().expect("results lock"));
                 for done in results {
                     state.pending.now = crate::model::now().max(done.finished_at);
-                    state.step_done(done, &myself);
+                    state.step_done(done);
                 }
             }
             ShardMsg::RetryDue { execution_id, step_index, attempt } => {
@@ -255,12 +165,25 @@ impl Actor for OrchestratorShard {
             ShardMsg::Redispatch { agent } => state.redispatch(&agent),
             ShardMsg::InjectPanic => panic!("injected fault: orchestrator shard {} panicked", state.index),
         }
+        for effect in state.take_effects() {
+            match effect {
+                Effect::RetryAfter { delay, execution_id, step_index, attempt } => {
+                    myself.send_after(delay, move || ShardMsg::RetryDue { execution_id, step_index, attempt });
+                }
+                Effect::AdmitOn(index) => state.shared.send_to_shard(index, ShardMsg::AdmitWaiting),
+            }
+        }
         state.maybe_flush(&myself);
         Ok(())
     }
 }
 
 impl ShardState {
+    /// Returns (and forgets) the effects the transitions since the last call asked for.
+    pub(super) fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
     // ----- commit -------------------------------------------------------------------------
 
     fn maybe_flush(&mut self, myself: &ActorRef<ShardMsg>) {
@@ -335,7 +258,7 @@ impl ShardState {
                     if index == self.index {
                         self.admit_waiting();
                     } else {
-                        self.shared.send_to_shard(index, ShardMsg::AdmitWaiting);
+                        self.effects.push(Effect::AdmitOn(index));
                     }
                 }
             }
@@ -373,7 +296,7 @@ impl ShardState {
                 {
                     let dependency = &exec.pipeline.steps()[blocked].key;
                     let reason = ErrorInfo::new(
-                        "dependency_not_completed",
+                        crate::ErrorCode::DependencyNotCompleted,
                         format!("dependency `{dependency}` was {}", exec.steps[blocked].status),
                     );
                     exec.end_step(pending, index, StepStatus::Skipped, Some(reason));
@@ -384,7 +307,7 @@ impl ShardState {
                         Ok(true) => {}
                         Ok(false) => {
                             let reason = ErrorInfo::new(
-                                "condition_false",
+                                crate::ErrorCode::ConditionFalse,
                                 format!("condition `{}` is false", condition.source()),
                             );
                             exec.end_step(pending, index, StepStatus::Skipped, Some(reason));
@@ -392,7 +315,7 @@ impl ShardState {
                         }
                         Err(error) => {
                             let error = ErrorInfo::new(
-                                "condition_error",
+                                crate::ErrorCode::ConditionError,
                                 format!("condition `{}` could not be evaluated: {error}", condition.source()),
                             );
                             exec.fail_step(pending, index, error);
@@ -412,7 +335,7 @@ impl ShardState {
         }
     }
 
-    fn step_done(&mut self, done: StepDone, myself: &ActorRef<ShardMsg>) {
+    fn step_done(&mut self, done: StepDone) {
         let StepDone { execution_id, step_index, attempt, finished_at, outcome } = done;
         let Some(exec) = self.executions.get_mut(&execution_id) else { return };
         let Some(step) = exec.steps.get(step_index) else { return };
@@ -439,7 +362,7 @@ impl ShardState {
                 exec.step_event(pending, step_index, StepStatus::Validating, None);
                 let rejected = Arc::new(output.output);
                 let error = ErrorInfo::new(
-                    "validation_failed",
+                    crate::ErrorCode::ValidationFailed,
                     format!("{} validation issue(s): {}", issues.len(), summarize_issues(&issues)),
                 )
                 .with_details(json!({ "issues": issues }));
@@ -459,7 +382,7 @@ impl ShardState {
                     exec.start_attempt(pending, step_index, AttemptKind::Correction, Some(correction));
                 } else {
                     let error = ErrorInfo::new(
-                        "validation_failed",
+                        crate::ErrorCode::ValidationFailed,
                         format!(
                             "the output was still rejected after {} correction(s): {}",
                             plan.max_corrections,
@@ -500,7 +423,7 @@ impl ShardState {
                         exec.start_attempt(pending, step_index, AttemptKind::Retry, None);
                     } else {
                         let attempt = exec.steps[step_index].attempt;
-                        myself.send_after(delay, move || ShardMsg::RetryDue { execution_id, step_index, attempt });
+                        self.effects.push(Effect::RetryAfter { delay, execution_id, step_index, attempt });
                     }
                 } else {
                     let error = if failure.is_retryable() && plan.retry.max_attempts > 1 {
@@ -517,7 +440,7 @@ impl ShardState {
         }
         if let Some(error) = exec.budget_exceeded() {
             warn!(%execution_id, message = %error.message, "budget exceeded");
-            let reason = ErrorInfo::new("budget_exceeded", "the execution's budget was exceeded");
+            let reason = ErrorInfo::new(crate::ErrorCode::BudgetExceeded, "the execution's budget was exceeded");
             exec.halt(pending, ExecutionStatus::Failed, Some(error), reason);
             self.retire(execution_id);
             return;
@@ -540,7 +463,7 @@ impl ShardState {
             return;
         };
         let pending = &mut self.pending;
-        let reason = ErrorInfo::new("cancelled", "the execution was cancelled");
+        let reason = ErrorInfo::new(crate::ErrorCode::Cancelled, "the execution was cancelled");
         exec.halt(pending, ExecutionStatus::Cancelled, None, reason);
         pending.cancelled.push((reply, true));
         self.retire(id);
@@ -669,7 +592,7 @@ impl ShardState {
                         Arc::clone(&self.shared.bus),
                     );
                     exec.finished_at = Some(crate::model::now());
-                    let error = ErrorInfo::new("pipeline_invalid", error.to_string());
+                    let error = ErrorInfo::new(crate::ErrorCode::PipelineInvalid, error.to_string());
                     exec.set_status(&mut self.pending, ExecutionStatus::Failed, Some(error));
                     continue;
                 }
@@ -831,3 +754,6 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
     drop(guard);
     let _ = shard.send_message(ShardMsg::Flushed);
 }
+
+#[cfg(test)]
+mod tests;

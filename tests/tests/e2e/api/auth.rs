@@ -201,22 +201,11 @@ async fn the_cli_creates_the_first_admin_who_can_log_in() {
     assert!(!short.status.success());
     assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
 
-    let server = troupe_gateway::server::Server::start(troupe_gateway::server::ServerOptions {
-        database_url: format!("sqlite://{}", dir.path().join("troupe.db").display()),
-        addr: "127.0.0.1:0".parse().unwrap(),
-        jwt_secret: SECRET.into(),
-        node_id: "cli-admin".into(),
-        hash_cost: troupe_gateway::auth::HashCost::Fast,
-        agents: troupe_agents::AgentsConfig::default(),
-        http: troupe_gateway::http::HttpSettings::default(),
-        memory: troupe_gateway::memory::MemoryOptions::embedded(dir.path()).unwrap(),
-        retention: Default::default(),
-        research: troupe_gateway::research::ResearchOptions::generated(dir.path()).unwrap(),
-    })
-    .await
-    .unwrap();
-    let login: serde_json::Value = reqwest::Client::new()
-        .post(format!("http://{}/api/v1/auth/login", server.addr))
+    let config = troupe::Config { jwt_secret: Some(SECRET.into()), ..troupe::Config::for_tests(dir.path()) };
+    let server = troupe::System::open(config, troupe::Mode::Serve).await.unwrap().serve().await.unwrap();
+    let client = super::Client::new(troupe_gateway::http::router(server.state.clone()));
+    let login: serde_json::Value = client
+        .post("/api/v1/auth/login")
         .json(&json!({"email": "root@example.com", "password": "cli-password-1"}))
         .send()
         .await

@@ -87,13 +87,13 @@ async fn streamed_tokens_reach_subscribers_and_usage_is_accounted() {
         troupe_agents::llm::policy::HttpPolicy::default(),
     )
     .unwrap();
-    let agents = troupe_agents::AgentsConfig {
-        llm: Arc::new(provider),
-        price_per_million: Some((1.0, 2.0)),
-        ..troupe_agents::AgentsConfig::default()
-    };
-    let http = troupe_gateway::http::HttpSettings { rate_limit: None, ..Default::default() };
-    let api = Api::start_with_agents(Backend::Sqlite, "tokens", http, agents).await.unwrap();
+    let api = Api::start_configured(Backend::Sqlite, "tokens", |config| {
+        let mut config = troupe::Config { llm_provider: Some(Arc::new(provider)), ..config };
+        config.agents.price = Some(troupe::config::Price { prompt: 1.0, completion: 2.0 });
+        config
+    })
+    .await
+    .unwrap();
     let user = api.user("tess@example.com").await;
     let token = user["access_token"].as_str().unwrap();
     let kind = DesignKind::Requirements;

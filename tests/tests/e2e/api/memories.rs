@@ -203,9 +203,12 @@ async fn a_step_receives_its_owners_memories_in_its_prompt() {
         troupe_agents::llm::policy::HttpPolicy::default(),
     )
     .unwrap();
-    let agents = troupe_agents::AgentsConfig { llm: Arc::new(provider), ..troupe_agents::AgentsConfig::default() };
-    let http = troupe_gateway::http::HttpSettings { rate_limit: None, ..Default::default() };
-    let api = Api::start_with_agents(Backend::Sqlite, "recall", http, agents).await.unwrap();
+    let api = Api::start_configured(Backend::Sqlite, "recall", |config| troupe::Config {
+        llm_provider: Some(Arc::new(provider)),
+        ..config
+    })
+    .await
+    .unwrap();
     let erin = api.user("erin@example.com").await;
     let frank = api.user("frank@example.com").await;
     let (erin, frank) = (erin["access_token"].as_str().unwrap(), frank["access_token"].as_str().unwrap());

@@ -1,8 +1,9 @@
-//! The HTTP + WebSocket gateway, started in process on an ephemeral port, driven by a real
-//! HTTP client (reqwest) and a real WebSocket client (tokio-tungstenite), on SQLite and on the
-//! real PostgreSQL.
+//! The HTTP + WebSocket gateway of a system assembled in process: HTTP calls go through the
+//! router with `oneshot` (no socket), the WebSocket over a real socket (tokio-tungstenite), on
+//! SQLite and on the real PostgreSQL.
 
 mod auth;
+mod client;
 mod flow;
 mod input;
 mod live;
@@ -15,10 +16,11 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
-use troupe_gateway::auth::HashCost;
+use troupe::{Config, Mode, Server, System};
 use troupe_gateway::http::HttpSettings;
-use troupe_gateway::server::{Server, ServerOptions};
 use troupe_memory::scratch::ScratchDatabase;
+
+pub use client::Client;
 
 /// The secret the test servers sign tokens with (tests forge tokens with it).
 pub const SECRET: &str = "e2e-secret-that-is-long-enough-0123456789";
@@ -30,11 +32,14 @@ pub enum Backend {
     Postgres,
 }
 
-/// A running test server and a client for it.
+/// A running test system. HTTP calls go through its router in process (no socket); its
+/// server also listens on loopback, for the WebSocket.
 pub struct Api {
     server: Option<Server>,
+    /// `http://host:port` of the listening server (WebSocket tests).
     pub base: String,
-    pub http: reqwest::Client,
+    /// The in-process client.
+    pub http: Client,
     _dir: tempfile::TempDir,
     database: Option<ScratchDatabase>,
 }
@@ -47,40 +52,34 @@ impl Api {
     }
 
     pub async fn start_with(backend: Backend, test: &str, http: HttpSettings) -> Option<Self> {
-        Self::start_with_agents(backend, test, http, troupe_agents::AgentsConfig::default()).await
+        Self::start_configured(backend, test, |config| Config { http, ..config }).await
     }
 
-    /// Starts a server whose agents use `agents` (its workspaces go to the test's directory).
-    pub async fn start_with_agents(
+    /// Starts a server whose configuration `configure` adjusts (it gets the test defaults:
+    /// state in the test's directory, the token secret [`SECRET`], cheap hashing).
+    pub async fn start_configured(
         backend: Backend,
         test: &str,
-        http: HttpSettings,
-        agents: troupe_agents::AgentsConfig,
+        configure: impl FnOnce(Config) -> Config,
     ) -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
-        let (database_url, database) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}", dir.path().join("troupe.db").display()), None),
+        let mut config = Config {
+            jwt_secret: Some(SECRET.into()),
+            node_id: Some(format!("node-{test}")),
+            ..Config::for_tests(dir.path())
+        };
+        let database = match backend {
+            Backend::Sqlite => None,
             Backend::Postgres => {
                 let database = troupe_memory::testing::postgres_database(test).await?;
-                (database.url.clone(), Some(database))
+                config.database_url = database.url.clone();
+                Some(database)
             }
         };
-        let server = Server::start(ServerOptions {
-            database_url,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            jwt_secret: SECRET.into(),
-            node_id: format!("node-{test}"),
-            hash_cost: HashCost::Fast,
-            http,
-            agents: troupe_agents::AgentsConfig { workspaces: dir.path().join("workspaces"), ..agents },
-            memory: troupe_gateway::memory::MemoryOptions::embedded(dir.path()).unwrap(),
-            retention: Default::default(),
-            research: troupe_gateway::research::ResearchOptions::generated(dir.path()).unwrap(),
-        })
-        .await
-        .unwrap();
+        let server = System::open(configure(config), Mode::Serve).await.unwrap().serve().await.unwrap();
         let base = format!("http://{}", server.addr);
-        Some(Self { server: Some(server), base, http: reqwest::Client::new(), _dir: dir, database })
+        let http = Client::new(troupe_gateway::http::router(server.state.clone()));
+        Some(Self { server: Some(server), base, http, _dir: dir, database })
     }
 
     /// Stops the server and drops its database.
@@ -99,7 +98,7 @@ impl Api {
 
     /// Sends a request with an optional bearer token and JSON body; returns status and body.
     pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.http.request(method.parse().unwrap(), self.url(path));
+        let mut request = self.http.request(method.parse().unwrap(), path);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }

@@ -290,13 +290,14 @@ async fn measure(
 /// Stores memories through the whole service: checks, AES-GCM, SQLite, offline embedding and
 /// vector upsert — one request's worth of work each, one at a time — and the final flush.
 async fn service(dir: &std::path::Path, args: &MemoryBenchArgs) -> anyhow::Result<()> {
-    let stores = troupe_memory::open_stores(&format!("sqlite://{}", dir.join("troupe.db").display())).await?;
-    let embedder = troupe_memory::embed::HashingEmbedder::new(args.dimension);
-    let vectors =
-        troupe_memory::open_vectors(&troupe_memory::VectorBackend::Edge(dir.join("service-vectors")), args.dimension)
-            .await?;
-    let keys = Arc::new(troupe_memory::crypto::MemoryKeys::load_or_create(dir)?);
-    let service = troupe_memory::MemoryService::new(stores.memories, vectors, Arc::new(embedder), keys)?;
+    let config = crate::config::Config {
+        vectors: troupe_memory::VectorBackend::Edge(dir.join("service-vectors")),
+        embedder: crate::config::EmbedderSettings::Offline { dimension: args.dimension },
+        ..crate::config::Config::for_tests(dir)
+    };
+    let stores = crate::system::open_stores(&config).await?;
+    let secrets = crate::config::secrets::Secrets::load(&config)?;
+    let service = crate::system::open_memories(&config, &stores, &secrets).await?;
     let users: Vec<UserId> = (0..args.users).map(|_| UserId::new()).collect();
     let started = Instant::now();
     for index in 0..args.service_memories {

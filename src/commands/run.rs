@@ -6,11 +6,12 @@ use anyhow::Context;
 use troupe_runtime::SubmitRequest;
 use troupe_runtime::pipeline::PipelineDef;
 
-use crate::cli::{Cli, ResumeArgs, RunArgs};
+use crate::cli::{ResumeArgs, RunArgs};
+use crate::config::Config;
 use crate::progress;
-use crate::setup;
+use crate::system::{Mode, System};
 
-pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(config: Config, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let input: serde_json::Value = serde_json::from_str(&args.input).context("--input is not valid JSON")?;
     let builtin = (!args.pipeline.exists())
         .then(|| args.pipeline.to_str())
@@ -23,11 +24,13 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             Err(error) => return Ok(report_invalid(&args.pipeline, &error)),
         },
     };
-    let runtime = setup::start_runtime(cli, false, args.max_live, &args.llm).await?;
+    let system = System::open(config, Mode::Run { max_live: args.max_live }).await?;
+    let runtime = std::sync::Arc::clone(&system.runtime);
     let pipeline = match runtime.validate(def) {
         Ok(pipeline) => pipeline,
         Err(error) => {
-            runtime.shutdown().await;
+            drop(runtime);
+            system.shutdown().await;
             return Ok(report_invalid(&args.pipeline, &error));
         }
     };
@@ -44,31 +47,38 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         outcome = progress::follow(&runtime, &executions, steps * executions.len() as u64, args.output.json) => outcome?,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted; `troupe resume` finishes what was left");
-            runtime.shutdown().await;
+            drop(runtime);
+            system.shutdown().await;
             return Ok(ExitCode::from(130));
         }
     };
-    runtime.shutdown().await;
+    drop(runtime);
+    system.shutdown().await;
     finish(&outcome, args.output.json)
 }
 
-pub async fn resume(cli: &Cli, resume: &ResumeArgs) -> anyhow::Result<ExitCode> {
+pub async fn resume(config: Config, resume: &ResumeArgs) -> anyhow::Result<ExitCode> {
     let args = &resume.output;
-    let runtime = setup::start_runtime(cli, true, None, &resume.llm).await?;
+    let system = System::open(config, Mode::Resume).await?;
+    let runtime = std::sync::Arc::clone(&system.runtime);
     let executions = runtime.store().leased_by(runtime.node_id()).await?;
-    if executions.is_empty() {
+    let outcome = if executions.is_empty() {
         if !args.json {
             eprintln!("nothing to resume");
         }
-        runtime.shutdown().await;
-        return Ok(ExitCode::SUCCESS);
+        None
+    } else {
+        if !args.json {
+            eprintln!("resuming {} execution(s)", executions.len());
+        }
+        Some(progress::follow(&runtime, &executions, 0, args.json).await?)
+    };
+    drop(runtime);
+    system.shutdown().await;
+    match outcome {
+        Some(outcome) => finish(&outcome, args.json),
+        None => Ok(ExitCode::SUCCESS),
     }
-    if !args.json {
-        eprintln!("resuming {} execution(s)", executions.len());
-    }
-    let outcome = progress::follow(&runtime, &executions, 0, args.json).await?;
-    runtime.shutdown().await;
-    finish(&outcome, args.json)
 }
 
 fn finish(outcome: &progress::Outcome, json: bool) -> anyhow::Result<ExitCode> {

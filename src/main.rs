@@ -1,4 +1,4 @@
-//! The `troupe` binary: everything happens in [`troupe_gateway::cli_main`].
+//! The `troupe` binary: everything happens in [`troupe::cli_main`].
 
 // glibc's allocator spends a third of the orchestration hot path in malloc/free bookkeeping
 // under multi-threaded load (see docs/benchmarks.md); mimalloc's thread-local heaps do not.
@@ -6,5 +6,5 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    troupe_gateway::cli_main()
+    troupe::cli_main()
 }

@@ -1,45 +1,34 @@
-//! The command-line interface.
+//! The command-line interface: the commands and their own arguments (settings are global,
+//! see [`crate::config::Settings`]).
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
-/// troupe: an actor-based multi-agent runtime.
+use crate::config::{RoleArg, Settings};
+
+/// troupe: an actor-based multi-agent runtime — pipelines of supervised agents, an HTTP and
+/// WebSocket API, a sandboxed plugin track.
 #[derive(Debug, Parser)]
 #[command(name = "troupe", version, about)]
 pub struct Cli {
-    /// Where troupe keeps its state (SQLite database, node id, secrets).
-    #[arg(long, global = true, env = "TROUPE_DATA_DIR", default_value = "./troupe-data")]
-    pub data_dir: PathBuf,
-    /// The database to use instead of the SQLite file in the data dir (`postgres://…` or
-    /// `sqlite://path`).
-    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Log format on standard error.
-    #[arg(long, global = true, env = "TROUPE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    /// Memory settings (keys, vector store, embedder).
+    /// A TOML file with any of the settings, by their long names with underscores (flags and
+    /// `TROUPE_*` variables win over it).
+    #[arg(long, global = true, env = "TROUPE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Every setting (also read from its environment variable).
     #[command(flatten)]
-    pub memory: crate::memory::MemoryArgs,
+    pub settings: Settings,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// How logs are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serves the HTTP API (resuming unfinished executions first).
-    Serve(Box<crate::config::ServeArgs>),
+    Serve,
     /// Runs a pipeline (a built-in one by name, or a .json/.yaml file) and shows live progress
     /// per step.
     Run(RunArgs),
@@ -50,11 +39,11 @@ pub enum Command {
     /// Runs one retention pass: deletes the logs, events and artifacts of executions that
     /// finished longer ago than `--retention-executions`, and memories older than
     /// `--retention-memories`. Live executions are never touched.
-    Gc(GcArgs),
+    Gc,
     /// Works with memories.
     #[command(subcommand)]
     Memory(MemoryCommand),
-    /// Works with plugins (custom and research agents in the sandbox).
+    /// Works with plugins (custom and research agents in their WebAssembly sandbox).
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Administers accounts.
@@ -93,9 +82,6 @@ pub struct RunArgs {
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
-    /// LLM settings.
-    #[command(flatten)]
-    pub llm: crate::config::LlmArgs,
 }
 
 /// Arguments of `troupe resume`.
@@ -104,9 +90,6 @@ pub struct ResumeArgs {
     /// Output options.
     #[command(flatten)]
     pub output: OutputArgs,
-    /// LLM settings.
-    #[command(flatten)]
-    pub llm: crate::config::LlmArgs,
 }
 
 /// `troupe admin …`.
@@ -122,17 +105,9 @@ pub enum AdminCommand {
         #[arg(long)]
         name: Option<String>,
         /// `admin`, `researcher` or `user` (the first account is always `admin`).
-        #[arg(long, default_value = "user")]
-        role: String,
+        #[arg(long, value_enum, ignore_case = true, default_value = "user")]
+        role: RoleArg,
     },
-}
-
-/// Arguments of `troupe gc`.
-#[derive(Debug, Args)]
-pub struct GcArgs {
-    /// What to remove.
-    #[command(flatten)]
-    pub retention: crate::retention::RetentionArgs,
 }
 
 /// `troupe memory …`.
@@ -174,11 +149,11 @@ pub enum PipelineCommand {
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Measures orchestration: 10-step linear pipelines of stand-in agents.
-    Pipeline(crate::bench::PipelineBenchArgs),
+    Pipeline(crate::bench::pipeline::PipelineBenchArgs),
     /// Measures the gateway: request rates, open-loop latency, WebSocket fan-out.
-    Http(crate::bench_http::HttpBenchArgs),
+    Http(crate::bench::http::HttpBenchArgs),
     /// Measures vector memory: inserts, index build, filtered search latency and recall.
-    Memory(crate::bench_memory::MemoryBenchArgs),
+    Memory(crate::bench::memory::MemoryBenchArgs),
     /// Measures the production track's throughput beside crashing and CPU-burning plugins.
-    Plugins(crate::bench_plugins::PluginBenchArgs),
+    Plugins(crate::bench::plugins::PluginBenchArgs),
 }

@@ -4,19 +4,19 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, GcArgs};
-use crate::setup;
+use crate::config::Config;
+use crate::config::secrets::Secrets;
+use crate::system;
 
-pub async fn gc(cli: &Cli, args: &GcArgs) -> anyhow::Result<ExitCode> {
-    let policy = args.retention.policy();
+pub async fn gc(config: Config) -> anyhow::Result<ExitCode> {
+    let policy = config.retention;
     if !policy.is_active() {
         println!("nothing to do: give --retention-executions and/or --retention-memories (e.g. 30d)");
         return Ok(ExitCode::SUCCESS);
     }
-    setup::ensure_data_dir(&cli.data_dir)?;
-    let stores = setup::open_stores(cli).await?;
+    let stores = system::open_stores(&config).await?;
     let memories = match policy.memories {
-        Some(_) => Some(setup::memory_options(cli, None)?.open(stores.memories).await?),
+        Some(_) => Some(system::open_memories(&config, &stores, &Secrets::load(&config)?).await?),
         None => None,
     };
     let report = crate::retention::run(policy, stores.executions.as_ref(), memories.as_ref()).await?;
@@ -31,13 +31,11 @@ pub async fn gc(cli: &Cli, args: &GcArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn rekey(cli: &Cli) -> anyhow::Result<ExitCode> {
-    setup::ensure_data_dir(&cli.data_dir)?;
-    let stores = setup::open_stores(cli).await?;
-    let options = setup::memory_options(cli, None)?;
-    let moved = troupe_memory::service::rekey(stores.memories.as_ref(), &options.keys)
-        .await
-        .context("re-encryption stopped")?;
-    println!("re-encrypted {moved} memories with key `{}`", options.keys.active());
+pub async fn rekey(config: Config) -> anyhow::Result<ExitCode> {
+    let stores = system::open_stores(&config).await?;
+    let keys = Secrets::load(&config)?.memory_keys;
+    let moved =
+        troupe_memory::service::rekey(stores.memories.as_ref(), &keys).await.context("re-encryption stopped")?;
+    println!("re-encrypted {moved} memories with key `{}`", keys.active());
     Ok(ExitCode::SUCCESS)
 }

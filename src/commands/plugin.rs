@@ -7,18 +7,20 @@ use anyhow::Context;
 use serde_json::Value;
 use troupe_plugins::registry::RegistryError;
 
-use crate::cli::{Cli, PluginCommand};
-use crate::setup;
+use crate::cli::PluginCommand;
+use crate::config::Config;
+use crate::config::secrets::Secrets;
+use crate::system;
 
-pub async fn run(cli: &Cli, command: &PluginCommand) -> anyhow::Result<ExitCode> {
+pub async fn run(config: Config, command: &PluginCommand) -> anyhow::Result<ExitCode> {
     match command {
         PluginCommand::Schema => {
             println!("{}", serde_json::to_string_pretty(&troupe_plugins::manifest::json_schema())?);
             Ok(ExitCode::SUCCESS)
         }
-        PluginCommand::Add { dir } => add(cli, dir).await,
+        PluginCommand::Add { dir } => add(&config, dir).await,
         PluginCommand::List => {
-            let registry = registry(cli).await?;
+            let registry = registry(&config).await?;
             for (record, _) in registry.list().await? {
                 let manifest = &record.manifest;
                 println!(
@@ -39,21 +41,14 @@ pub async fn run(cli: &Cli, command: &PluginCommand) -> anyhow::Result<ExitCode>
     }
 }
 
-async fn registry(cli: &Cli) -> anyhow::Result<troupe_plugins::PluginRegistry> {
-    setup::ensure_data_dir(&cli.data_dir)?;
-    let stores = setup::open_stores(cli).await?;
-    // Registration checks and stores; it observes nothing, so the bus's key does not matter.
-    let bus = troupe_plugins::ResearchBus::new(
-        std::sync::Arc::clone(&stores.research),
-        troupe_plugins::PseudonymKey::new([0; 32]),
-    );
-    let host = troupe_plugins::PluginHost::start(troupe_plugins::HostConfig::default(), bus).await?;
-    Ok(troupe_plugins::PluginRegistry::new(host, stores.research))
+async fn registry(config: &Config) -> anyhow::Result<troupe_plugins::PluginRegistry> {
+    let stores = system::open_stores(config).await?;
+    system::open_plugins(config, &stores, &Secrets::load(config)?).await
 }
 
 /// Reads `plugin.toml` (or `plugin.json`) and its module from `dir`, checks and registers it; a
 /// running server loads it within seconds.
-async fn add(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
+async fn add(config: &Config, dir: &Path) -> anyhow::Result<ExitCode> {
     let (manifest, text) = if dir.join("plugin.toml").exists() {
         let path = dir.join("plugin.toml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read `{}`", path.display()))?;
@@ -77,7 +72,7 @@ async fn add(cli: &Cli, dir: &Path) -> anyhow::Result<ExitCode> {
     };
     let value: Value = serde_json::to_value(&checked.manifest)?;
     let reserved: Vec<String> = troupe_agents::BUILTIN_AGENTS.iter().map(|kind| (*kind).to_owned()).collect();
-    let registry = registry(cli).await?;
+    let registry = registry(config).await?;
     match registry.register(value, module, troupe_runtime::ids::UserId::LOCAL, &reserved).await {
         Ok((record, checked)) => {
             println!(

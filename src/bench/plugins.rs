@@ -17,8 +17,10 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use troupe_agents::demo::StandInAgent;
-use troupe_plugins::registry::PluginRegistry;
-use troupe_plugins::{HostConfig, PluginHost, PseudonymKey, ResearchBus};
+use troupe_plugins::HostConfig;
+
+use crate::config::Config;
+use crate::config::secrets::Secrets;
 use troupe_runtime::agent::StepContext;
 use troupe_runtime::ids::{ExecutionId, UserId};
 use troupe_runtime::pipeline::{PipelineDef, ValidatedPipeline};
@@ -137,19 +139,22 @@ fn linear() -> PipelineDef {
 
 async fn run(args: &PluginBenchArgs, load: Load) -> anyhow::Result<Outcome> {
     let dir = std::env::temp_dir().join(format!("troupe-bench-plugins-{}", uuid::Uuid::now_v7()));
-    let research = Arc::new(troupe_memory::SqliteResearchStore::open(&dir.join("research.db")).await?);
-    let bus = ResearchBus::new(research.clone(), PseudonymKey::new([1; 32]));
-    let config = HostConfig {
-        // Kept crashing for the whole run: never disabled, restarted at once.
-        restart: RestartPolicy {
-            max_restarts: u32::MAX,
-            period: Duration::from_secs(1),
-            backoff_initial: Duration::from_millis(1),
-            backoff_max: Duration::from_millis(1),
+    let config = Config {
+        plugins: HostConfig {
+            // Kept crashing for the whole run: never disabled, restarted at once.
+            restart: RestartPolicy {
+                max_restarts: u32::MAX,
+                period: Duration::from_secs(1),
+                backoff_initial: Duration::from_millis(1),
+                backoff_max: Duration::from_millis(1),
+            },
+            ..HostConfig::default()
         },
-        ..HostConfig::default()
+        ..Config::for_tests(&dir)
     };
-    let host = PluginHost::start(config, bus).await?;
+    let stores = crate::system::open_stores(&config).await?;
+    let registry = crate::system::open_plugins(&config, &stores, &Secrets::load(&config)?).await?;
+    let host = registry.host().clone();
     let agent_config = AgentConfig { concurrency: AgentConfig::UNLIMITED, ..AgentConfig::default() };
     let mut builder = Runtime::builder()
         .config(RuntimeConfig { resume: false, ..RuntimeConfig::default() })
@@ -158,7 +163,6 @@ async fn run(args: &PluginBenchArgs, load: Load) -> anyhow::Result<Outcome> {
         builder = builder.agent(format!("k{index}"), StandInAgent::new(Duration::ZERO, 1000));
     }
     let runtime = Arc::new(builder.start().await?);
-    let registry = PluginRegistry::new(host.clone(), research);
     let plugin = match load {
         Load::None => None,
         Load::Crashing | Load::Burning => {

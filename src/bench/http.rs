@@ -26,9 +26,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::auth::HashCost;
-use crate::http::HttpSettings;
-use crate::server::{Server, ServerOptions};
+use crate::config::Config;
+use crate::system::{Mode, Server, System};
 
 /// Arguments of `troupe bench http`.
 #[derive(Debug, Args)]
@@ -55,19 +54,9 @@ pub fn http(args: &HttpBenchArgs) -> anyhow::Result<std::process::ExitCode> {
 async fn run(args: &HttpBenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("troupe-bench-http-{}", uuid::Uuid::now_v7()));
     std::fs::create_dir_all(&dir)?;
-    let server = Server::start(ServerOptions {
-        database_url: format!("sqlite://{}", dir.join("troupe.db").display()),
-        addr: "127.0.0.1:0".parse()?,
-        jwt_secret: format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
-        node_id: "bench".into(),
-        hash_cost: HashCost::Fast,
-        http: HttpSettings { rate_limit: None, ..HttpSettings::default() },
-        agents: troupe_agents::AgentsConfig::default(),
-        memory: crate::memory::MemoryOptions::embedded(&dir)?,
-        retention: crate::retention::RetentionPolicy::default(),
-        research: crate::research::ResearchOptions::generated(&dir)?,
-    })
-    .await?;
+    // The test configuration: cheap password hashing (logins are not measured), no rate limits.
+    let config = Config { node_id: Some("bench".into()), ..Config::for_tests(&dir) };
+    let server = System::open(config, Mode::Serve).await?.serve().await?;
     let result = measure(args, &server).await;
     server.shutdown().await?;
     let _ = std::fs::remove_dir_all(&dir);

@@ -6,24 +6,8 @@
 
 use std::time::Duration;
 
-use clap::Args;
 use troupe_memory::MemoryService;
 use troupe_runtime::store::{ExecutionStore, PurgeReport};
-
-/// Retention settings.
-#[derive(Clone, Debug, Default, Args)]
-pub struct RetentionArgs {
-    /// Keep the logs, events and artifacts of finished executions this long, e.g. `30d`
-    /// (default: forever).
-    #[arg(long, env = "TROUPE_RETENTION_EXECUTIONS", value_parser = humantime::parse_duration)]
-    pub retention_executions: Option<Duration>,
-    /// Keep memories this long, e.g. `365d` (default: forever).
-    #[arg(long, env = "TROUPE_RETENTION_MEMORIES", value_parser = humantime::parse_duration)]
-    pub retention_memories: Option<Duration>,
-    /// How often `troupe serve` runs retention (default `1h`).
-    #[arg(long, env = "TROUPE_RETENTION_INTERVAL", value_parser = humantime::parse_duration)]
-    pub retention_interval: Option<Duration>,
-}
 
 /// The default interval between retention passes.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
@@ -49,17 +33,6 @@ impl RetentionPolicy {
     /// Whether anything is ever removed.
     pub fn is_active(&self) -> bool {
         self.executions.is_some() || self.memories.is_some()
-    }
-}
-
-impl RetentionArgs {
-    /// The policy the flags describe.
-    pub fn policy(&self) -> RetentionPolicy {
-        RetentionPolicy {
-            executions: self.retention_executions,
-            memories: self.retention_memories,
-            interval: self.retention_interval.unwrap_or(DEFAULT_INTERVAL).max(Duration::from_secs(1)),
-        }
     }
 }
 

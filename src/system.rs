@@ -1,0 +1,336 @@
+//! The composition root: the one place that opens stores, memory, the plugin host, agents, the
+//! runtime, background jobs and the server, from a [`Config`].
+//!
+//! Every command assembles what it needs here and nowhere else, so `troupe serve`, `troupe
+//! run` and `troupe resume` run the same system: the same stores, memory service, plugin track
+//! (a plugin step that `serve` started is finished by `resume`), agents and runtime. Adding a
+//! component is a field in [`Config`] and a line in [`System::open`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use troupe_gateway::auth::{Auth, Jwt, Passwords};
+use troupe_gateway::http::{AppState, router};
+use troupe_memory::{MemoryService, Stores};
+use troupe_plugins::PluginRegistry;
+use troupe_runtime::{Runtime, RuntimeConfig};
+
+use crate::config::secrets::{self, Secrets};
+use crate::config::{ACCESS_TOKEN_TTL, Config, REFRESH_TOKEN_TTL};
+use crate::jobs::Job;
+
+/// What the system is assembled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `troupe serve`: resumes this node's unfinished executions, needs memories, runs the
+    /// background jobs and the HTTP server.
+    Serve,
+    /// `troupe run`: starts nothing left over; goes on without memories if the vector store is
+    /// busy (a server holds it).
+    Run {
+        /// The most executions running at once.
+        max_live: Option<usize>,
+    },
+    /// `troupe resume`: finishes what a stopped or killed process left.
+    Resume,
+}
+
+/// How often plugin registrations are brought in line (a `troupe plugin add` elsewhere).
+const PLUGIN_SYNC_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the vector index is brought up to date (in the background).
+const INDEX_UPKEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often buffered vector writes are made durable.
+const VECTOR_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// An assembled troupe.
+pub struct System {
+    /// The configuration it was assembled from.
+    pub config: Config,
+    /// The runtime (and through it the execution store).
+    pub runtime: Arc<Runtime>,
+    /// Accounts and tokens.
+    pub auth: Auth,
+    /// Users' memories (`None` only for a local run whose vector store is busy).
+    pub memories: Option<Arc<MemoryService>>,
+    /// The plugin track.
+    pub plugins: Arc<PluginRegistry>,
+    code_box: Arc<troupe_agents::sandbox::CodeBox>,
+    stores: Stores,
+}
+
+/// Opens the store named by the configuration (creating the data dir) and migrates it.
+pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    secrets::ensure_data_dir(&config.data_dir)?;
+    troupe_memory::open_stores(&config.database_url)
+        .await
+        .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&config.database_url)))
+}
+
+/// Opens the memory service on `stores`.
+pub async fn open_memories(config: &Config, stores: &Stores, secrets: &Secrets) -> anyhow::Result<MemoryService> {
+    let embedder = config.embedder.build()?;
+    let vectors = troupe_memory::open_vectors(&config.vectors, embedder.dimension())
+        .await
+        .context("failed to open the memory vector store")?;
+    MemoryService::new(Arc::clone(&stores.memories), vectors, embedder, Arc::clone(&secrets.memory_keys))
+        .context("the embedder does not fit the memory vector store")
+}
+
+/// Starts the plugin host (its own supervision tree and worker pool) over the research store.
+pub async fn open_plugins(config: &Config, stores: &Stores, secrets: &Secrets) -> anyhow::Result<PluginRegistry> {
+    let bus = troupe_plugins::ResearchBus::new(Arc::clone(&stores.research), secrets.research.clone());
+    let host = troupe_plugins::PluginHost::start(config.plugins.clone(), bus)
+        .await
+        .context("failed to start the plugin track")?;
+    Ok(PluginRegistry::new(host, Arc::clone(&stores.research)))
+}
+
+/// Builds the account service.
+pub fn auth(config: &Config, stores: &Stores, secrets: &Secrets) -> Auth {
+    Auth::new(
+        Arc::clone(&stores.accounts),
+        Passwords::new(config.hash_cost),
+        Jwt::new(&secrets.jwt, ACCESS_TOKEN_TTL),
+        REFRESH_TOKEN_TTL,
+    )
+}
+
+/// The built-in agents' configuration.
+pub fn agents_config(
+    config: &Config,
+    memories: Option<Arc<MemoryService>>,
+) -> anyhow::Result<troupe_agents::AgentsConfig> {
+    let llm = match &config.llm_provider {
+        Some(provider) => Arc::clone(provider),
+        None => config.llm.build()?,
+    };
+    let agents = &config.agents;
+    let fetcher = troupe_agents::fetch::Fetcher::new(troupe_agents::fetch::FetchPolicy {
+        allow: agents.fetch_allow.clone(),
+        ..troupe_agents::fetch::FetchPolicy::default()
+    });
+    Ok(troupe_agents::AgentsConfig {
+        llm,
+        models: agents.models.clone(),
+        sandbox: Arc::new(troupe_agents::sandbox::CodeBox::new(agents.sandbox.clone())),
+        workspaces: config.data_dir.join("workspaces"),
+        price_per_million: agents.price.map(|price| (price.prompt, price.completion)),
+        memories: memories.map(|memories| memories as Arc<dyn troupe_runtime::memory::Memories>),
+        fetcher: Arc::new(fetcher),
+        ingest_roots: agents.ingest_roots.clone(),
+        youtube_base_url: agents.youtube_base_url.clone(),
+    })
+}
+
+impl System {
+    /// Assembles everything `mode` needs: stores, secrets, memories, the plugin track and its
+    /// registered plugins, the built-in agents and the runtime.
+    pub async fn open(config: Config, mode: Mode) -> anyhow::Result<Self> {
+        let stores = open_stores(&config).await?;
+        let secrets = Secrets::load(&config)?;
+        let memories = match open_memories(&config, &stores, &secrets).await {
+            Ok(memories) => Some(Arc::new(memories)),
+            // Memories are a help, not a requirement, for a local run.
+            Err(error) if mode != Mode::Serve => {
+                tracing::warn!(error = %format!("{error:#}"), "memories are unavailable to this run");
+                None
+            }
+            Err(error) => return Err(error),
+        };
+        let plugins = Arc::new(open_plugins(&config, &stores, &secrets).await?);
+        let runtime_config = RuntimeConfig {
+            node_id: secrets::node_id(&config)?,
+            resume: !matches!(mode, Mode::Run { .. }),
+            max_live_executions: match mode {
+                Mode::Run { max_live } => max_live,
+                _ => None,
+            },
+            ..RuntimeConfig::default()
+        };
+        let mut builder = Runtime::builder().store(Arc::clone(&stores.executions)).config(runtime_config);
+        // The plugins' kinds are known before the runtime resumes anything that names them.
+        for (kind, factory) in plugins.preload().await.context("failed to load the registered plugins")? {
+            builder = builder.agent_factory(kind, move || factory());
+        }
+        let agents = agents_config(&config, memories.clone())?;
+        let code_box = Arc::clone(&agents.sandbox);
+        let runtime = Arc::new(
+            troupe_agents::register_builtins_with(builder, agents)
+                .start()
+                .await
+                .context("failed to start the runtime")?,
+        );
+        let report = plugins.sync(&runtime).await.context("failed to load the registered plugins")?;
+        for (name, error) in &report.failed {
+            tracing::warn!(plugin = %name, %error, "a registered plugin did not load");
+        }
+        let auth = auth(&config, &stores, &secrets);
+        Ok(Self { config, runtime, auth, memories, plugins, code_box, stores })
+    }
+
+    /// Returns what the code box looks like here (probing it on first use).
+    pub async fn code_box_status(&self) -> troupe_agents::sandbox::BoxStatus {
+        self.code_box.status().await.clone()
+    }
+
+    /// Returns the gateway's state over this system (for `serve`, and for tests driving the
+    /// router with `oneshot`).
+    pub fn app_state(&self) -> anyhow::Result<AppState> {
+        let memories = self.memories.clone().context("the server needs the memory service")?;
+        Ok(AppState::new(
+            Arc::clone(&self.runtime),
+            self.auth.clone(),
+            self.config.http.clone(),
+            memories,
+            Arc::clone(&self.plugins),
+        ))
+    }
+
+    /// Starts the background jobs and the HTTP server on the configured address.
+    pub async fn serve(self) -> anyhow::Result<Server> {
+        let state = self.app_state()?;
+        let observer = state.metrics.observe(&state.runtime);
+        let memories = Arc::clone(&state.memories);
+        let jobs = background_jobs(&state, Arc::clone(&self.stores.executions), memories, self.config.retention);
+        let listener = tokio::net::TcpListener::bind(self.config.addr)
+            .await
+            .with_context(|| format!("failed to listen on {}", self.config.addr))?;
+        let addr = listener.local_addr()?;
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let shutdown = state.shutdown.clone();
+        let serving = tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await
+        });
+        Ok(Server { addr, state, system: self, serving, observer, jobs })
+    }
+
+    /// Stops the plugin track and the runtime once its pending writes are durable.
+    pub async fn shutdown(self) {
+        self.plugins.host().stop();
+        let System { runtime, .. } = self;
+        stop_runtime(runtime).await;
+    }
+}
+
+/// Stops a shared runtime, waiting (briefly) for the last other handle to go.
+async fn stop_runtime(mut runtime: Arc<Runtime>) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match Arc::try_unwrap(runtime) {
+            Ok(runtime) => {
+                runtime.shutdown().await;
+                return;
+            }
+            Err(shared) if tokio::time::Instant::now() < deadline => {
+                runtime = shared;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(_) => {
+                tracing::warn!("the runtime is still referenced; stopping without waiting for it");
+                return;
+            }
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The handlers' state (runtime, auth, metrics).
+    pub state: AppState,
+    system: System,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    observer: tokio::task::JoinHandle<()>,
+    jobs: Vec<Job>,
+}
+
+impl Server {
+    /// Returns the system it serves.
+    pub fn system(&self) -> &System {
+        &self.system
+    }
+
+    /// Stops accepting, closes WebSockets with a close frame, lets requests in flight finish,
+    /// then stops the system.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let Server { state, system, serving, observer, jobs, .. } = self;
+        state.shutdown.cancel();
+        let served = tokio::time::timeout(Duration::from_secs(30), serving).await;
+        observer.abort();
+        for job in &jobs {
+            job.abort();
+        }
+        // WebSocket tasks drop their handles as they close.
+        drop(state);
+        system.shutdown().await;
+        match served {
+            Ok(Ok(result)) => result.context("the server failed"),
+            Ok(Err(join)) => Err(anyhow::anyhow!("the server task failed: {join}")),
+            Err(_) => Err(anyhow::anyhow!("connections did not close within 30 s")),
+        }
+    }
+}
+
+/// Starts the server's background work: one reconciliation of memory records and vectors
+/// (re-indexing what a killed process left unindexed), the vector index upkeep and flushes,
+/// plugin registration sync, and retention when a policy is configured.
+fn background_jobs(
+    state: &AppState,
+    executions: Arc<dyn troupe_runtime::store::ExecutionStore>,
+    memories: Arc<MemoryService>,
+    retention: crate::retention::RetentionPolicy,
+) -> Vec<Job> {
+    let stop: CancellationToken = state.shutdown.clone();
+    let reconciled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut jobs = vec![crate::jobs::spawn("memory-index", Duration::ZERO, INDEX_UPKEEP_INTERVAL, stop.clone(), {
+        let memories = Arc::clone(&memories);
+        move || {
+            let memories = Arc::clone(&memories);
+            let reconciled = Arc::clone(&reconciled);
+            async move {
+                if !reconciled.load(std::sync::atomic::Ordering::Acquire) {
+                    let report = memories.reconcile().await?;
+                    if report.reindexed > 0 {
+                        tracing::warn!(checked = report.checked, reindexed = report.reindexed, "memories re-indexed");
+                    }
+                    reconciled.store(true, std::sync::atomic::Ordering::Release);
+                }
+                memories.vectors().optimize().await?;
+                Ok(())
+            }
+        }
+    })];
+    jobs.push(crate::jobs::spawn("memory-flush", VECTOR_FLUSH_INTERVAL, VECTOR_FLUSH_INTERVAL, stop.clone(), {
+        let memories = Arc::clone(&memories);
+        move || {
+            let memories = Arc::clone(&memories);
+            async move { Ok(memories.vectors().flush().await?) }
+        }
+    }));
+    jobs.push(crate::jobs::spawn("plugins-sync", PLUGIN_SYNC_INTERVAL, PLUGIN_SYNC_INTERVAL, stop.clone(), {
+        let plugins = Arc::clone(&state.plugins);
+        let runtime = Arc::downgrade(&state.runtime);
+        move || {
+            let plugins = Arc::clone(&plugins);
+            let runtime = runtime.clone();
+            async move {
+                // A weak handle: this job must not keep the runtime alive past shutdown.
+                let Some(runtime) = runtime.upgrade() else { return Ok(()) };
+                plugins.sync(&runtime).await?;
+                Ok(())
+            }
+        }
+    }));
+    if retention.is_active() {
+        jobs.push(crate::jobs::spawn("retention", Duration::from_secs(5), retention.interval, stop, move || {
+            let executions = Arc::clone(&executions);
+            let memories = Arc::clone(&memories);
+            async move { crate::retention::run(retention, executions.as_ref(), Some(&memories)).await.map(|_| ()) }
+        }));
+    }
+    jobs
+}
