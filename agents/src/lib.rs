@@ -1,9 +1,10 @@
 //! troupe-agents: the agents steps run and the validators that check their output.
 //!
-//! For now this crate ships the demo agents used by the examples and benchmarks
-//! ([`demo`]), the JSON Schema validator ([`validators::JsonSchemaValidator`]) and the LLM
-//! provider layer ([`llm`]); the built-in software and research agents come with the agents
-//! issue. This crate is the only one that talks to LLM APIs.
+//! It ships the built-in agents — the software pipeline ([`software`]), the research pipeline
+//! ([`research`]) and the demo agents ([`demo`]) — the validators ([`validators`]), the LLM
+//! providers ([`llm`]: chat and embeddings), the SSRF-safe fetcher ([`fetch`]) and the code box
+//! ([`sandbox`]), the only way troupe runs a generated program. It is the only crate that talks
+//! to LLM APIs; it stores nothing itself (stores and memories come in as ports).
 
 #![warn(missing_docs)]
 

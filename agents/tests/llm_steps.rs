@@ -142,8 +142,9 @@ async fn a_malformed_answer_is_corrected_and_later_corrections_learn_from_it() {
     let issues = store.list_attempts(id).await.unwrap()[0].error.clone().unwrap().details["issues"].clone();
     let issues: Vec<troupe_runtime::validator::ValidationIssue> = serde_json::from_value(issues).unwrap();
     let signature = troupe_runtime::validator::signature(&issues);
-    let recorded = store.similar_corrections("requirements", &signature, 5).await.unwrap();
+    let recorded = store.list_corrections(id).await.unwrap();
     assert_eq!(recorded.len(), 1);
+    assert_eq!((recorded[0].agent.as_str(), recorded[0].signature.as_str()), ("requirements", signature.as_str()));
     assert!(recorded[0].passed);
     assert!(recorded[0].strategy["accepted"].as_array().is_some_and(|accepted| !accepted.is_empty()));
 

@@ -69,11 +69,6 @@ impl MemoryService {
         &self.vectors
     }
 
-    /// The embedder's name.
-    pub fn embedder_name(&self) -> &str {
-        self.embedder.name()
-    }
-
     /// Stores a memory of `user`: checked, sealed, written, embedded and indexed.
     pub async fn store(&self, user: UserId, memory: NewMemory) -> Result<Memory, MemoryError> {
         check_new(&memory)?;

@@ -6,46 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
 use troupe_plugins::registry::PluginRegistry;
 use troupe_plugins::{HostConfig, PluginHost, PseudonymKey, ResearchBus};
-use troupe_runtime::agent::{Agent, AgentError, StepContext, StepOutput};
 use troupe_runtime::ids::UserId;
 use troupe_runtime::pipeline::PipelineDef;
 use troupe_runtime::research::{
     ConsentChange, Experiment, ExperimentStatus, FeatureFlag, InMemoryResearchStore, ResearchStore,
 };
 use troupe_runtime::status::{ExecutionStatus, StepStatus};
+use troupe_runtime::testing::{Echo, Gate};
 use troupe_runtime::{Runtime, SubmitRequest};
 
 const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Echoes its input.
-#[derive(Clone)]
-struct Echo;
-
-#[async_trait::async_trait]
-impl Agent for Echo {
-    async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
-        Ok(StepOutput::new(json!({"step": ctx.step_key})))
-    }
-}
-
-/// Waits for a permit, so a test can act between two steps.
-#[derive(Clone)]
-struct Gate {
-    arrived: Arc<Semaphore>,
-    permits: Arc<Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl Agent for Gate {
-    async fn run(&self, _ctx: StepContext) -> Result<StepOutput, AgentError> {
-        self.arrived.add_permits(1);
-        self.permits.acquire().await.expect("open").forget();
-        Ok(StepOutput::new(json!({})))
-    }
-}
 
 struct Track {
     runtime: Runtime,
@@ -179,7 +151,7 @@ async fn a_research_plugin_runs_only_with_its_flag_on_and_consent_given() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_consent_mid_execution_stops_the_next_plugin_step() {
-    let gate = Gate { arrived: Arc::new(Semaphore::new(0)), permits: Arc::new(Semaphore::new(0)) };
+    let gate = Gate::new(0);
     let track = track(Some(gate.clone())).await;
     let user = UserId::new();
     flag(&track.store, true, vec![user]).await;

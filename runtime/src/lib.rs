@@ -28,6 +28,8 @@ mod runtime;
 pub mod status;
 pub mod store;
 pub mod supervision;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testing;
 pub mod validator;
 
 pub use config::{AgentConfig, RuntimeConfig};

@@ -252,11 +252,6 @@ impl Runtime {
         &self.shared.node_id
     }
 
-    /// Returns the registered agent kinds, sorted.
-    pub fn agent_kinds(&self) -> Vec<String> {
-        self.shared.agents.all().iter().map(|kind| kind.name.clone()).collect()
-    }
-
     /// Checks a definition against this runtime's agents and validators.
     pub fn validate(&self, def: PipelineDef) -> Result<ValidatedPipeline, PipelineError> {
         def.validate(self.shared.as_ref())
@@ -480,6 +475,7 @@ impl Runtime {
         self.shared.admission.live.load(Ordering::Relaxed)
     }
 
+    #[cfg(any(test, feature = "testsuite"))]
     /// Fault injection: makes the orchestrator shard holding execution `id` panic. The shard is
     /// restarted by its supervisor and reloads its executions from the store.
     pub fn inject_orchestrator_panic(&self, id: ExecutionId) {

@@ -13,22 +13,11 @@ use troupe_runtime::model::{Event, EventKind};
 use troupe_runtime::pipeline::{PipelineDef, StepPlan, ValidatedPipeline};
 use troupe_runtime::status::{AttemptStatus, ExecutionStatus, StepStatus};
 use troupe_runtime::supervision::RestartPolicy;
+use troupe_runtime::testing::{Echo, Gate};
 use troupe_runtime::validator::{ValidationIssue, Validator};
 use troupe_runtime::{AgentConfig, AgentHealth, Runtime, RuntimeBuilder, RuntimeConfig, RuntimeError, SubmitRequest};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Returns its step key and input, with an artifact named after the step.
-#[derive(Clone)]
-struct Echo;
-
-#[async_trait::async_trait]
-impl Agent for Echo {
-    async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
-        let output = json!({ "step": ctx.step_key, "input": ctx.input.as_ref(), "attempt": ctx.attempt });
-        Ok(StepOutput::new(output).artifact(format!("{}.txt", ctx.step_key), "text/plain", ctx.step_key.clone()))
-    }
-}
 
 /// Panics on the first attempt of every step, then behaves like `Echo`.
 #[derive(Clone)]
@@ -83,22 +72,6 @@ impl Agent for WaitsForCancel {
         ctx.cancelled().await;
         self.saw_cancel.add_permits(1);
         Err(AgentError::Cancelled)
-    }
-}
-
-/// Echoes once the test hands it a permit; counts how many attempts reached it.
-#[derive(Clone)]
-struct Gate {
-    permits: Arc<Semaphore>,
-    arrived: Arc<Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl Agent for Gate {
-    async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
-        self.arrived.add_permits(1);
-        self.permits.acquire().await.expect("gate open").forget();
-        Echo.run(ctx).await
     }
 }
 
@@ -331,7 +304,7 @@ async fn cancelling_a_running_execution_stops_it_promptly_and_the_agent_sees_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orchestrator_panic_mid_run_is_healed_and_every_artifact_is_stored_once() {
-    let gate = Gate { permits: Arc::new(Semaphore::new(0)), arrived: Arc::new(Semaphore::new(0)) };
+    let gate = Gate::new(0);
     let runtime = builder().agent("gate", gate.clone()).start().await.unwrap();
     let pipeline = pipeline(&runtime, linear("gate", &["first", "second", "third"], json!({})));
     let id = runtime.submit(SubmitRequest::new(pipeline, json!({}))).await.unwrap();
@@ -432,7 +405,7 @@ async fn an_output_rejected_past_max_corrections_fails_the_step_and_runs_its_rec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conditions_skip_steps_and_independent_branches_run_concurrently() {
-    let gate = Gate { permits: Arc::new(Semaphore::new(0)), arrived: Arc::new(Semaphore::new(0)) };
+    let gate = Gate::new(0);
     let runtime = builder().agent("gate", gate.clone()).start().await.unwrap();
     let definition = json!({
         "name": "branches",
@@ -461,7 +434,7 @@ async fn conditions_skip_steps_and_independent_branches_run_concurrently() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_control_keeps_executions_planned_beyond_the_cap() {
-    let gate = Gate { permits: Arc::new(Semaphore::new(0)), arrived: Arc::new(Semaphore::new(0)) };
+    let gate = Gate::new(0);
     let runtime = builder()
         .agent("gate", gate.clone())
         .config(RuntimeConfig { shards: 2, max_live_executions: Some(1), ..RuntimeConfig::default() })
@@ -519,7 +492,7 @@ async fn a_step_can_append_steps_up_to_the_cap() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribing_after_any_seq_replays_exactly_the_missed_events() {
-    let gate = Gate { permits: Arc::new(Semaphore::new(0)), arrived: Arc::new(Semaphore::new(0)) };
+    let gate = Gate::new(0);
     let runtime = builder().agent("gate", gate.clone()).start().await.unwrap();
     let pipeline = pipeline(&runtime, linear("gate", &["s1", "s2", "s3", "s4"], json!({})));
     let id = runtime.submit(SubmitRequest::new(pipeline, json!({}))).await.unwrap();
@@ -689,13 +662,11 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     ) -> Result<troupe_runtime::model::Usage, troupe_runtime::store::StoreError> {
         self.inner.owner_usage(owner).await
     }
-    async fn similar_corrections(
+    async fn list_corrections(
         &self,
-        agent: &str,
-        signature: &str,
-        limit: u32,
+        id: ExecutionId,
     ) -> Result<Vec<troupe_runtime::model::CorrectionRecord>, troupe_runtime::store::StoreError> {
-        self.inner.similar_corrections(agent, signature, limit).await
+        self.inner.list_corrections(id).await
     }
     async fn purge_finished(
         &self,
@@ -714,7 +685,7 @@ async fn nothing_is_acted_on_while_the_store_is_down_and_work_resumes_when_it_re
         refused: AtomicU32::new(0),
         refusals: Semaphore::new(0),
     });
-    let gate = Gate { permits: Arc::new(Semaphore::new(0)), arrived: Arc::new(Semaphore::new(0)) };
+    let gate = Gate::new(0);
     let runtime = builder().store(store.clone()).agent("gate", gate.clone()).start().await.unwrap();
     let pipeline = pipeline(&runtime, linear("gate", &["first", "second"], json!({})));
     let id = runtime.submit(SubmitRequest::new(pipeline, json!({}))).await.unwrap();

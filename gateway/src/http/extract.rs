@@ -141,14 +141,14 @@ mod tests {
     use super::*;
 
     #[derive(Debug, serde::Deserialize)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "only deserialised, to see which field is named in errors")]
     struct Body {
         name: String,
         items: Vec<Item>,
     }
 
     #[derive(Debug, serde::Deserialize)]
-    #[allow(dead_code)]
+    #[expect(dead_code, reason = "only deserialised, to see which field is named in errors")]
     struct Item {
         count: u32,
     }

@@ -320,18 +320,9 @@ macro_rules! sql_store {
                     })
                 }
 
-                async fn similar_corrections(
-                    &self,
-                    agent: &str,
-                    signature: &str,
-                    limit: u32,
-                ) -> Result<Vec<CorrectionRecord>, StoreError> {
-                    let rows = sqlx::query(
-                        "SELECT * FROM corrections WHERE agent = $1 AND signature = $2 ORDER BY created_at DESC LIMIT $3",
-                    )
-                    .bind(agent)
-                    .bind(signature)
-                    .bind(limit as i64)
+                async fn list_corrections(&self, id: ExecutionId) -> Result<Vec<CorrectionRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM corrections WHERE execution_id = $1 ORDER BY created_at, attempt")
+                    .bind(id.0)
                     .fetch_all(&self.reader)
                     .await
                     .map_err(db_error)?;

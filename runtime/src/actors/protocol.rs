@@ -57,6 +57,7 @@ pub(crate) enum ShardMsg {
     Redispatch {
         agent: String,
     },
+    #[cfg(any(test, feature = "testsuite"))]
     InjectPanic,
 }
 

@@ -152,21 +152,9 @@ impl ExecutionStore for InMemoryStore {
         Ok(owned.flat_map(|data| data.usage.iter().map(|row| row.usage)).sum())
     }
 
-    async fn similar_corrections(
-        &self,
-        agent: &str,
-        signature: &str,
-        limit: u32,
-    ) -> Result<Vec<CorrectionRecord>, StoreError> {
+    async fn list_corrections(&self, id: ExecutionId) -> Result<Vec<CorrectionRecord>, StoreError> {
         let inner = self.lock();
-        Ok(inner
-            .corrections
-            .iter()
-            .rev()
-            .filter(|record| record.agent == agent && record.signature == signature)
-            .take(limit as usize)
-            .cloned()
-            .collect())
+        Ok(inner.corrections.iter().filter(|record| record.execution_id == id).cloned().collect())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -224,14 +224,8 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// Returns a user's total LLM usage over all their executions.
     async fn owner_usage(&self, owner: UserId) -> Result<Usage, StoreError>;
 
-    /// Returns up to `limit` recorded corrections of `agent` with this issue signature, newest
-    /// first.
-    async fn similar_corrections(
-        &self,
-        agent: &str,
-        signature: &str,
-        limit: u32,
-    ) -> Result<Vec<CorrectionRecord>, StoreError>;
+    /// Returns the corrections recorded for an execution's steps, oldest first.
+    async fn list_corrections(&self, id: ExecutionId) -> Result<Vec<CorrectionRecord>, StoreError>;
 
     /// Lists a user's pipelines (every user's when `owner` is `None`).
     async fn list_pipelines(&self, owner: Option<UserId>) -> Result<Vec<StoredPipeline>, StoreError>;

@@ -5,32 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::Semaphore;
 use troupe_memory::SqliteStore;
-use troupe_runtime::agent::{Agent, AgentError, StepContext, StepOutput};
 use troupe_runtime::model::EventKind;
 use troupe_runtime::pipeline::PipelineDef;
 use troupe_runtime::status::{AttemptStatus, ExecutionStatus, StepStatus};
 use troupe_runtime::store::ExecutionStore;
+use troupe_runtime::testing::Gate;
 use troupe_runtime::{Runtime, RuntimeConfig, SubmitRequest};
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Echoes once the test hands it a permit; tells the test when an attempt arrives.
-#[derive(Clone)]
-struct Gate {
-    permits: Arc<Semaphore>,
-    arrived: Arc<Semaphore>,
-}
-
-#[async_trait::async_trait]
-impl Agent for Gate {
-    async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
-        self.arrived.add_permits(1);
-        self.permits.acquire().await.expect("gate open").forget();
-        Ok(StepOutput::new(json!({"step": ctx.step_key})).artifact("result.txt", "text/plain", ctx.step_key.clone()))
-    }
-}
 
 fn gated_pipeline() -> PipelineDef {
     PipelineDef::from_value(json!({
@@ -54,7 +37,7 @@ async fn start(store: Arc<dyn ExecutionStore>, gate: Gate, resume: bool) -> Runt
 
 async fn check_runtime_on(store: Arc<dyn ExecutionStore>) {
     // An execution runs to completion and everything about it can be read back.
-    let open_gate = Gate { permits: Arc::new(Semaphore::new(1000)), arrived: Arc::new(Semaphore::new(0)) };
+    let open_gate = Gate::new(1000);
     let runtime = start(Arc::clone(&store), open_gate.clone(), false).await;
     let pipeline = runtime.validate(gated_pipeline()).unwrap();
     let id = runtime.submit(SubmitRequest::new(pipeline, json!({"idea": "durable"}))).await.unwrap();
@@ -69,7 +52,7 @@ async fn check_runtime_on(store: Arc<dyn ExecutionStore>) {
     runtime.shutdown().await;
 
     // A runtime stopped while a step runs leaves it `running`; the next one resumes it.
-    let closed_gate = Gate { permits: Arc::new(Semaphore::new(1)), arrived: Arc::new(Semaphore::new(0)) };
+    let closed_gate = Gate::new(1);
     let runtime = start(Arc::clone(&store), closed_gate.clone(), false).await;
     let pipeline = runtime.validate(gated_pipeline()).unwrap();
     let id = runtime.submit(SubmitRequest::new(pipeline, json!({}))).await.unwrap();

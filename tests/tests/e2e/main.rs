@@ -17,6 +17,8 @@ mod conformance;
 mod durable;
 // The real binary: SIGKILL mid-run, then `troupe resume`.
 mod kill;
+// `serve`, `run` and `resume` assemble one system: a plugin step a killed server left.
+mod composition;
 // The CLI's answers to good and bad pipelines.
 mod cli;
 // `troupe serve` over a real socket.

@@ -163,6 +163,7 @@ impl Actor for OrchestratorShard {
             }
             ShardMsg::AdmitWaiting => state.admit_waiting(),
             ShardMsg::Redispatch { agent } => state.redispatch(&agent),
+            #[cfg(any(test, feature = "testsuite"))]
             ShardMsg::InjectPanic => panic!("injected fault: orchestrator shard {} panicked", state.index),
         }
         for effect in state.take_effects() {
