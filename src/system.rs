@@ -19,7 +19,7 @@ use troupe_plugins::PluginRegistry;
 use troupe_runtime::{Runtime, RuntimeConfig};
 
 use crate::config::secrets::{self, Secrets};
-use crate::config::{ACCESS_TOKEN_TTL, Config, REFRESH_TOKEN_TTL};
+use crate::config::{Config, REFRESH_TOKEN_TTL};
 use crate::jobs::Job;
 
 /// What the system is assembled for.
@@ -93,7 +93,7 @@ pub fn auth(config: &Config, stores: &Stores, secrets: &Secrets) -> Auth {
     Auth::new(
         Arc::clone(&stores.accounts),
         Passwords::new(config.hash_cost),
-        Jwt::new(&secrets.jwt, ACCESS_TOKEN_TTL),
+        Jwt::new(&secrets.jwt, config.access_token_ttl),
         REFRESH_TOKEN_TTL,
     )
 }
@@ -110,6 +110,7 @@ pub fn agents_config(
     let agents = &config.agents;
     let fetcher = troupe_agents::fetch::Fetcher::new(troupe_agents::fetch::FetchPolicy {
         allow: agents.fetch_allow.clone(),
+        proxy: agents.fetch_proxy.clone(),
         ..troupe_agents::fetch::FetchPolicy::default()
     });
     Ok(troupe_agents::AgentsConfig {

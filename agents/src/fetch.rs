@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use ipnet::IpNet;
 use tokio::sync::Mutex;
+use troupe_runtime::net::AllowList;
 use url::Url;
 
 /// The product token sent as `User-Agent` and matched in robots.txt.
@@ -28,6 +28,9 @@ pub const USER_AGENT: &str = "troupe-research";
 pub struct FetchPolicy {
     /// Hosts (exact names) and networks (CIDR) allowed even though they are not public.
     pub allow: Vec<String>,
+    /// An explicit proxy (`http://host:port`). Environment proxy variables are never used: a
+    /// proxy resolves names itself, past the address checks.
+    pub proxy: Option<String>,
     /// Longest wait for one response.
     pub timeout: Duration,
     /// Largest body read.
@@ -42,6 +45,7 @@ impl Default for FetchPolicy {
     fn default() -> Self {
         Self {
             allow: Vec::new(),
+            proxy: None,
             timeout: Duration::from_secs(20),
             max_bytes: 10 << 20,
             per_host_interval: Duration::from_millis(500),
@@ -112,72 +116,9 @@ pub struct Fetched {
     pub body: Vec<u8>,
 }
 
-/// The allow list, parsed.
-#[derive(Clone, Debug, Default)]
-struct AllowList {
-    hosts: Vec<String>,
-    networks: Vec<IpNet>,
-}
-
-impl AllowList {
-    fn parse(entries: &[String]) -> Self {
-        let mut list = AllowList::default();
-        for entry in entries.iter().map(|entry| entry.trim()).filter(|entry| !entry.is_empty()) {
-            if let Ok(network) = entry.parse::<IpNet>() {
-                list.networks.push(network);
-            } else if let Ok(ip) = entry.parse::<IpAddr>() {
-                list.networks.push(IpNet::from(ip));
-            } else {
-                list.hosts.push(entry.to_ascii_lowercase());
-            }
-        }
-        list
-    }
-
-    fn allows_ip(&self, ip: IpAddr) -> bool {
-        self.networks.iter().any(|network| network.contains(&ip))
-    }
-}
-
-/// Why an address is not public, if it is not.
+/// Why an address is not public, if it is not (the runtime's one outbound policy).
 pub fn non_public(ip: IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if v4.is_loopback() {
-                Some("a loopback address")
-            } else if v4.is_private() {
-                Some("a private address")
-            } else if v4.is_link_local() {
-                Some("a link-local address (cloud metadata lives there)")
-            } else if v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast() || a == 0 {
-                Some("not a unicast address")
-            } else if a == 100 && (64..128).contains(&b) {
-                Some("a shared (carrier-grade NAT) address")
-            } else if v4.is_documentation() || a >= 240 {
-                Some("a reserved address")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return non_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("a loopback address")
-            } else if v6.is_unspecified() || v6.is_multicast() {
-                Some("not a unicast address")
-            } else if first & 0xfe00 == 0xfc00 {
-                Some("a private (unique-local) address")
-            } else if first & 0xffc0 == 0xfe80 {
-                Some("a link-local address")
-            } else {
-                None
-            }
-        }
-    }
+    troupe_runtime::net::non_public(ip)
 }
 
 /// Resolves names and drops every address the policy refuses.
@@ -191,18 +132,18 @@ impl reqwest::dns::Resolve for SafeResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if allow.hosts.contains(&host) {
+            if allow.allows_host(&host) {
                 return Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs);
             }
             let mut refused = None;
             let public: Vec<SocketAddr> = addresses
                 .into_iter()
-                .filter(|address| match non_public(address.ip()) {
-                    Some(reason) if !allow.allows_ip(address.ip()) => {
+                .filter(|address| match allow.refuses(address.ip()) {
+                    Some(reason) => {
                         refused = Some(reason);
                         false
                     }
-                    _ => true,
+                    None => true,
                 })
                 .collect();
             if public.is_empty() {
@@ -235,7 +176,11 @@ impl Fetcher {
         let allow = AllowList::parse(&policy.allow);
         let redirect_allow = allow.clone();
         let max_redirects = policy.max_redirects;
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder().no_proxy();
+        if let Some(proxy) = policy.proxy.as_deref().and_then(|proxy| reqwest::Proxy::all(proxy).ok()) {
+            builder = builder.proxy(proxy);
+        }
+        let client = builder
             .user_agent(format!("{USER_AGENT}/{}", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
             .dns_resolver(Arc::new(SafeResolver { allow: allow.clone() }))
@@ -386,9 +331,17 @@ mod tests {
     #[tokio::test]
     async fn private_targets_are_refused_unless_allowed() {
         let fetcher = Fetcher::new(FetchPolicy::default());
-        for url in
-            ["http://127.0.0.1:9/x", "http://169.254.169.254/latest/meta-data", "http://[::1]/", "http://localhost:9/"]
-        {
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://localhost:9/",
+            "http://198.18.0.1/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:1::1]/",
+            "http://[::127.0.0.1]/",
+            "http://[::ffff:10.0.0.1]/",
+        ] {
             let error = fetcher.get(url).await.unwrap_err();
             assert!(matches!(error, FetchError::Refused { .. }), "{url}: {error}");
         }

@@ -279,3 +279,21 @@ async fn programs_off_the_allow_list_are_refused_and_a_missing_box_fails_closed(
     let error = missing.run(run).await.unwrap_err();
     assert!(matches!(error, SandboxError::Unavailable(_)), "{error}");
 }
+
+#[test]
+fn the_project_is_written_without_following_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // A project directory that is a link is refused.
+    let linked = dir.path().join("linked");
+    std::os::unix::fs::symlink(&outside, &linked).unwrap();
+    assert!(troupe_agents::sandbox::write_files(&linked, [("a.py", "x")]).is_err());
+    // A link planted inside is removed with the old tree, never followed.
+    let project = dir.path().join("project");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::os::unix::fs::symlink(&outside, project.join("src").join("out")).unwrap();
+    troupe_agents::sandbox::write_files(&project, [("src/out/escape.py", "x"), ("src/ok.py", "y")]).unwrap();
+    assert!(!outside.join("escape.py").exists(), "a write followed a link");
+    assert!(project.join("src").join("out").join("escape.py").is_file());
+}

@@ -58,6 +58,9 @@ pub struct HostConfig {
     pub queue: usize,
     /// Each plugin's restart intensity and backoff.
     pub restart: RestartPolicy,
+    /// Hosts and networks HTTP plugins may be reached at although they are not public (the
+    /// operator's list; a manifest cannot widen it).
+    pub network_allow: Vec<String>,
 }
 
 impl Default for HostConfig {
@@ -71,7 +74,46 @@ impl Default for HostConfig {
                 backoff_initial: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(5),
             },
+            network_allow: Vec::new(),
         }
+    }
+}
+
+/// Resolves HTTP plugins' host names and drops every address the runtime's outbound policy
+/// refuses, so a plugin entry cannot reach the host's or the cluster's private services.
+struct SafeResolver {
+    allow: troupe_runtime::net::AllowList,
+}
+
+impl reqwest::dns::Resolve for SafeResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_ascii_lowercase();
+        let allow = self.allow.clone();
+        Box::pin(async move {
+            let addresses: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if allow.allows_host(&host) {
+                return Ok(Box::new(addresses.into_iter()) as reqwest::dns::Addrs);
+            }
+            let reachable: Vec<std::net::SocketAddr> =
+                addresses.into_iter().filter(|address| allow.refuses(address.ip()).is_none()).collect();
+            if reachable.is_empty() {
+                return Err(format!("refused: `{host}` does not resolve to a public address").into());
+            }
+            Ok(Box::new(reachable.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Checks an HTTP plugin's URL whose host is a literal address (no resolver sees those).
+fn check_plugin_url(url: &reqwest::Url, allow: &troupe_runtime::net::AllowList) -> Result<(), String> {
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+        _ => return Ok(()),
+    };
+    match allow.refuses(ip) {
+        Some(reason) => Err(format!("the plugin endpoint {ip} is {reason} (allow it in TROUPE_PLUGIN_NETWORK_ALLOW)")),
+        None => Ok(()),
     }
 }
 
@@ -211,6 +253,7 @@ struct Shared {
     sandbox: Arc<Sandbox>,
     bus: ResearchBus,
     http: reqwest::Client,
+    allow: troupe_runtime::net::AllowList,
     plugins: RwLock<HashMap<String, Arc<Loaded>>>,
     restart: RestartPolicy,
 }
@@ -232,11 +275,16 @@ impl PluginHost {
     /// Starts the sandbox pool and the plugin supervisor (a root of its own).
     pub async fn start(config: HostConfig, bus: ResearchBus) -> Result<Self, PluginError> {
         let sandbox = Sandbox::new(config.workers, config.queue).map_err(PluginError::Module)?;
+        let allow = troupe_runtime::net::AllowList::parse(&config.network_allow);
+        // No proxy from the environment: a proxy would resolve names past the resolver.
         let http = reqwest::Client::builder()
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(SafeResolver { allow: allow.clone() }))
             .build()
             .map_err(|error| PluginError::Unavailable(error.to_string()))?;
-        let shared = Arc::new(Shared { sandbox, bus, http, plugins: RwLock::default(), restart: config.restart });
+        let shared =
+            Arc::new(Shared { sandbox, bus, http, allow, plugins: RwLock::default(), restart: config.restart });
         let (supervisor, _) = Actor::spawn(None, PluginSupervisor, Arc::clone(&shared))
             .await
             .map_err(|error| PluginError::Unavailable(error.to_string()))?;
@@ -512,7 +560,10 @@ async fn run_plugin(shared: &Shared, plugin: &Loaded, input: Vec<u8>) -> Result<
     let limits = plugin.limits();
     let bytes = match &plugin.runner {
         Runner::Wasm(module) => shared.sandbox.run(module, input, limits).await.map_err(RunFailure::sandbox)?,
-        Runner::Http(url) => call_http(&shared.http, url, input, limits).await?,
+        Runner::Http(url) => {
+            check_plugin_url(url, &shared.allow).map_err(RunFailure::plugin)?;
+            call_http(&shared.http, url, input, limits).await?
+        }
     };
     let answer: Value = serde_json::from_slice(&bytes)
         .map_err(|error| RunFailure::input(format!("the answer is not JSON: {error}")))?;

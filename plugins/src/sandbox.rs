@@ -31,6 +31,9 @@ use wasmtime::{Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBu
 
 use crate::manifest::ABI_VERSION;
 
+/// The most elements a plugin's table may hold (function references: 80 KiB at 8 bytes each).
+const MAX_TABLE_ELEMENTS: usize = 10_000;
+
 /// How often the epoch advances (the granularity of wall-clock limits).
 pub const TICK: Duration = Duration::from_millis(10);
 
@@ -209,7 +212,18 @@ fn trap_error(error: wasmtime::Error, timeout: Duration) -> SandboxError {
 }
 
 fn run_module(engine: &Engine, module: &Module, input: &[u8], limits: RunLimits) -> Result<Vec<u8>, SandboxError> {
-    let guest = Guest { limits: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(1).build() };
+    // One instance with one memory and one table, each bounded: a module cannot multiply
+    // memories or tables past the limit (each is counted apart otherwise).
+    let guest = Guest {
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            .memories(1)
+            .tables(1)
+            .table_elements(MAX_TABLE_ELEMENTS)
+            .instances(1)
+            .trap_on_grow_failure(false)
+            .build(),
+    };
     let mut store = Store::new(engine, guest);
     store.limiter(|guest| &mut guest.limits);
     store.set_fuel(limits.fuel).map_err(|error| SandboxError::Invalid(error.to_string()))?;

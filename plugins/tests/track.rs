@@ -60,6 +60,8 @@ async fn track_with(gate: Option<Gate>, max_restarts: u32) -> Track {
             backoff_initial: Duration::from_millis(1),
             backoff_max: Duration::from_millis(5),
         },
+        // The HTTP plugins of these tests listen on loopback.
+        network_allow: vec!["127.0.0.1".into()],
         ..HostConfig::default()
     };
     let host = PluginHost::start(config, bus).await.unwrap();
@@ -380,4 +382,43 @@ async fn an_http_plugin_is_called_with_a_timeout_a_size_limit_and_its_schema() {
         assert!(error.message.contains(expected), "{mode}: {}", error.message);
     }
     track.runtime.shutdown().await;
+}
+
+/// Without the operator's allow list, an HTTP plugin cannot reach a private or translated
+/// address, whatever its manifest says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_plugin_cannot_reach_addresses_that_are_not_public() {
+    let store = Arc::new(InMemoryResearchStore::default());
+    let bus = ResearchBus::new(Arc::clone(&store) as Arc<dyn ResearchStore>, PseudonymKey::new([3; 32]));
+    let host = PluginHost::start(HostConfig::default(), bus).await.unwrap();
+    let runtime = Runtime::builder().agent("echo", Echo).start().await.unwrap();
+    let registry = PluginRegistry::new(host, Arc::clone(&store) as Arc<dyn ResearchStore>);
+    let local = remote_plugin().await;
+    for (name, entry) in [
+        ("loopback", local.as_str()),
+        ("nat64", "http://[64:ff9b::7f00:1]:9/run"),
+        ("sixtofour", "http://[2002:7f00:1::1]:9/run"),
+        ("benchmark", "http://198.18.0.1:9/run"),
+    ] {
+        let manifest = json!({"name": name, "version": "1.0.0", "kind": "http", "track": "custom", "entry": entry,
+            "capabilities": {"network": [url_host(entry)]}, "limits": {"timeout": "3s"}});
+        registry.register(manifest, None, UserId::new(), &[]).await.unwrap();
+    }
+    registry.sync(&runtime).await.unwrap();
+    for name in ["loopback", "nat64", "sixtofour", "benchmark"] {
+        let steps = json!([{"key": "call", "agent": name, "retry": {"max_attempts": 1}}]);
+        let id = run(&runtime, UserId::new(), steps, json!({"items": [1]})).await;
+        assert_eq!(finished(&runtime, id).await, ExecutionStatus::Failed, "{name}");
+        let error = runtime.store().get_execution(id).await.unwrap().unwrap().error.unwrap();
+        assert!(
+            error.message.contains("public") || error.message.contains("TROUPE_PLUGIN_NETWORK_ALLOW"),
+            "{name}: {}",
+            error.message
+        );
+    }
+    runtime.shutdown().await;
+}
+
+fn url_host(entry: &str) -> String {
+    url::Url::parse(entry).unwrap().host_str().unwrap().to_owned()
 }

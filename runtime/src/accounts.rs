@@ -172,9 +172,10 @@ pub struct AuditRecord {
 /// Persistence of accounts, sessions, API keys, projects and the audit log.
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
-    /// Inserts a user; when `first_is_admin` and no user exists yet, the user becomes `admin`
-    /// whatever its role says. Returns the stored user; a taken email is a `Conflict`.
-    async fn create_user(&self, user: &UserRecord, first_is_admin: bool) -> Result<UserRecord, StoreError>;
+    /// Inserts a user; when `claim_first_admin` and nobody has become the first admin yet, the
+    /// user becomes it (role `admin`, whatever its role says) in the same transaction. Returns
+    /// the stored user; a taken email is a `Conflict`.
+    async fn create_user(&self, user: &UserRecord, claim_first_admin: bool) -> Result<UserRecord, StoreError>;
 
     /// Returns a user by id.
     async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError>;
@@ -203,6 +204,30 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Revokes every active session of a user except those of `keep_family`.
     async fn revoke_user_sessions(&self, user: UserId, keep_family: Option<Uuid>) -> Result<u64, StoreError>;
+
+    /// Returns the sessions of a family that are not revoked (expired ones included; callers
+    /// compare expiry themselves).
+    async fn unrevoked_sessions(&self, family_id: Uuid) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Returns every session of a user, oldest first (a login is a family of them).
+    async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Revokes every active API key of a user; returns how many.
+    async fn revoke_user_api_keys(&self, user: UserId) -> Result<u64, StoreError>;
+
+    /// Who became the first admin, if anybody has.
+    async fn first_admin(&self) -> Result<Option<UserId>, StoreError>;
+
+    /// Stores the digest of the one-time setup token unless one is stored already or the first
+    /// admin exists; returns whether it stored it (exactly one caller wins, whichever node it
+    /// runs on).
+    async fn put_setup_token(&self, token_hash: &str) -> Result<bool, StoreError>;
+
+    /// In one transaction: consumes the setup token whose digest is `token_hash`, claims the
+    /// first admin and inserts `user` as `admin`. `None` when the token is not (or no longer)
+    /// the stored one or an admin was claimed already; on any error nothing changes, the token
+    /// included.
+    async fn create_first_admin(&self, user: &UserRecord, token_hash: &str) -> Result<Option<UserRecord>, StoreError>;
 
     /// Stores a new API key.
     async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;

@@ -159,6 +159,8 @@ pub enum ErrorCode {
     PrivacyBudgetExhausted,
     /// The experiment exists.
     ExperimentExists,
+    /// The setup token is wrong or used, or setup is done.
+    SetupRefused,
     /// Something broke on the server (the cause is in its log).
     Internal,
 }
@@ -219,6 +221,7 @@ impl ErrorCode {
             SelfDemotion => "self_demotion",
             PrivacyBudgetExhausted => "privacy_budget_exhausted",
             ExperimentExists => "experiment_exists",
+            SetupRefused => "setup_refused",
             Internal => "internal",
         }
     }

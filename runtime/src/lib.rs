@@ -22,6 +22,7 @@ pub mod events;
 pub mod ids;
 pub mod memory;
 pub mod model;
+pub mod net;
 pub mod pipeline;
 pub mod research;
 mod runtime;

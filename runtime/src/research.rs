@@ -188,6 +188,10 @@ pub trait ResearchStore: Send + Sync + 'static {
     /// Creates or replaces an experiment.
     async fn put_experiment(&self, experiment: &Experiment) -> Result<(), StoreError>;
 
+    /// Creates an experiment unless one of its id exists; returns whether it did (one of two
+    /// concurrent creations wins).
+    async fn create_experiment(&self, experiment: &Experiment) -> Result<bool, StoreError>;
+
     /// Returns an experiment.
     async fn get_experiment(&self, id: &str) -> Result<Option<Experiment>, StoreError>;
 
@@ -324,6 +328,15 @@ impl ResearchStore for InMemoryResearchStore {
     async fn put_experiment(&self, experiment: &Experiment) -> Result<(), StoreError> {
         self.lock().experiments.insert(experiment.id.clone(), experiment.clone());
         Ok(())
+    }
+
+    async fn create_experiment(&self, experiment: &Experiment) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.experiments.contains_key(&experiment.id) {
+            return Ok(false);
+        }
+        inner.experiments.insert(experiment.id.clone(), experiment.clone());
+        Ok(true)
     }
 
     async fn get_experiment(&self, id: &str) -> Result<Option<Experiment>, StoreError> {

@@ -21,8 +21,18 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
         BoxStatus::Confined { .. } => tracing::info!(%code_box, "code box"),
         _ => tracing::warn!(%code_box, "code box"),
     }
+    let data_dir = system.config.data_dir.clone();
     let server = system.serve().await?;
-    let users = server.state.auth.store().list_users(None, 1).await?;
+    let no_admin = server.state.auth.store().first_admin().await?.is_none();
+    // The first admin comes from a one-time token only the operator can read: its path is
+    // printed, never the token.
+    let setup_token = data_dir.join("setup-token");
+    if no_admin && let Some(token) = server.state.auth.ensure_setup_token().await? {
+        crate::config::secrets::write_private(&setup_token, &token)?;
+    } else if !no_admin && setup_token.exists() {
+        // Spent: the first admin exists.
+        std::fs::remove_file(&setup_token)?;
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "troupe listening on http://{}", server.addr)?;
@@ -40,11 +50,13 @@ pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
                  to run generated code."
             )?,
         }
-        if users.is_empty() {
+        if no_admin {
             writeln!(
                 out,
-                "no user yet: create the first admin with `troupe admin create-user --email you@example.com` \
-                 (or POST /api/v1/auth/register: the first account is the admin)"
+                "no admin yet: create the first admin with `troupe admin create-user --email you@example.com`, \
+                 or POST /api/v1/auth/setup with the one-time token in {}{}",
+                setup_token.display(),
+                if setup_token.exists() { "" } else { " (written by the node that started first)" }
             )?;
         }
         out.flush()?;
@@ -69,7 +81,7 @@ pub async fn admin(config: Config, command: &AdminCommand) -> anyhow::Result<Exi
             let stores = system::open_stores(&config).await?;
             let auth = system::auth(&config, &stores, &Secrets::load(&config)?);
             let user = auth
-                .create_user(email, &password, name.clone(), (*role).into())
+                .create_user(email, &password, name.clone(), (*role).into(), true)
                 .await
                 .context("cannot create the user")?;
             println!("created {} ({}) with id {}", user.email, user.role.as_str(), user.id);

@@ -128,6 +128,8 @@ pub struct AgentSettings {
     pub price: Option<Price>,
     /// Hosts and networks outbound fetches may reach although not public.
     pub fetch_allow: Vec<String>,
+    /// An explicit proxy for outbound fetches (environment proxy variables are ignored).
+    pub fetch_proxy: Option<String>,
     /// Directories local sources may be read from.
     pub ingest_roots: Vec<PathBuf>,
     /// The YouTube timedtext service.
@@ -142,6 +144,7 @@ impl Default for AgentSettings {
             models: HashMap::new(),
             price: None,
             fetch_allow: Vec::new(),
+            fetch_proxy: None,
             ingest_roots: Vec::new(),
             youtube_base_url: troupe_agents::ask::YOUTUBE_BASE_URL.to_owned(),
             sandbox: SandboxPolicy::default(),
@@ -164,6 +167,8 @@ pub struct Config {
     pub addr: SocketAddr,
     /// The token-signing secret; `None`: generated into the data dir (development).
     pub jwt_secret: Option<String>,
+    /// How long access tokens live.
+    pub access_token_ttl: Duration,
     /// The HTTP layer's settings.
     pub http: HttpSettings,
     /// Password hashing cost.
@@ -228,6 +233,7 @@ impl Config {
             log_format: LogFormat::Text,
             addr: DEFAULT_ADDR.parse().expect("a valid default address"),
             jwt_secret: None,
+            access_token_ttl: ACCESS_TOKEN_TTL,
             http: HttpSettings::default(),
             hash_cost: HashCost::Standard,
             llm: LlmSettings::default(),
@@ -301,16 +307,18 @@ impl Config {
             models: settings.llm_models.clone().unwrap_or_default().into_iter().collect(),
             price: settings.llm_price,
             fetch_allow: settings.fetch_allow.clone().unwrap_or_default(),
+            fetch_proxy: settings.fetch_proxy.clone(),
             ingest_roots,
             youtube_base_url: settings.youtube_base_url.clone().unwrap_or(defaults.agents.youtube_base_url),
             sandbox: sandbox_policy(settings, environment)?,
         };
         let http = http_settings(settings, environment)?;
-        let plugins = match settings.plugin_workers {
+        let mut plugins = match settings.plugin_workers {
             Some(0) => bail!("TROUPE_PLUGIN_WORKERS must be at least 1"),
             Some(workers) => HostConfig { workers, ..HostConfig::default() },
             None => HostConfig::default(),
         };
+        plugins.network_allow = settings.plugin_network_allow.clone().unwrap_or_default();
         if let Some(text) = &settings.research_key {
             secrets::decode_research_key(text)?;
         }
@@ -320,6 +328,11 @@ impl Config {
             log_format: settings.log_format.unwrap_or_default(),
             addr: settings.addr.unwrap_or(defaults.addr),
             jwt_secret: settings.jwt_secret.clone(),
+            access_token_ttl: match settings.access_token_ttl {
+                Some(ttl) if ttl < Duration::from_secs(1) => bail!("TROUPE_ACCESS_TOKEN_TTL must be at least 1s"),
+                Some(ttl) => ttl,
+                None => ACCESS_TOKEN_TTL,
+            },
             http,
             hash_cost: if fast_hashing { HashCost::Fast } else { HashCost::Standard },
             llm,
@@ -354,8 +367,49 @@ fn http_settings(settings: &Settings, environment: Environment) -> anyhow::Resul
     if max_tokens == Some(0) || max_cost_usd.is_some_and(|cost| !cost.is_finite() || cost <= 0.0) {
         bail!("TROUPE_BUDGET_MAX_TOKENS and TROUPE_BUDGET_MAX_COST_USD must be positive");
     }
+    let trusted_proxies = settings
+        .trusted_proxies
+        .iter()
+        .flatten()
+        .map(|text| {
+            let text = text.trim();
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| anyhow::anyhow!("TROUPE_TRUSTED_PROXIES: `{text}` is not an address or a CIDR network"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let caps = troupe_gateway::http::EpsilonCaps::default();
+    let epsilon_caps = troupe_gateway::http::EpsilonCaps {
+        per_release: settings.research_max_epsilon_release.unwrap_or(caps.per_release),
+        total: settings.research_max_epsilon_total.unwrap_or(caps.total),
+    };
+    if !(epsilon_caps.per_release > 0.0
+        && epsilon_caps.total >= epsilon_caps.per_release
+        && epsilon_caps.total.is_finite())
+    {
+        bail!("TROUPE_RESEARCH_MAX_EPSILON_RELEASE and _TOTAL must be positive, the total at least the release's");
+    }
+    let positive = |name: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => Err(anyhow::anyhow!("{name} must be at least 1")),
+        Some(value) => Ok(value),
+        None => Ok(default),
+    };
     Ok(HttpSettings {
-        allow_registration: settings.allow_registration.unwrap_or(defaults.allow_registration),
+        // Open by default for a developer; closed by default in production (admins invite).
+        allow_registration: settings.allow_registration.unwrap_or(environment == Environment::Development),
+        ws_recheck_interval: settings.ws_recheck_interval.unwrap_or(defaults.ws_recheck_interval),
+        ws_max_subscriptions: positive(
+            "TROUPE_WS_MAX_SUBSCRIPTIONS",
+            settings.ws_max_subscriptions,
+            defaults.ws_max_subscriptions,
+        )?,
+        ws_max_connections_per_user: positive(
+            "TROUPE_WS_MAX_CONNECTIONS_PER_USER",
+            settings.ws_max_connections_per_user,
+            defaults.ws_max_connections_per_user,
+        )?,
+        trusted_proxies,
+        epsilon_caps,
         body_limit: settings.body_limit.unwrap_or(defaults.body_limit),
         request_timeout: settings.request_timeout.unwrap_or(defaults.request_timeout),
         cors_origins: settings.cors_origins.clone().unwrap_or_default(),

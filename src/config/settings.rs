@@ -68,6 +68,24 @@ pub struct Settings {
     /// Default cost cap (US dollars) of an execution whose request and pipeline set no budget.
     #[arg(long, global = true, env = "TROUPE_BUDGET_MAX_COST_USD", help_heading = "Server")]
     pub budget_max_cost_usd: Option<f64>,
+    /// How long an access token lives, e.g. `15m` (default 15m).
+    #[arg(long, global = true, env = "TROUPE_ACCESS_TOKEN_TTL", value_parser = humantime::parse_duration, help_heading = "Server")]
+    #[serde(default, with = "humantime_opt")]
+    pub access_token_ttl: Option<Duration>,
+    /// How often an open WebSocket's credentials are checked again, e.g. `60s` (default 60s).
+    #[arg(long, global = true, env = "TROUPE_WS_RECHECK_INTERVAL", value_parser = humantime::parse_duration, help_heading = "Server")]
+    #[serde(default, with = "humantime_opt")]
+    pub ws_recheck_interval: Option<Duration>,
+    /// Subscriptions one WebSocket may hold (default 100).
+    #[arg(long, global = true, env = "TROUPE_WS_MAX_SUBSCRIPTIONS", help_heading = "Server")]
+    pub ws_max_subscriptions: Option<usize>,
+    /// WebSockets one user may hold open (default 20).
+    #[arg(long, global = true, env = "TROUPE_WS_MAX_CONNECTIONS_PER_USER", help_heading = "Server")]
+    pub ws_max_connections_per_user: Option<usize>,
+    /// Reverse proxies (CIDRs or addresses, comma-separated) whose `X-Forwarded-For` is
+    /// believed for rate limits and the audit log (none by default).
+    #[arg(long, global = true, env = "TROUPE_TRUSTED_PROXIES", value_delimiter = ',', help_heading = "Server")]
+    pub trusted_proxies: Option<Vec<String>>,
     /// Cheap password hashing for tests and benchmarks; refused in production.
     #[arg(long, global = true, env = "TROUPE_INSECURE_FAST_HASHING", hide = true)]
     pub insecure_fast_hashing: Option<bool>,
@@ -97,6 +115,10 @@ pub struct Settings {
     /// `127.0.0.1,10.0.0.0/8,intranet.local` (SSRF protection refuses them otherwise).
     #[arg(long, global = true, env = "TROUPE_FETCH_ALLOW", value_delimiter = ',', help_heading = "Models")]
     pub fetch_allow: Option<Vec<String>>,
+    /// A proxy for the research agents' outbound fetches (`http://host:port`); `HTTP_PROXY`
+    /// and friends are ignored, since a proxy resolves names past troupe's address checks.
+    #[arg(long, global = true, env = "TROUPE_FETCH_PROXY", help_heading = "Models")]
+    pub fetch_proxy: Option<String>,
     /// Directories the research ingesters may read local files from (none by default).
     #[arg(long, global = true, env = "TROUPE_INGEST_ROOTS", value_delimiter = ',', help_heading = "Models")]
     pub ingest_roots: Option<Vec<PathBuf>>,
@@ -178,6 +200,16 @@ pub struct Settings {
     /// data dir in development; required in production).
     #[arg(long, global = true, env = "TROUPE_RESEARCH_KEY", hide_env_values = true, help_heading = "Research")]
     pub research_key: Option<String>,
+    /// The most ε a researcher may give one release of an experiment (default 1.0).
+    #[arg(long, global = true, env = "TROUPE_RESEARCH_MAX_EPSILON_RELEASE", help_heading = "Research")]
+    pub research_max_epsilon_release: Option<f64>,
+    /// The most ε a researcher may give an experiment in all (default 10.0).
+    #[arg(long, global = true, env = "TROUPE_RESEARCH_MAX_EPSILON_TOTAL", help_heading = "Research")]
+    pub research_max_epsilon_total: Option<f64>,
+    /// Hosts and networks (CIDR) HTTP plugins may be reached at although they are not public,
+    /// e.g. `10.0.0.0/8,plugins.internal` (refused otherwise).
+    #[arg(long, global = true, env = "TROUPE_PLUGIN_NETWORK_ALLOW", value_delimiter = ',', help_heading = "Research")]
+    pub plugin_network_allow: Option<Vec<String>>,
     /// Threads that run WebAssembly plugins (default 1: plugins never hold more than one core).
     #[arg(long, global = true, env = "TROUPE_PLUGIN_WORKERS", help_heading = "Research")]
     pub plugin_workers: Option<usize>,

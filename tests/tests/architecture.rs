@@ -191,3 +191,63 @@ fn the_cycle_check_finds_a_cycle() {
     std::fs::write(dir.path().join("c.rs"), "pub fn g() {}\n").unwrap();
     assert!(check_crate(dir.path()).is_empty());
 }
+
+/// The workspace crates and the database, HTTP-client and web-framework crates each library
+/// crate may name in its `[dependencies]` (DESIGN.md section 2: arrows point one way; only
+/// `memory` speaks SQL; the runtime needs no database, HTTP or LLM crate).
+fn allowed(krate: &str) -> &'static [&'static str] {
+    match krate {
+        "runtime" => &[],
+        "memory" => &["troupe-runtime", "sqlx"],
+        "agents" | "plugins" => &["troupe-runtime", "reqwest"],
+        "gateway" => &["troupe-runtime", "troupe-agents", "troupe-plugins", "troupe-memory", "axum"],
+        _ => unreachable!("no such crate"),
+    }
+}
+
+/// Dependencies that are arrows worth checking.
+const WATCHED: [&str; 9] = [
+    "troupe",
+    "troupe-runtime",
+    "troupe-agents",
+    "troupe-plugins",
+    "troupe-memory",
+    "troupe-gateway",
+    "sqlx",
+    "axum",
+    "reqwest",
+];
+
+fn dependencies(manifest: &str) -> Vec<String> {
+    let value: toml::Table = manifest.parse().expect("a valid Cargo.toml");
+    value
+        .get("dependencies")
+        .and_then(toml::Value::as_table)
+        .map(|table| table.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn crates_depend_only_in_the_documented_direction() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+    let mut wrong = Vec::new();
+    for krate in ["runtime", "agents", "memory", "plugins", "gateway"] {
+        let manifest = std::fs::read_to_string(workspace.join(krate).join("Cargo.toml")).unwrap();
+        let names = dependencies(&manifest);
+        assert!(!names.is_empty() || krate == "runtime", "{krate}: no [dependencies] read");
+        wrong.extend(
+            names
+                .iter()
+                .filter(|name| WATCHED.contains(&name.as_str()) && !allowed(krate).contains(&name.as_str()))
+                .map(|name| format!("{krate} → {name}")),
+        );
+    }
+    assert!(wrong.is_empty(), "arrows against DESIGN.md section 2: {wrong:?}");
+}
+
+#[test]
+fn the_direction_check_reads_dependencies() {
+    let manifest = "[package]\nname = \"x\"\n[dependencies]\nsqlx.workspace = true\ntroupe-runtime = { path = \"r\" }\n\
+                    [dev-dependencies]\naxum = \"1\"\n";
+    assert_eq!(dependencies(manifest), ["sqlx", "troupe-runtime"]);
+}

@@ -1,20 +1,22 @@
 //! Authentication: accounts, logins, refresh-token rotation with reuse detection, API keys and
 //! the audit trail of it all. HTTP-free; the gateway's handlers call it.
 
+pub mod cache;
 pub mod password;
+pub mod throttle;
 pub mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use troupe_runtime::accounts::{AccountStore, ApiKeyRecord, AuditRecord, Role, SessionRecord, UserRecord, UserUpdate};
 use troupe_runtime::ids::UserId;
 use troupe_runtime::store::StoreError;
 use uuid::Uuid;
 
-pub use password::{HashCost, Passwords};
+pub use password::{Busy, HashCost, Passwords};
 pub use tokens::Jwt;
 
 /// Shortest password accepted.
@@ -43,6 +45,12 @@ pub enum AuthError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Too many passwords are being checked: retry in a moment.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The setup token is wrong, used, or setup is done.
+    #[error("invalid setup token, or setup is done")]
+    SetupRefused,
     /// Hashing failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -81,6 +89,8 @@ pub struct Caller {
     pub api_key: Option<Uuid>,
     /// Whether only safe methods are allowed.
     pub read_only: bool,
+    /// When the access token expires (`None` for an API key).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Caller {
@@ -95,6 +105,23 @@ impl Caller {
     }
 }
 
+/// One login of a user (a family of refresh-token sessions), as the user sees it.
+#[derive(Clone, Debug)]
+pub struct Login {
+    /// Its id (the session family).
+    pub id: Uuid,
+    /// The device's user agent when it logged in.
+    pub device: Option<String>,
+    /// The address it logged in from.
+    pub address: Option<String>,
+    /// When it logged in.
+    pub created_at: DateTime<Utc>,
+    /// When its tokens were last refreshed (or issued).
+    pub last_used_at: DateTime<Utc>,
+    /// Whether the caller's own access token belongs to it.
+    pub current: bool,
+}
+
 /// The authentication service.
 #[derive(Clone)]
 pub struct Auth {
@@ -102,12 +129,24 @@ pub struct Auth {
     passwords: Passwords,
     jwt: Jwt,
     refresh_ttl: Duration,
+    cache: Arc<cache::CredentialCache>,
+    throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl Auth {
     /// Builds the service.
     pub fn new(store: Arc<dyn AccountStore>, passwords: Passwords, jwt: Jwt, refresh_ttl: Duration) -> Self {
-        Self { store, passwords, jwt, refresh_ttl }
+        Self { store, passwords, jwt, refresh_ttl, cache: Arc::default(), throttle: Arc::default() }
+    }
+
+    /// How long access tokens live.
+    pub fn access_ttl(&self) -> Duration {
+        self.jwt.ttl
+    }
+
+    /// Tells the credential cache that a user changed here (role, disabled, budget, keys).
+    pub fn user_changed(&self, id: UserId) {
+        self.cache.forget_user(id);
     }
 
     /// The account store.
@@ -115,30 +154,18 @@ impl Auth {
         &self.store
     }
 
-    /// Creates an account; the first account of the installation is an admin.
+    /// Creates an account; with `claim_first_admin` it becomes the first admin (role `admin`)
+    /// unless somebody already did.
     pub async fn create_user(
         &self,
         email: &str,
         password: &str,
         name: Option<String>,
         role: Role,
+        claim_first_admin: bool,
     ) -> Result<UserRecord, AuthError> {
-        let password_hash =
-            self.passwords.hash(password.to_owned()).await.map_err(|error| AuthError::Internal(error.to_string()))?;
-        let now = Utc::now();
-        let user = UserRecord {
-            id: UserId::new(),
-            email: normalize_email(email),
-            name,
-            password_hash,
-            role,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-            last_login_at: None,
-            budget: None,
-        };
-        match self.store.create_user(&user, true).await {
+        let user = self.new_user(email, password, name, role).await?;
+        match self.store.create_user(&user, claim_first_admin).await {
             Ok(user) => {
                 self.audit(Some(user.id), "user_created", Some(user.id.to_string()), None, json!({"role": user.role}))
                     .await;
@@ -149,18 +176,55 @@ impl Auth {
         }
     }
 
+    /// A user record with a freshly hashed password, not yet stored.
+    async fn new_user(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<String>,
+        role: Role,
+    ) -> Result<UserRecord, AuthError> {
+        let password_hash = self.passwords.hash(password.to_owned()).await?.map_err(AuthError::Internal)?;
+        let now = Utc::now();
+        Ok(UserRecord {
+            id: UserId::new(),
+            email: normalize_email(email),
+            name,
+            password_hash,
+            role,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            budget: None,
+        })
+    }
+
     /// Checks a password and opens a session.
     pub async fn login(&self, email: &str, password: &str, client: &ClientInfo) -> Result<Issued, AuthError> {
         let email = normalize_email(email);
+        let address = client.ip.as_ref().map(|ip| format!("address:{ip}"));
+        // Each failure of this account (or from this address) makes the next attempt wait.
+        let delay =
+            self.throttle.delay(&email).max(address.as_deref().map_or(Duration::ZERO, |a| self.throttle.delay(a)));
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let user = self.store.get_user_by_email(&email).await?;
-        let verified = self.passwords.verify(password.to_owned(), user.as_ref().map(|u| u.password_hash.clone())).await;
+        let verified =
+            self.passwords.verify(password.to_owned(), user.as_ref().map(|u| u.password_hash.clone())).await?;
         let user = match user {
             Some(user) if verified => user,
             user => {
+                self.throttle.failed(&email);
+                if let Some(address) = &address {
+                    self.throttle.failed(address);
+                }
                 self.audit(user.map(|u| u.id), "login_failed", None, client.ip.clone(), json!({"email": email})).await;
                 return Err(AuthError::InvalidCredentials);
             }
         };
+        self.throttle.succeeded(&email);
         if user.disabled {
             self.audit(Some(user.id), "login_refused_disabled", None, client.ip.clone(), Value::Null).await;
             return Err(AuthError::Disabled);
@@ -218,42 +282,184 @@ impl Auth {
         };
         if let Some(family) = family {
             self.store.revoke_family(family).await?;
+            self.cache.forget_family(family);
         }
         self.audit(Some(caller.id()), "logout", family.map(|f| f.to_string()), None, Value::Null).await;
         Ok(())
     }
 
-    /// Changes the caller's password and revokes their other logins.
-    pub async fn change_password(&self, caller: &Caller, current: &str, new: &str) -> Result<(), AuthError> {
-        if !self.passwords.verify(current.to_owned(), Some(caller.user.password_hash.clone())).await {
+    /// Changes the caller's password, revokes their other logins and — unless
+    /// `revoke_api_keys` is false — their API keys.
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+        revoke_api_keys: bool,
+    ) -> Result<(), AuthError> {
+        if !self.passwords.verify(current.to_owned(), Some(caller.user.password_hash.clone())).await? {
             return Err(AuthError::InvalidCredentials);
         }
-        let password_hash =
-            self.passwords.hash(new.to_owned()).await.map_err(|error| AuthError::Internal(error.to_string()))?;
+        let password_hash = self.passwords.hash(new.to_owned()).await?.map_err(AuthError::Internal)?;
         self.store
             .update_user(caller.id(), &UserUpdate { password_hash: Some(password_hash), ..UserUpdate::default() })
             .await?;
         let revoked = self.store.revoke_user_sessions(caller.id(), caller.family).await?;
-        self.audit(Some(caller.id()), "password_changed", None, None, json!({"sessions_revoked": revoked})).await;
+        let keys = if revoke_api_keys { self.store.revoke_user_api_keys(caller.id()).await? } else { 0 };
+        self.cache.forget_user(caller.id());
+        self.cache.forget_families();
+        self.audit(
+            Some(caller.id()),
+            "password_changed",
+            None,
+            None,
+            json!({"sessions_revoked": revoked, "api_keys_revoked": keys}),
+        )
+        .await;
         Ok(())
+    }
+
+    /// Lists the caller's active logins, newest first.
+    pub async fn logins(&self, caller: &Caller) -> Result<Vec<Login>, AuthError> {
+        let now = Utc::now();
+        let mut logins: Vec<Login> = Vec::new();
+        for session in self.store.list_user_sessions(caller.id()).await? {
+            match logins.iter_mut().find(|login| login.id == session.family_id) {
+                Some(login) => {
+                    login.last_used_at = login.last_used_at.max(session.created_at);
+                    // An active login is one whose newest token still works.
+                    login.current = login.current || (session.revoked_at.is_none() && session.expires_at > now);
+                }
+                None => logins.push(Login {
+                    id: session.family_id,
+                    device: session.user_agent.clone(),
+                    address: session.ip.clone(),
+                    created_at: session.created_at,
+                    last_used_at: session.created_at,
+                    current: session.revoked_at.is_none() && session.expires_at > now,
+                }),
+            }
+        }
+        // `current` held "active" while folding; keep the active ones and mark the caller's.
+        let mut active: Vec<Login> = logins
+            .into_iter()
+            .filter(|login| login.current)
+            .map(|login| Login { current: caller.family == Some(login.id), ..login })
+            .collect();
+        active.sort_by_key(|login| std::cmp::Reverse(login.last_used_at));
+        Ok(active)
+    }
+
+    /// Ends one of the caller's logins (its access tokens stop working); returns whether it
+    /// was one of theirs and active.
+    pub async fn end_login(&self, caller: &Caller, id: Uuid) -> Result<bool, AuthError> {
+        let sessions = self.store.unrevoked_sessions(id).await?;
+        if !sessions.iter().any(|session| session.user_id == caller.id()) {
+            return Ok(false);
+        }
+        self.store.revoke_family(id).await?;
+        self.cache.forget_family(id);
+        self.audit(Some(caller.id()), "session_ended", Some(id.to_string()), None, Value::Null).await;
+        Ok(true)
+    }
+
+    /// Creates the one-time setup token when the installation has no user and none exists;
+    /// returns it (to be written where only the operator can read it), or `None`.
+    pub async fn ensure_setup_token(&self) -> Result<Option<String>, AuthError> {
+        let token = tokens::random_token(tokens::SETUP_PREFIX);
+        Ok(self.store.put_setup_token(&tokens::digest(&token)).await?.then_some(token))
+    }
+
+    /// Creates the first admin with the setup token, which works once: consuming it, claiming
+    /// the first admin and creating the account are one transaction, so a failure (a taken
+    /// email) keeps the token and two racing requests never make two admins.
+    pub async fn setup(
+        &self,
+        token: &str,
+        email: &str,
+        password: &str,
+        name: Option<String>,
+    ) -> Result<UserRecord, AuthError> {
+        if token.starts_with(tokens::SETUP_PREFIX) {
+            let user = self.new_user(email, password, name, Role::Admin).await?;
+            match self.store.create_first_admin(&user, &tokens::digest(token)).await {
+                Ok(Some(user)) => {
+                    self.audit(Some(user.id), "setup_done", Some(user.id.to_string()), None, Value::Null).await;
+                    return Ok(user);
+                }
+                Ok(None) => {}
+                Err(StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        self.audit(None, "setup_refused", None, None, Value::Null).await;
+        Err(AuthError::SetupRefused)
     }
 
     /// Resolves a bearer credential (a JWT or an API key) to its caller.
     pub async fn authenticate(&self, credential: &str) -> Result<Caller, AuthError> {
         if credential.starts_with(tokens::API_KEY_PREFIX) {
-            let key = self
-                .store
-                .find_api_key(&tokens::digest(credential))
-                .await?
-                .filter(|key| key.revoked_at.is_none())
-                .ok_or(AuthError::Unauthenticated("invalid or revoked API key"))?;
+            let key = self.api_key(&tokens::digest(credential)).await?;
             let user = self.active_user(key.user_id).await?;
-            return Ok(Caller { user, family: None, api_key: Some(key.id), read_only: key.read_only });
+            return Ok(Caller {
+                user,
+                family: None,
+                api_key: Some(key.id),
+                read_only: key.read_only,
+                expires_at: None,
+            });
         }
         let claims =
             self.jwt.verify(credential).map_err(|_| AuthError::Unauthenticated("invalid or expired access token"))?;
+        if !self.login_active(claims.sid).await? {
+            return Err(AuthError::Unauthenticated("the session has ended"));
+        }
         let user = self.active_user(claims.sub).await?;
-        Ok(Caller { user, family: Some(claims.sid), api_key: None, read_only: false })
+        let expires_at = DateTime::from_timestamp(claims.exp, 0);
+        Ok(Caller { user, family: Some(claims.sid), api_key: None, read_only: false, expires_at })
+    }
+
+    /// Checks that an authenticated caller still is one: the token has not expired, its login
+    /// has not ended, its key is not revoked, its user is not disabled. WebSockets call it on
+    /// every subscription and periodically.
+    pub async fn recheck(&self, caller: &Caller) -> Result<(), AuthError> {
+        if caller.expires_at.is_some_and(|expires| expires <= Utc::now()) {
+            return Err(AuthError::Unauthenticated("the access token has expired"));
+        }
+        if let Some(family) = caller.family
+            && !self.login_active(family).await?
+        {
+            return Err(AuthError::Unauthenticated("the session has ended"));
+        }
+        if let Some(key) = caller.api_key {
+            let keys = self.store.list_api_keys(caller.id()).await?;
+            if !keys.iter().any(|record| record.id == key && record.revoked_at.is_none()) {
+                return Err(AuthError::Unauthenticated("the API key was revoked"));
+            }
+        }
+        self.active_user(caller.id()).await.map(drop)
+    }
+
+    async fn api_key(&self, digest: &str) -> Result<ApiKeyRecord, AuthError> {
+        let key = match self.cache.key(digest) {
+            Some(key) => key,
+            None => {
+                let key = self.store.find_api_key(digest).await?;
+                self.cache.put_key(digest.to_owned(), key.clone());
+                key
+            }
+        };
+        key.filter(|key| key.revoked_at.is_none()).ok_or(AuthError::Unauthenticated("invalid or revoked API key"))
+    }
+
+    async fn login_active(&self, family: Uuid) -> Result<bool, AuthError> {
+        if let Some(active) = self.cache.family(family) {
+            return Ok(active);
+        }
+        let now = Utc::now();
+        let active = self.store.unrevoked_sessions(family).await?.iter().any(|session| session.expires_at > now);
+        self.cache.put_family(family, active);
+        Ok(active)
     }
 
     /// The rate-limit bucket of a credential: its user for a valid access token (however many
@@ -316,7 +522,15 @@ impl Auth {
     }
 
     async fn active_user(&self, id: UserId) -> Result<UserRecord, AuthError> {
-        match self.store.get_user(id).await? {
+        let user = match self.cache.user(id) {
+            Some(user) => user,
+            None => {
+                let user = self.store.get_user(id).await?;
+                self.cache.put_user(id, user.clone());
+                user
+            }
+        };
+        match user {
             Some(user) if !user.disabled => Ok(user),
             Some(_) => Err(AuthError::Disabled),
             None => Err(AuthError::Unauthenticated("unknown user")),

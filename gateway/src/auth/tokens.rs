@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 /// Prefix of refresh tokens.
 pub const REFRESH_PREFIX: &str = "trr_";
+/// Prefix of the one-time setup token.
+pub const SETUP_PREFIX: &str = "trs_";
 /// Prefix of API keys (how the gateway tells a key from a JWT).
 pub const API_KEY_PREFIX: &str = "trk_";
 /// Issuer and audience written into and required from every access token.

@@ -52,9 +52,11 @@ pub struct ErrorFields {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
-        ValidationFailed | BadBody | MalformedJson | WebsocketRequired => StatusCode::BAD_REQUEST,
+        ValidationFailed | InvalidManifest | BadBody | MalformedJson | WebsocketRequired => StatusCode::BAD_REQUEST,
         Unauthorized | InvalidCredentials | RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        Forbidden | AccountDisabled | ReadOnlyKey | RegistrationClosed | NotPermitted => StatusCode::FORBIDDEN,
+        Forbidden | AccountDisabled | ReadOnlyKey | RegistrationClosed | NotPermitted | SetupRefused => {
+            StatusCode::FORBIDDEN
+        }
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Conflict
@@ -68,7 +70,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ExperimentExists => StatusCode::CONFLICT,
         PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        InvalidPipeline | InvalidManifest | PipelineInvalid | InvalidPlan => StatusCode::UNPROCESSABLE_ENTITY,
+        InvalidPipeline | PipelineInvalid | InvalidPlan => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Timeout | StoreUnavailable | MemoryUnavailable | Restarting | Unavailable | SandboxUnavailable
         | AgentUnavailable | AgentQuarantined => StatusCode::SERVICE_UNAVAILABLE,
@@ -226,6 +228,12 @@ impl From<AuthError> for ApiError {
             AuthError::RefreshReused => Self::new(ErrorCode::RefreshTokenReused, error.to_string()),
             AuthError::EmailTaken => Self::new(ErrorCode::EmailTaken, error.to_string()),
             AuthError::Store(error) => error.into(),
+            AuthError::Busy(busy) => {
+                let mut error = Self::new(ErrorCode::Unavailable, busy.to_string());
+                error.retry_after = Some(1);
+                error
+            }
+            AuthError::SetupRefused => Self::new(ErrorCode::SetupRefused, error.to_string()),
             AuthError::Internal(cause) => Self::internal(cause),
         }
     }

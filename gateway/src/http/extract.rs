@@ -114,6 +114,29 @@ pub fn credential(parts: &Parts) -> Option<&str> {
     parts.headers.get(API_KEY_HEADER).and_then(|value| value.to_str().ok()).map(str::trim)
 }
 
+/// Returns the client's address: the connection's peer, unless the peer is a trusted proxy —
+/// then the address the proxies recorded in `X-Forwarded-For`: the nearest one that is not a
+/// trusted proxy itself (anything further left could have been written by the client).
+pub fn client_ip(
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<std::net::IpAddr> {
+    let peer = peer_addr(extensions)?.ip();
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|part| part.trim().parse().ok())
+        .collect();
+    Some(forwarded.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer))
+}
+
 /// Returns the address of the connection's peer: the socket's, or the one a test router set
 /// with `MockConnectInfo`.
 pub fn peer_addr(extensions: &axum::http::Extensions) -> Option<std::net::SocketAddr> {
@@ -128,8 +151,8 @@ pub fn peer_addr(extensions: &axum::http::Extensions) -> Option<std::net::Socket
 impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
-        let ip = peer_addr(&parts.extensions).map(|addr| addr.ip().to_string());
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ip = client_ip(&parts.extensions, &parts.headers, &state.settings.trusted_proxies).map(|ip| ip.to_string());
         let user_agent =
             parts.headers.get(axum::http::header::USER_AGENT).and_then(|value| value.to_str().ok()).map(str::to_owned);
         Ok(ClientInfo { ip, user_agent })

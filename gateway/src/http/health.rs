@@ -11,10 +11,26 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// How long readiness waits for the store: a load balancer must learn of an outage at once,
+/// not after the pool's acquire timeout.
+pub const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    if let Err(error) = state.runtime.store().ping().await {
-        tracing::warn!(%error, "readiness: store unreachable");
-        return Err(ApiError::new(ErrorCode::StoreUnavailable, "the store does not answer"));
+    let unavailable = || {
+        let mut error = ApiError::new(ErrorCode::StoreUnavailable, "the store does not answer");
+        error.retry_after = Some(1);
+        error
+    };
+    match tokio::time::timeout(READINESS_TIMEOUT, state.runtime.store().ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness: store unreachable");
+            return Err(unavailable());
+        }
+        Err(_) => {
+            tracing::warn!("readiness: the store did not answer within a second");
+            return Err(unavailable());
+        }
     }
     if !state.runtime.is_ready() {
         return Err(ApiError::new(ErrorCode::Restarting, "the actor tree is restarting"));

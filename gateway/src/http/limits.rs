@@ -73,17 +73,31 @@ impl RateLimiter {
     }
 }
 
-/// Answers 429 with `Retry-After` when the client's or the user's bucket is empty. Only the
-/// API is limited; health, readiness and metrics are not.
+/// Paths never rate-limited: health checks and scrapes must answer whatever a client does.
+const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// What the rate-limit middleware needs.
+#[derive(Clone)]
+pub struct Limiting {
+    /// The buckets; `None` when limits are off.
+    pub limiter: Option<Arc<RateLimiter>>,
+    /// Maps a credential to its bucket.
+    pub auth: Auth,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted: Arc<Vec<ipnet::IpNet>>,
+}
+
+/// Answers 429 with `Retry-After` when the client's or the user's bucket is empty. Every route
+/// is limited (unknown ones included) but health, readiness and metrics.
 pub async fn rate_limit(
-    State((limiter, auth)): State<(Option<Arc<RateLimiter>>, Auth)>,
+    State(Limiting { limiter, auth, trusted }): State<Limiting>,
     request: Request,
     next: Next,
 ) -> Response {
     if let Some(limiter) = limiter
-        && request.uri().path().starts_with("/api/v1/")
+        && !UNLIMITED.contains(&request.uri().path())
     {
-        let ip = super::extract::peer_addr(request.extensions()).map(|addr| addr.ip());
+        let ip = super::extract::client_ip(request.extensions(), request.headers(), &trusted);
         let (parts, body) = request.into_parts();
         let user = super::extract::credential(&parts).map(|credential| auth.rate_key(credential));
         let verdict = limiter.check(ip, user.as_ref());

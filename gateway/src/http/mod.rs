@@ -52,6 +52,31 @@ pub struct HttpSettings {
     /// Whether user-defined and inline pipelines of non-admins are refused when they name a
     /// demo agent (`troupe_agents::demo::DEMO_AGENTS`); on in production.
     pub restrict_demo_agents: bool,
+    /// How often a WebSocket's credentials are checked again.
+    pub ws_recheck_interval: Duration,
+    /// Subscriptions one WebSocket may hold.
+    pub ws_max_subscriptions: usize,
+    /// WebSockets one user may hold open.
+    pub ws_max_connections_per_user: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (for rate limits and the audit log).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The operator's caps on experiments' privacy budgets.
+    pub epsilon_caps: EpsilonCaps,
+}
+
+/// The most privacy budget a researcher may give an experiment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpsilonCaps {
+    /// ε of one release.
+    pub per_release: f64,
+    /// ε of an experiment in all.
+    pub total: f64,
+}
+
+impl Default for EpsilonCaps {
+    fn default() -> Self {
+        Self { per_release: 1.0, total: 10.0 }
+    }
 }
 
 impl Default for HttpSettings {
@@ -67,6 +92,11 @@ impl Default for HttpSettings {
             rate_limit: Some(limits::RateLimit::default()),
             default_budget: None,
             restrict_demo_agents: false,
+            ws_recheck_interval: Duration::from_secs(60),
+            ws_max_subscriptions: 100,
+            ws_max_connections_per_user: 20,
+            trusted_proxies: Vec::new(),
+            epsilon_caps: EpsilonCaps::default(),
         }
     }
 }
@@ -90,6 +120,8 @@ pub struct AppState {
     pub ws_frames: Arc<ws::EventFrames>,
     /// Users' memories.
     pub memories: Arc<troupe_memory::MemoryService>,
+    /// Open WebSockets per user.
+    pub ws_sockets: Arc<dashmap::DashMap<troupe_runtime::ids::UserId, usize>>,
     /// The plugin track: registrations, the plugin tree, the research bus.
     pub plugins: Arc<troupe_plugins::PluginRegistry>,
 }
@@ -118,6 +150,7 @@ impl AppState {
             shutdown: CancellationToken::new(),
             ws_frames: Arc::new(ws::EventFrames::default()),
             memories,
+            ws_sockets: Arc::default(),
             plugins,
         }
     }
@@ -137,7 +170,14 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::docs_router(openapi))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state((limiter, state.auth.clone()), limits::rate_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limits::Limiting {
+                limiter,
+                auth: state.auth.clone(),
+                trusted: Arc::new(state.settings.trusted_proxies.clone()),
+            },
+            limits::rate_limit,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::timeout))
         .layer(DefaultBodyLimit::max(state.settings.body_limit))
         .layer(limits::cors(&state.settings.cors_origins))

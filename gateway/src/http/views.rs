@@ -39,6 +39,36 @@ impl From<&UserRecord> for UserView {
     }
 }
 
+/// One login of the caller.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    /// Its id (end it with `DELETE /api/v1/auth/sessions/{id}`).
+    pub id: uuid::Uuid,
+    /// The device's user agent when it logged in.
+    pub device: Option<String>,
+    /// The client address it logged in from.
+    pub address: Option<String>,
+    /// When it logged in.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its tokens were last refreshed or issued.
+    pub last_used_at: chrono::DateTime<chrono::Utc>,
+    /// Whether this request's own access token belongs to it.
+    pub current: bool,
+}
+
+impl From<&crate::auth::Login> for SessionView {
+    fn from(login: &crate::auth::Login) -> Self {
+        Self {
+            id: login.id,
+            device: login.device.clone(),
+            address: login.address.clone(),
+            created_at: login.created_at,
+            last_used_at: login.last_used_at,
+            current: login.current,
+        }
+    }
+}
+
 /// Tokens from a login or a refresh.
 #[derive(Serialize, ToSchema)]
 pub struct TokenView {

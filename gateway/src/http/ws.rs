@@ -13,6 +13,12 @@
 //!    (`resume_after_seq`: subscribe again from there), `error`. The server pings every
 //!    `ws_ping_interval` and closes a connection silent for `ws_idle_timeout`; on shutdown it
 //!    sends a close frame (1001).
+//! 4. Credentials are checked again on every subscription, every `ws_recheck_interval`, and
+//!    when the access token expires: a revoked key or login, a disabled user or an expired
+//!    token gets `{"type":"error","code":"unauthorized"}` and close code 4401. A user has at
+//!    most `ws_max_connections_per_user` sockets (more: `too_many_connections`, close 4429) and
+//!    a socket at most `ws_max_subscriptions` subscriptions (more: `too_many_subscriptions`).
+//!    An execution id is one subscription however it is spelled.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -35,6 +41,7 @@ use crate::auth::Caller;
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close codes (4000–4999 are for applications).
 const CLOSE_UNAUTHORIZED: u16 = 4401;
+const CLOSE_TOO_MANY: u16 = 4429;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_GOING_AWAY: u16 = 1001;
 /// Messages written to a socket before it is flushed.
@@ -99,6 +106,34 @@ fn error(code: &str, message: impl Into<String>) -> Message {
     text(json!({ "type": "error", "code": code, "message": message.into() }))
 }
 
+/// Counts a user's sockets; the count goes down when dropped.
+struct SocketSlot {
+    sockets: std::sync::Arc<dashmap::DashMap<UserId, usize>>,
+    user: UserId,
+}
+
+impl SocketSlot {
+    fn take(state: &AppState, user: UserId) -> Option<Self> {
+        let mut count = state.ws_sockets.entry(user).or_insert(0);
+        if *count >= state.settings.ws_max_connections_per_user {
+            return None;
+        }
+        *count += 1;
+        Some(Self { sockets: std::sync::Arc::clone(&state.ws_sockets), user })
+    }
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        if let dashmap::Entry::Occupied(mut entry) = self.sockets.entry(self.user) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
+        }
+    }
+}
+
 async fn serve(state: AppState, socket: WebSocket) {
     state.metrics.ws_connections.inc();
     let (mut sink, mut stream) = socket.split();
@@ -110,6 +145,13 @@ async fn serve(state: AppState, socket: WebSocket) {
             state.metrics.ws_connections.dec();
             return;
         }
+    };
+    let Some(_slot) = SocketSlot::take(&state, caller.id()) else {
+        let limit = state.settings.ws_max_connections_per_user;
+        let _ = sink.send(error("too_many_connections", format!("at most {limit} sockets per user"))).await;
+        let _ = sink.send(close(CLOSE_TOO_MANY, "too many connections")).await;
+        state.metrics.ws_connections.dec();
+        return;
     };
     // Subscriptions queue events here; the loop below is the only writer of the socket, and
     // answers the client's own messages directly (never through the queue it drains).
@@ -132,6 +174,17 @@ async fn serve(state: AppState, socket: WebSocket) {
     let mut subscriptions: HashMap<String, JoinHandle<()>> = HashMap::new();
     let mut ping = tokio::time::interval(state.settings.ws_ping_interval);
     ping.tick().await;
+    let mut recheck = tokio::time::interval(state.settings.ws_recheck_interval);
+    recheck.tick().await;
+    // An access token's expiry ends the socket when it comes, not at the next re-check.
+    let expiry = async {
+        match caller.expires_at.and_then(|at| (at - chrono::Utc::now()).to_std().ok()) {
+            Some(left) => tokio::time::sleep(left).await,
+            None if caller.expires_at.is_some() => {}
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expiry);
     let idle = state.settings.ws_idle_timeout;
     let mut last_heard = tokio::time::Instant::now();
     let farewell = loop {
@@ -152,7 +205,13 @@ async fn serve(state: AppState, socket: WebSocket) {
                 last_heard = tokio::time::Instant::now();
                 match incoming {
                     Some(Ok(Message::Text(body))) => {
-                        let reply = handle(&state, &caller, &tx, &mut subscriptions, body.as_str()).await;
+                        let reply = match handle(&state, &caller, &tx, &mut subscriptions, body.as_str()).await {
+                            Ok(reply) => reply,
+                            Err(ended) => {
+                                let _ = sink.send(error("unauthorized", ended)).await;
+                                break Some(close(CLOSE_UNAUTHORIZED, "credentials no longer valid"));
+                            }
+                        };
                         if sink.send(reply).await.is_err() { break None; }
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -167,6 +226,16 @@ async fn serve(state: AppState, socket: WebSocket) {
                     break Some(close(CLOSE_POLICY, "idle timeout"));
                 }
                 if sink.send(Message::Ping(Default::default())).await.is_err() { break None; }
+            }
+            _ = recheck.tick() => {
+                if let Err(ended) = state.auth.recheck(&caller).await {
+                    let _ = sink.send(error("unauthorized", ended.to_string())).await;
+                    break Some(close(CLOSE_UNAUTHORIZED, "credentials no longer valid"));
+                }
+            }
+            _ = &mut expiry => {
+                let _ = sink.send(error("unauthorized", "the access token has expired")).await;
+                break Some(close(CLOSE_UNAUTHORIZED, "credentials no longer valid"));
             }
             _ = state.shutdown.cancelled() => break Some(close(CLOSE_GOING_AWAY, "server shutting down")),
         }
@@ -205,27 +274,41 @@ async fn authenticate(
     state.auth.authenticate(&token).await.map_err(|error| error.to_string())
 }
 
-/// Acts on one client message; returns the answer to send back.
+/// Acts on one client message; returns the answer to send back, or why the credentials no
+/// longer hold (the socket is then closed).
 async fn handle(
     state: &AppState,
     caller: &Caller,
     tx: &mpsc::Sender<Message>,
     subscriptions: &mut HashMap<String, JoinHandle<()>>,
     body: &str,
-) -> Message {
+) -> Result<Message, String> {
     subscriptions.retain(|_, task| !task.is_finished());
     let message = match serde_json::from_str::<ClientMessage>(body) {
         Ok(message) => message,
-        Err(problem) => return error("bad_message", problem.to_string()),
+        Err(problem) => return Ok(error("bad_message", problem.to_string())),
     };
-    match message {
+    if matches!(message, ClientMessage::Subscribe { .. } | ClientMessage::SubscribeAll) {
+        state.auth.recheck(caller).await.map_err(|ended| ended.to_string())?;
+    }
+    let too_many = |key: &str| {
+        let limit = state.settings.ws_max_subscriptions;
+        (!subscriptions.contains_key(key) && subscriptions.len() >= limit)
+            .then(|| error("too_many_subscriptions", format!("at most {limit} subscriptions per socket")))
+    };
+    Ok(match message {
         ClientMessage::Auth { .. } => error("bad_message", "already authenticated"),
         ClientMessage::Ping => text(json!({ "type": "pong" })),
         ClientMessage::Subscribe { execution_id, after_seq } => {
             let record = match super::routes::executions::visible_execution(state, caller, &execution_id).await {
                 Ok(record) => record,
-                Err(problem) => return error(problem.code.as_str(), problem.message),
+                Err(problem) => return Ok(error(problem.code.as_str(), problem.message)),
             };
+            // One subscription per execution, however its id was spelled.
+            let execution_id = record.id.to_string();
+            if let Some(refused) = too_many(&execution_id) {
+                return Ok(refused);
+            }
             if let Some(old) = subscriptions.remove(&execution_id) {
                 old.abort();
             }
@@ -237,6 +320,9 @@ async fn handle(
             text(json!({ "type": "subscribed", "execution_id": record.id, "after_seq": after_seq }))
         }
         ClientMessage::SubscribeAll => {
+            if let Some(refused) = too_many("*") {
+                return Ok(refused);
+            }
             if let Some(old) = subscriptions.remove("*") {
                 old.abort();
             }
@@ -245,12 +331,13 @@ async fn handle(
             text(json!({ "type": "subscribed", "execution_id": "*" }))
         }
         ClientMessage::Unsubscribe { execution_id } => {
-            if let Some(task) = subscriptions.remove(&execution_id) {
+            let key = execution_id.parse::<ExecutionId>().map_or(execution_id.clone(), |id| id.to_string());
+            if let Some(task) = subscriptions.remove(&key) {
                 task.abort();
             }
             text(json!({ "type": "unsubscribed", "execution_id": execution_id }))
         }
-    }
+    })
 }
 
 /// Replays then streams one execution's events. When the client's queue is full, stops and

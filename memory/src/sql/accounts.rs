@@ -95,26 +95,53 @@ macro_rules! sql_accounts {
                 })
             }
 
+            /// Claims the first admin for `user`: true when nobody had (one row at most, so
+            /// concurrent claims on any number of nodes have exactly one winner).
+            async fn claim_admin(tx: &mut sqlx::Transaction<'_, $db>, user: &UserRecord) -> Result<bool, StoreError> {
+                let claimed = sqlx::query(
+                    "INSERT INTO first_admin (id, user_id, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(user.id.0)
+                .bind(user.created_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                Ok(claimed.rows_affected() > 0)
+            }
+
+            async fn insert_user(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                user: &UserRecord,
+                role: &str,
+            ) -> Result<UserRecord, StoreError> {
+                let row = sqlx::query(
+                    "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
+                )
+                .bind(user.id.0)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(&user.password_hash)
+                .bind(role)
+                .bind(user.disabled)
+                .bind(user.created_at)
+                .fetch_one(&mut **tx)
+                .await
+                .map_err(db_error)?;
+                user_from_row(&row)
+            }
+
             #[async_trait]
             impl AccountStore for $store {
-                async fn create_user(&self, user: &UserRecord, first_is_admin: bool) -> Result<UserRecord, StoreError> {
-                    let row = sqlx::query(
-                        "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, CASE WHEN $5 AND NOT EXISTS (SELECT 1 FROM users) THEN 'admin' \
-                         ELSE $6 END, $7, $8, $8) RETURNING *",
-                    )
-                    .bind(user.id.0)
-                    .bind(&user.email)
-                    .bind(&user.name)
-                    .bind(&user.password_hash)
-                    .bind(first_is_admin)
-                    .bind(user.role.as_str())
-                    .bind(user.disabled)
-                    .bind(user.created_at)
-                    .fetch_one(&self.writer)
-                    .await
-                    .map_err(db_error)?;
-                    user_from_row(&row)
+                async fn create_user(&self, user: &UserRecord, claim_first_admin: bool) -> Result<UserRecord, StoreError> {
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    let mut role = user.role.as_str();
+                    if claim_first_admin && claim_admin(&mut tx, user).await? {
+                        role = "admin";
+                    }
+                    let stored = insert_user(&mut tx, user, role).await?;
+                    tx.commit().await.map_err(db_error)?;
+                    Ok(stored)
                 }
 
                 async fn get_user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
@@ -228,6 +255,77 @@ macro_rules! sql_accounts {
                     .await
                     .map_err(db_error)?;
                     Ok(result.rows_affected())
+                }
+
+                async fn unrevoked_sessions(&self, family_id: Uuid) -> Result<Vec<SessionRecord>, StoreError> {
+                    // The writer: a revocation a moment ago must be seen.
+                    let rows = sqlx::query("SELECT * FROM sessions WHERE family_id = $1 AND revoked_at IS NULL")
+                        .bind(family_id)
+                        .fetch_all(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(session_from_row).collect()
+                }
+
+                async fn list_user_sessions(&self, user: UserId) -> Result<Vec<SessionRecord>, StoreError> {
+                    let rows = sqlx::query("SELECT * FROM sessions WHERE user_id = $1 ORDER BY created_at, id")
+                        .bind(user.0)
+                        .fetch_all(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter().map(session_from_row).collect()
+                }
+
+                async fn revoke_user_api_keys(&self, user: UserId) -> Result<u64, StoreError> {
+                    let result =
+                        sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                            .bind(user.0)
+                            .bind(Utc::now())
+                            .execute(&self.writer)
+                            .await
+                            .map_err(db_error)?;
+                    Ok(result.rows_affected())
+                }
+
+                async fn first_admin(&self) -> Result<Option<UserId>, StoreError> {
+                    let row = sqlx::query("SELECT user_id FROM first_admin WHERE id = 1")
+                        .fetch_optional(&self.reader)
+                        .await
+                        .map_err(db_error)?;
+                    row.map(|row| row.try_get("user_id").map(UserId).map_err(db_error)).transpose()
+                }
+
+                async fn put_setup_token(&self, token_hash: &str) -> Result<bool, StoreError> {
+                    let result = sqlx::query(
+                        "INSERT INTO setup_tokens (id, token_hash, created_at) \
+                         SELECT 1, $1, $2 WHERE NOT EXISTS (SELECT 1 FROM first_admin) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(token_hash)
+                    .bind(Utc::now())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(result.rows_affected() > 0)
+                }
+
+                async fn create_first_admin(
+                    &self,
+                    user: &UserRecord,
+                    token_hash: &str,
+                ) -> Result<Option<UserRecord>, StoreError> {
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    let taken = sqlx::query("DELETE FROM setup_tokens WHERE id = 1 AND token_hash = $1")
+                        .bind(token_hash)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if taken.rows_affected() == 0 || !claim_admin(&mut tx, user).await? {
+                        return Ok(None);
+                    }
+                    let stored = insert_user(&mut tx, user, "admin").await?;
+                    tx.commit().await.map_err(db_error)?;
+                    Ok(Some(stored))
                 }
 
                 async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

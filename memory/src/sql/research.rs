@@ -175,6 +175,26 @@ macro_rules! sql_research {
                     Ok(())
                 }
 
+                async fn create_experiment(&self, experiment: &Experiment) -> Result<bool, StoreError> {
+                    let result = sqlx::query(
+                        "INSERT INTO experiments (id, title, hypothesis, owner_id, status, epsilon_total, \
+                         epsilon_per_release, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&experiment.id)
+                    .bind(&experiment.title)
+                    .bind(&experiment.hypothesis)
+                    .bind(experiment.owner.0)
+                    .bind(experiment.status.as_str())
+                    .bind(experiment.epsilon_total)
+                    .bind(experiment.epsilon_per_release)
+                    .bind(experiment.created_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(result.rows_affected() > 0)
+                }
+
                 async fn get_experiment(&self, id: &str) -> Result<Option<Experiment>, StoreError> {
                     let row = sqlx::query("SELECT * FROM experiments WHERE id = $1")
                         .bind(id)

@@ -83,6 +83,23 @@ async fn memory_growth_past_the_limit_is_denied() {
 }
 
 #[tokio::test]
+async fn table_growth_past_its_limit_is_denied() {
+    let sandbox = Sandbox::new(1, 4).unwrap();
+    // Asks for far more table elements than allowed in one go: refused with -1 (not a trap),
+    // while a small growth is granted. The verdicts are the two bytes of the output.
+    let grow = module(
+        "(table $t 1 funcref)",
+        r#"(i32.store8 (i32.const 0) (i32.eq (table.grow $t (ref.null func) (i32.const 1000000)) (i32.const -1)))
+            (i32.store8 (i32.const 1) (i32.ne (table.grow $t (ref.null func) (i32.const 10)) (i32.const -1)))
+            (i64.const 2)"#,
+    );
+    let grow = sandbox.compile(grow.as_bytes()).unwrap();
+    let verdicts = sandbox.run(&grow, b"{}".to_vec(), limits()).await.unwrap();
+    assert_eq!(verdicts, vec![1, 1], "the huge growth was denied, the small one granted");
+    still_works(&sandbox).await;
+}
+
+#[tokio::test]
 async fn a_module_that_imports_files_or_sockets_is_refused() {
     let sandbox = Sandbox::new(1, 4).unwrap();
     for import in [
@@ -124,5 +141,21 @@ async fn a_full_pool_answers_busy_instead_of_queueing_without_bound() {
     let (first, second, third) = tokio::join!(first, second, third);
     let busy = [&first, &second, &third].iter().filter(|result| matches!(result, Err(SandboxError::Busy))).count();
     assert!(busy >= 1, "{first:?} {second:?} {third:?}");
+    still_works(&sandbox).await;
+}
+
+#[tokio::test]
+async fn a_module_with_a_second_memory_or_table_does_not_run() {
+    let sandbox = Sandbox::new(1, 4).unwrap();
+    for extra in ["(memory $second 1)", "(table $a 1 funcref) (table $b 1 funcref)"] {
+        let source = module(extra, "(i64.const 0)");
+        // Refused when compiled (where the proposal is off) or when instantiated (the store's
+        // limits): either way it never runs.
+        let refused = match sandbox.compile(source.as_bytes()) {
+            Err(_) => true,
+            Ok(compiled) => sandbox.run(&compiled, b"{}".to_vec(), limits()).await.is_err(),
+        };
+        assert!(refused, "{extra} ran");
+    }
     still_works(&sandbox).await;
 }

@@ -261,7 +261,7 @@ fn feeding_pipeline(key: &str) -> Value {
 async fn an_ordinary_user_cannot_reach_demo_agents_in_production_nor_choose_builds_commands() {
     let production = HttpSettings { rate_limit: None, restrict_demo_agents: true, ..HttpSettings::default() };
     let Some(api) = Api::start_with(Backend::Sqlite, "demo_agents", production).await else { return };
-    let admin = api.user("admin@example.com").await;
+    let admin = api.admin("admin@example.com").await;
     let admin = admin["access_token"].as_str().unwrap();
     let user = api.user("user@example.com").await;
     let user = user["access_token"].as_str().unwrap();

@@ -51,7 +51,11 @@ async fn resume_finishes_a_plugin_step_that_a_killed_server_left() {
     let added = troupe(&data_dir).args(["plugin", "add"]).arg(&plugin_dir).output().unwrap();
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
 
-    let mut server = serve_with(&data_dir, &[("TROUPE_INSECURE_FAST_HASHING", "true")]);
+    // The plugin listens on loopback, which HTTP plugins may reach only when the operator says so.
+    let mut server = serve_with(
+        &data_dir,
+        &[("TROUPE_INSECURE_FAST_HASHING", "true"), ("TROUPE_PLUGIN_NETWORK_ALLOW", "127.0.0.1")],
+    );
     let http = reqwest::Client::new();
     let base = format!("http://{}", server.addr);
     let credentials = json!({"email": "ada@example.com", "password": "password-1"});
@@ -78,7 +82,8 @@ async fn resume_finishes_a_plugin_step_that_a_killed_server_left() {
     server.kill();
     answer.store(true, Ordering::SeqCst);
 
-    let resumed = troupe(&data_dir).args(["resume", "--json"]).output().unwrap();
+    let resumed =
+        troupe(&data_dir).args(["resume", "--json"]).env("TROUPE_PLUGIN_NETWORK_ALLOW", "127.0.0.1").output().unwrap();
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     let store = troupe_memory::SqliteStore::open(&data_dir.join("troupe.db")).await.unwrap();
     let record = store.get_execution(id).await.unwrap().unwrap();

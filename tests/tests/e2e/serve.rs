@@ -146,3 +146,74 @@ fn production_refuses_to_start_without_a_strong_secret() {
     assert!(stderr.contains("too short for production"), "{stderr}");
     assert!(!stderr.contains("too-short"), "the secret itself is never printed: {stderr}");
 }
+
+/// A fresh production server: registration is closed, and the first admin comes from the
+/// one-time setup token in the data dir (its path printed, the token never logged).
+#[test]
+fn a_fresh_production_server_is_set_up_with_its_one_time_token() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("server.log");
+    let key = base64::engine::general_purpose::STANDARD.encode([5u8; 32]);
+    let mut child = troupe(dir.path())
+        .env("TROUPE_ENV", "production")
+        .env("TROUPE_JWT_SECRET", "a-production-secret-that-is-long-enough-42")
+        .env("TROUPE_MEMORY_KEYS", format!("k1:{key}"))
+        .env("TROUPE_RESEARCH_KEY", &key)
+        .env("RUST_LOG", "debug")
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&logs).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            let _ = sender.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    let addr = loop {
+        let line = receiver.recv_timeout(Duration::from_secs(60)).expect("the server announced its address");
+        printed.push(line.clone());
+        if let Some(addr) = line.strip_prefix("troupe listening on http://") {
+            break addr.to_owned();
+        }
+    };
+    let server = Server { child, addr };
+    // The rest of what it printed at start.
+    while let Ok(line) = receiver.recv_timeout(Duration::from_millis(500)) {
+        printed.push(line);
+    }
+    let token_file = dir.path().join("setup-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let printed = printed.join("\n");
+    assert!(printed.contains(&token_file.display().to_string()), "{printed}");
+
+    let post = |path: &str, body: serde_json::Value| {
+        let body = body.to_string();
+        let mut stream = TcpStream::connect(&server.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.split_whitespace().nth(1).unwrap().parse::<u16>().unwrap()
+    };
+    let credentials = serde_json::json!({"email": "eve@example.com", "password": "password-1"});
+    assert_eq!(post("/api/v1/auth/register", credentials), 403, "registration is closed in production");
+    let setup = serde_json::json!({"setup_token": token, "email": "ada@example.com", "password": "password-1"});
+    assert_eq!(post("/api/v1/auth/setup", setup.clone()), 201);
+    assert_eq!(post("/api/v1/auth/setup", setup), 403, "the token works once");
+    drop(server);
+    let logged = std::fs::read_to_string(&logs).unwrap();
+    assert!(!logged.contains(token.trim()) && !printed.contains(token.trim()), "the setup token is never logged");
+}

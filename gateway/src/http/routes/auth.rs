@@ -1,4 +1,4 @@
-//! `/api/v1/auth`: register, login, refresh, logout, me, password.
+//! `/api/v1/auth`: register, setup, login, refresh, logout, me, password, sessions.
 
 use axum::Json;
 use axum::extract::State;
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, ClientInfo, Issued};
 use crate::http::extract::{ApiJson, parse_json};
-use crate::http::views::{TokenView, UserView};
+use crate::http::views::{SessionView, TokenView, UserView};
 use crate::http::{ApiError, AppState, ErrorBody};
 
 /// A new account.
@@ -51,6 +51,25 @@ pub struct LogoutRequest {
 pub struct PasswordRequest {
     pub current_password: String,
     pub new_password: String,
+    /// Whether the caller's API keys stop working too (default true).
+    #[serde(default = "yes")]
+    pub revoke_api_keys: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The first admin, created with the one-time setup token.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The token `troupe serve` wrote into its data dir (`setup-token`) on first start.
+    pub setup_token: String,
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    pub name: Option<String>,
 }
 
 /// Checks an email and a password; returns every problem.
@@ -68,21 +87,38 @@ fn token_view(issued: Issued) -> Json<TokenView> {
     })
 }
 
-/// Creates an account. The first account of an installation becomes `admin`.
+/// Creates an account with the `user` role, where registration is open (by default in
+/// development, never by default in production). The first admin comes from `troupe admin
+/// create-user` or `POST /api/v1/auth/setup`, never from here.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     check_credentials(&request.email, &request.password, "password")?;
-    if !state.settings.allow_registration && !state.auth.store().list_users(None, 1).await?.is_empty() {
+    if !state.settings.allow_registration {
         return Err(ApiError::new(
             ErrorCode::RegistrationClosed,
             "registration is closed; ask an admin for an account",
         ));
     }
-    let user = state.auth.create_user(&request.email, &request.password, request.name, Role::User).await?;
+    let user = state.auth.create_user(&request.email, &request.password, request.name, Role::User, false).await?;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+/// Creates the first admin with the one-time setup token that `troupe serve` wrote into its
+/// data dir on first start (the path is printed, never the token). It works once.
+#[utoipa::path(post, path = "/api/v1/auth/setup", tag = "auth", request_body = SetupRequest,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn setup(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<SetupRequest>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    check_credentials(&request.email, &request.password, "password")?;
+    let user = state.auth.setup(&request.setup_token, &request.email, &request.password, request.name).await?;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -128,7 +164,8 @@ pub async fn me(caller: Caller) -> Json<UserView> {
     Json(UserView::from(&caller.user))
 }
 
-/// Changes the caller's password and revokes their other logins.
+/// Changes the caller's password and revokes their other logins and (unless
+/// `revoke_api_keys` is false) their API keys.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordRequest,
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -138,6 +175,33 @@ pub async fn change_password(
     ApiJson(request): ApiJson<PasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     check_credentials(&caller.user.email, &request.new_password, "new_password")?;
-    state.auth.change_password(&caller, &request.current_password, &request.new_password).await?;
+    state
+        .auth
+        .change_password(&caller, &request.current_password, &request.new_password, request.revoke_api_keys)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's active logins (device, address, when it logged in and was last used).
+#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "auth",
+    responses((status = 200, body = Vec<SessionView>), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list_sessions(State(state): State<AppState>, caller: Caller) -> Result<Json<Vec<SessionView>>, ApiError> {
+    Ok(Json(state.auth.logins(&caller).await?.iter().map(SessionView::from).collect()))
+}
+
+/// Ends one of the caller's logins: its refresh and access tokens stop working (on every node
+/// within a second).
+#[utoipa::path(delete, path = "/api/v1/auth/sessions/{id}", tag = "auth", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn end_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: uuid::Uuid = crate::http::extract::parse_id(&id, "id")?;
+    if !state.auth.end_login(&caller, id).await? {
+        return Err(ApiError::not_found("session"));
+    }
     Ok(StatusCode::NO_CONTENT)
 }

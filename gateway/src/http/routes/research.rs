@@ -216,21 +216,24 @@ pub async fn create_experiment(
     if request.hypothesis.trim().is_empty() {
         problems.push(("hypothesis".to_owned(), "must not be empty: users read it before they consent".to_owned()));
     }
-    let epsilon_total = request.epsilon_total.unwrap_or(2.0);
-    let epsilon_per_release = request.epsilon_per_release.unwrap_or(0.5);
-    if !(epsilon_total.is_finite() && epsilon_total > 0.0 && epsilon_total <= 100.0) {
-        problems.push(("epsilon_total".to_owned(), "must be more than 0 and at most 100".to_owned()));
+    // The operator caps what a researcher may spend (TROUPE_RESEARCH_MAX_EPSILON_*).
+    let caps = state.settings.epsilon_caps;
+    let epsilon_total = request.epsilon_total.unwrap_or(2.0f64.min(caps.total));
+    let epsilon_per_release = request.epsilon_per_release.unwrap_or(0.5f64.min(caps.per_release));
+    if !(epsilon_total.is_finite() && epsilon_total > 0.0 && epsilon_total <= caps.total) {
+        problems.push(("epsilon_total".to_owned(), format!("must be more than 0 and at most {}", caps.total)));
     }
-    if !(epsilon_per_release.is_finite() && epsilon_per_release > 0.0 && epsilon_per_release <= epsilon_total) {
-        problems.push(("epsilon_per_release".to_owned(), "must be more than 0 and at most epsilon_total".to_owned()));
+    let per_release_cap = caps.per_release.min(epsilon_total);
+    if !(epsilon_per_release.is_finite() && epsilon_per_release > 0.0 && epsilon_per_release <= per_release_cap) {
+        problems.push((
+            "epsilon_per_release".to_owned(),
+            format!("must be more than 0 and at most {per_release_cap} (epsilon_total and the server's cap)"),
+        ));
     }
     if !problems.is_empty() {
         return Err(ApiError::invalid_fields(problems));
     }
     let research = state.plugins.host().bus().store();
-    if research.get_experiment(&request.id).await?.is_some() {
-        return Err(ApiError::new(ErrorCode::ExperimentExists, format!("an experiment `{}` exists", request.id)));
-    }
     let experiment = Experiment {
         id: request.id,
         title: request.title.trim().to_owned(),
@@ -241,7 +244,9 @@ pub async fn create_experiment(
         epsilon_per_release,
         created_at: Utc::now(),
     };
-    research.put_experiment(&experiment).await?;
+    if !research.create_experiment(&experiment).await? {
+        return Err(ApiError::new(ErrorCode::ExperimentExists, format!("an experiment `{}` exists", experiment.id)));
+    }
     Ok((StatusCode::CREATED, Json(view(&state, experiment, caller.id()).await?)))
 }
 

@@ -51,6 +51,41 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
     Value::deserialize(deserializer).map(Some)
 }
 
+/// A user an admin creates (invites).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: String,
+    /// At least 8 characters; the user changes it after logging in.
+    pub password: String,
+    pub name: Option<String>,
+    /// `admin`, `researcher` or `user` (default).
+    pub role: Option<String>,
+}
+
+/// Creates a user (admin): the way in when registration is closed.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
+    responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    require_admin(&caller)?;
+    crate::http::routes::auth::check_credentials(&request.email, &request.password, "password")?;
+    let role = match &request.role {
+        Some(role) => role.parse::<Role>().map_err(|error| ApiError::invalid_field("role", error))?,
+        None => Role::User,
+    };
+    let user = state.auth.create_user(&request.email, &request.password, request.name, role, false).await?;
+    state
+        .auth
+        .audit(Some(caller.id()), "user_invited", Some(user.id.to_string()), None, json!({ "role": role.as_str() }))
+        .await;
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
 /// Lists users (admin).
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserListQuery),
     responses((status = 200, body = Vec<UserView>), (status = 403, body = ErrorBody)), security(("bearer" = [])))]
@@ -108,6 +143,7 @@ pub async fn update_user(
     if patch.disabled == Some(true) {
         state.auth.store().revoke_user_sessions(id, None).await?;
     }
+    state.auth.user_changed(id);
     state
         .auth
         .audit(
@@ -220,6 +256,7 @@ pub async fn revoke_api_key(
     if !state.auth.store().revoke_api_key(caller.id(), id).await? {
         return Err(ApiError::not_found("API key"));
     }
+    state.auth.user_changed(caller.id());
     state.auth.audit(Some(caller.id()), "api_key_revoked", Some(id.to_string()), None, serde_json::Value::Null).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -80,9 +80,13 @@ async fn forged_tokens(api: &Api) {
     let login = api.user("fred@example.com").await;
     let token = login["access_token"].as_str().unwrap();
     let user = login["user"]["id"].as_str().unwrap();
+    // The login's session id, read from the issued token: forged tokens name a live session.
+    let payload: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let sid = payload["sid"].clone();
     let now = chrono::Utc::now().timestamp();
     let claims = |exp: i64| {
-        json!({"sub": user, "role": "admin", "sid": uuid::Uuid::nil(), "iat": now - 10, "exp": exp,
+        json!({"sub": user, "role": "admin", "sid": sid, "iat": now - 10, "exp": exp,
                "iss": "troupe", "aud": "troupe"})
     };
     let assert_refused = |status: u16, body: &serde_json::Value, what: &str| {
@@ -95,6 +99,10 @@ async fn forged_tokens(api: &Api) {
 
     let (status, body) = api.get("/api/v1/auth/me", &sign(&claims(now - 60), SECRET)).await;
     assert_refused(status, &body, "expired");
+    let mut unknown_session = claims(now + 60);
+    unknown_session["sid"] = json!(uuid::Uuid::new_v4());
+    let (status, body) = api.get("/api/v1/auth/me", &sign(&unknown_session, SECRET)).await;
+    assert_refused(status, &body, "a well-signed token of a session that does not exist");
     let (status, body) = api.get("/api/v1/auth/me", &sign(&claims(now + 60), "someone-else's-secret-0123456789")).await;
     assert_refused(status, &body, "foreign secret");
     let unsigned = format!(
@@ -142,7 +150,7 @@ async fn api_keys(api: &Api) {
 }
 
 async fn roles(api: &Api) {
-    let admin = api.user("root@example.com").await;
+    let admin = api.admin("root@example.com").await;
     let user = api.user("joe@example.com").await;
     let admin_token = admin["access_token"].as_str().unwrap();
     let user_token = user["access_token"].as_str().unwrap();

@@ -10,8 +10,8 @@ on_both_stores!(idempotent_create_returns_the_first_execution, idempotency);
 on_both_stores!(retry_reruns_failed_steps_and_keeps_completed_ones, retry);
 
 async fn full_flow(api: &Api) {
-    let admin = api.user("ada@example.com").await;
-    assert_eq!(admin["user"]["role"], "admin", "the first account is the admin");
+    let admin = api.admin("ada@example.com").await;
+    assert_eq!(admin["user"]["role"], "admin");
     let token = admin["access_token"].as_str().unwrap();
     let (status, me) = api.get("/api/v1/auth/me", token).await;
     assert_eq!((status, me["email"].as_str()), (200, Some("ada@example.com")));

@@ -144,14 +144,17 @@ async fn streamed_tokens_reach_subscribers_and_usage_is_accounted() {
     );
     assert!(!metrics.contains("sk-test-secret"));
 
-    // A user's default budget applies to executions that set none: 50 tokens cross 30.
+    // A user's default budget (set by an admin) applies to executions that set none: 50
+    // tokens cross 30.
     let user_id = user["user"]["id"].as_str().unwrap();
+    let admin = api.admin("root@example.com").await;
+    let admin = admin["access_token"].as_str().unwrap();
     let (status, view) = api
-        .call("PATCH", &format!("/api/v1/users/{user_id}"), Some(token), Some(json!({"budget": {"max_tokens": 30}})))
+        .call("PATCH", &format!("/api/v1/users/{user_id}"), Some(admin), Some(json!({"budget": {"max_tokens": 30}})))
         .await;
     assert_eq!((status, &view["budget"]), (200, &json!({"max_tokens": 30})), "{view}");
     let (status, body) = api
-        .call("PATCH", &format!("/api/v1/users/{user_id}"), Some(token), Some(json!({"budget": {"max_tokens": -1}})))
+        .call("PATCH", &format!("/api/v1/users/{user_id}"), Some(admin), Some(json!({"budget": {"max_tokens": -1}})))
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["details"]["fields"][0]["field"], "budget.max_tokens", "{body}");
@@ -167,7 +170,7 @@ async fn streamed_tokens_reach_subscribers_and_usage_is_accounted() {
     let last = events.last().unwrap();
     assert_eq!((last["status"].as_str(), last["error"]["code"].as_str()), (Some("failed"), Some("budget_exceeded")));
     let (_, view) =
-        api.call("PATCH", &format!("/api/v1/users/{user_id}"), Some(token), Some(json!({"budget": null}))).await;
+        api.call("PATCH", &format!("/api/v1/users/{user_id}"), Some(admin), Some(json!({"budget": null}))).await;
     assert!(view["budget"].is_null(), "{view}");
     api.stop().await;
 }

@@ -9,7 +9,9 @@ mod input;
 mod live;
 mod llm;
 mod memories;
+mod readiness;
 mod research;
+mod sessions;
 
 use std::time::Duration;
 
@@ -128,6 +130,18 @@ impl Api {
         self.login(email, "password-1").await
     }
 
+    /// Creates an admin (as `troupe admin create-user` would) and logs in.
+    pub async fn admin(&self, email: &str) -> Value {
+        let auth = &self.server.as_ref().expect("a running server").state.auth;
+        auth.create_user(email, "password-1", None, troupe_runtime::accounts::Role::Admin, false).await.unwrap();
+        self.login(email, "password-1").await
+    }
+
+    /// The running server's state.
+    pub fn state(&self) -> &troupe_gateway::http::AppState {
+        &self.server.as_ref().expect("a running server").state
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> Value {
         let (status, body) =
             self.call("POST", "/api/v1/auth/login", None, Some(json!({"email": email, "password": password}))).await;
@@ -145,12 +159,18 @@ impl Api {
 
     /// Opens an authenticated WebSocket.
     pub async fn ws(&self, token: &str) -> Ws {
+        let mut ws = self.ws_unchecked(token).await;
+        let hello = ws.next_message().await.expect("an answer to auth");
+        assert_eq!(hello["type"], "authenticated", "{hello}");
+        ws
+    }
+
+    /// Opens a WebSocket and sends the auth message, without reading the answer.
+    pub async fn ws_unchecked(&self, token: &str) -> Ws {
         let url = format!("{}/api/v1/ws", self.base.replacen("http", "ws", 1));
         let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let mut ws = Ws { stream };
         ws.send(json!({"type": "auth", "token": token})).await;
-        let hello = ws.next_message().await.expect("an answer to auth");
-        assert_eq!(hello["type"], "authenticated", "{hello}");
         ws
     }
 }
@@ -195,6 +215,28 @@ impl Ws {
             }
         }
         events
+    }
+
+    /// Reads until the server closes the socket; returns the error code it sent last and the
+    /// close code (waits at most 30 s).
+    pub async fn closed(&mut self) -> (Option<String>, Option<u16>) {
+        let mut last_error = None;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(30), self.stream.next())
+                .await
+                .expect("the server closes the socket within 30 s");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let message: Value = serde_json::from_str(text.as_str()).unwrap();
+                    if message["type"] == "error" {
+                        last_error = message["code"].as_str().map(str::to_owned);
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => return (last_error, frame.map(|frame| u16::from(frame.code))),
+                None | Some(Err(_)) => return (last_error, None),
+                Some(Ok(_)) => {}
+            }
+        }
     }
 
     pub async fn close(mut self) {

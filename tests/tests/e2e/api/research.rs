@@ -42,7 +42,7 @@ async fn run_tone(api: &Api, token: &str) -> Value {
 }
 
 async fn research_track(api: &Api) {
-    let admin = api.user("admin@example.com").await;
+    let admin = api.admin("admin@example.com").await;
     let admin = admin["access_token"].as_str().unwrap().to_owned();
     let researcher = api.user("rhea@example.com").await;
     let researcher_id = researcher["user"]["id"].as_str().unwrap().to_owned();
@@ -150,7 +150,7 @@ async fn research_track(api: &Api) {
 }
 
 async fn custom_plugin(api: &Api) {
-    let admin = api.user("admin@example.com").await;
+    let admin = api.admin("admin@example.com").await;
     let admin = admin["access_token"].as_str().unwrap().to_owned();
     let manifest: toml::Value = toml::from_str(include_str!("../../../../plugins/examples/shout/plugin.toml")).unwrap();
     let module = base64::engine::general_purpose::STANDARD
