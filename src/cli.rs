@@ -55,6 +55,11 @@ pub enum Command {
     /// Runs benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Prints the HTTP API's OpenAPI 3.1 document (what `/api/docs/openapi.json` serves), for
+    /// generating clients.
+    Openapi,
+    /// Prints the WebSocket protocol's AsyncAPI 3 document (`/api/docs/asyncapi.json`).
+    Asyncapi,
 }
 
 /// How progress is shown.

@@ -21,7 +21,7 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// A machine-readable error with a stable code, a message for people and details.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErrorInfo {
     /// A stable `snake_case` code, such as `agent_quarantined` or `validation_failed`.
     pub code: String,
@@ -30,6 +30,18 @@ pub struct ErrorInfo {
     /// Structured details (validator issues, the failing step…); `null` when none.
     #[serde(default)]
     pub details: Value,
+}
+
+/// The JSON Schemas of what the API shows of the model as is: errors (`ErrorInfo`), log lines
+/// (`LogEntry`) and events (`Event`), for the gateway's OpenAPI document (in this order: later
+/// ones refer to earlier ones).
+pub fn json_schemas() -> Vec<(&'static str, Value)> {
+    let schema = |schema: schemars::Schema| serde_json::to_value(schema).expect("a schema serialises");
+    vec![
+        ("ErrorInfo", schema(schemars::schema_for!(ErrorInfo))),
+        ("LogEntry", schema(schemars::schema_for!(LogRecord))),
+        ("Event", schema(schemars::schema_for!(Event))),
+    ]
 }
 
 impl ErrorInfo {
@@ -208,7 +220,7 @@ pub struct ArtifactRecord {
 }
 
 /// Severity of a log line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     /// Diagnostic detail.
@@ -245,7 +257,7 @@ impl LogLevel {
 }
 
 /// A log line of an execution.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LogRecord {
     /// The execution.
     pub execution_id: ExecutionId,
@@ -260,7 +272,7 @@ pub struct LogRecord {
 }
 
 /// One entry of an execution's event log; `seq` increases by one per event of an execution.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Event {
     /// The execution.
     pub execution_id: ExecutionId,
@@ -274,7 +286,7 @@ pub struct Event {
 }
 
 /// What an event reports.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
     /// The execution changed status.

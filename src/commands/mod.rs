@@ -24,6 +24,14 @@ pub fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Http(args)) => crate::bench::http::http(args),
         Command::Bench(BenchCommand::Memory(args)) => crate::bench::memory::memory(args),
         Command::Bench(BenchCommand::Plugins(args)) => crate::bench::plugins::plugins(args),
+        Command::Openapi => {
+            println!("{}", serde_json::to_string_pretty(&troupe_gateway::http::openapi::document())?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Asyncapi => {
+            println!("{}", serde_json::to_string_pretty(&troupe_gateway::http::asyncapi::document())?);
+            Ok(ExitCode::SUCCESS)
+        }
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -43,7 +51,9 @@ pub fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
                         println!("migrations applied");
                         Ok(ExitCode::SUCCESS)
                     }
-                    Command::Pipeline(_) | Command::Bench(_) => unreachable!("handled without a runtime"),
+                    Command::Pipeline(_) | Command::Bench(_) | Command::Openapi | Command::Asyncapi => {
+                        unreachable!("handled without a runtime")
+                    }
                 }
             })
         }

@@ -41,10 +41,12 @@ pub struct ErrorFields {
     pub code: String,
     /// What went wrong, for people.
     pub message: String,
-    /// Structured details: for validation errors `{"fields": [{"field", "message"}]}`.
-    #[schema(value_type = Object)]
+    /// Structured details, `null` when there are none; for validation errors
+    /// `{"fields": [{"field", "message"}]}`, for invalid pipelines each field also names its
+    /// `step`.
     pub details: Value,
     /// When (RFC 3339).
+    #[schema(format = DateTime)]
     pub timestamp: String,
 }
 

@@ -6,8 +6,10 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use troupe_runtime::ErrorCode;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, AppState};
 use crate::auth::{Caller, ClientInfo};
@@ -18,7 +20,7 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 /// A JSON body; a malformed or mistyped body answers 400 naming the field (`steps[0].agent`).
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned + ToSchema + 'static, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -44,8 +46,25 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 ApiError::new(ErrorCode::BadBody, rejection.body_text())
             }
         })?;
-        parse_json(&bytes).map(ApiJson)
+        parse_body(&bytes).map(ApiJson)
     }
+}
+
+/// Parses a request body: JSON, valid against the schema the document publishes for `T`
+/// (objects only, every problem named by its field), then deserialised.
+pub fn parse_body<T: DeserializeOwned + ToSchema + 'static>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value = parse_json(bytes)?;
+    super::strict::check_body::<T>(&value)?;
+    parse_value(value)
+}
+
+/// Deserialises a JSON value, naming the path of a field of the wrong type or a missing one.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let path = error.path().to_string();
+        let field = if path == "." { "body".to_owned() } else { path };
+        ApiError::invalid_field(field, strip_position(&error.inner().to_string()))
+    })
 }
 
 /// Parses a JSON document, naming the path of a field of the wrong type or a missing one.
@@ -75,13 +94,32 @@ fn strip_position(message: &str) -> String {
 /// A query string; a bad parameter answers 400 naming it.
 pub struct ApiQuery<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Serialize + IntoParams + 'static,
+    S: Send + Sync,
+{
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| ApiError::invalid_field("query", rejection.body_text()))
+        let Query(query) =
+            Query::<T>::try_from_uri(&parts.uri).map_err(|rejection| query_error(&rejection.body_text()))?;
+        super::strict::check_query(&query)?;
+        Ok(ApiQuery(query))
+    }
+}
+
+/// Names the parameter of a query that does not parse (serde_urlencoded says
+/// "Failed to deserialize query string: limit: invalid digit found in string").
+fn query_error(text: &str) -> ApiError {
+    let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
+    match detail.split_once(": ") {
+        Some((field, message)) if !field.contains(' ') => ApiError::invalid_field(field, message),
+        _ => {
+            let field =
+                detail.strip_prefix("unknown field `").and_then(|rest| rest.split('`').next()).unwrap_or("query");
+            ApiError::invalid_field(field, detail)
+        }
     }
 }
 

@@ -74,7 +74,7 @@ impl RateLimiter {
 }
 
 /// Paths never rate-limited: health checks and scrapes must answer whatever a client does.
-const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+pub const UNLIMITED: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 
 /// What the rate-limit middleware needs.
 #[derive(Clone)]

@@ -216,7 +216,10 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
     response
 }
 
-/// `GET /metrics`: the Prometheus text exposition.
+/// `GET /metrics`: the Prometheus text exposition (never rate limited).
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "The OpenMetrics 1.0 text format", content_type = "application/openmetrics-text",
+        body = String)))]
 pub async fn render(State(state): State<AppState>) -> Response {
     state.metrics.refresh(&state.runtime);
     let mut text = String::new();

@@ -4,6 +4,8 @@
 //! Every error answers `{"error": {"code", "message", "details", "timestamp"}}` with the right
 //! status, unknown routes and wrong methods included.
 
+pub mod asyncapi;
+mod bundle;
 mod error;
 pub mod extract;
 mod health;
@@ -12,6 +14,8 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 mod routes;
+pub mod schemas;
+pub mod strict;
 mod views;
 pub mod ws;
 
@@ -20,7 +24,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 use troupe_runtime::Runtime;
 
@@ -158,16 +161,10 @@ impl AppState {
 
 /// Returns the gateway's router and its OpenAPI document.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = openapi::api_router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let (api, _) = openapi::api_router().split_for_parts();
     let limiter = state.settings.rate_limit.clone().map(|limit| Arc::new(limits::RateLimiter::new(limit)));
     Router::new()
         .merge(api)
-        .route("/api/v1/ws", get(ws::upgrade))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
-        .merge(openapi::docs_router(openapi))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -6,6 +6,11 @@ use serde_json::Value;
 use troupe_runtime::accounts::{ApiKeyRecord, ProjectRecord, UserRecord};
 use troupe_runtime::model::{AttemptRecord, ExecutionRecord, StepRecord};
 use utoipa::ToSchema;
+
+use super::schemas::{
+    AttemptKindName, AttemptStatusName, Budget, ErrorInfoSchema, ExecutionStatusName, PipelineDefinition, RoleName,
+    StepStatusName,
+};
 use uuid::Uuid;
 
 /// A user (never with the password hash).
@@ -14,13 +19,13 @@ pub struct UserView {
     pub id: Uuid,
     pub email: String,
     pub name: Option<String>,
-    /// `admin`, `researcher` or `user`.
+    #[schema(value_type = RoleName)]
     pub role: String,
     pub disabled: bool,
     pub created_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
     /// The default budget of the user's executions, when one is set.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Budget>)]
     pub budget: Option<Value>,
 }
 
@@ -147,7 +152,7 @@ pub struct PipelineView {
     /// SHA-256 of the canonical definition.
     pub hash: String,
     /// The definition (see docs/pipeline.schema.json).
-    #[schema(value_type = Object)]
+    #[schema(value_type = PipelineDefinition)]
     pub definition: Value,
 }
 
@@ -159,11 +164,12 @@ pub struct ExecutionView {
     pub project_id: Option<Uuid>,
     pub pipeline: String,
     pub pipeline_hash: String,
-    /// `planned`, `running`, `correcting`, `completed`, `failed` or `cancelled`.
+    #[schema(value_type = ExecutionStatusName)]
     pub status: String,
-    #[schema(value_type = Object)]
+    /// The input it was started with (any JSON).
     pub input: Value,
-    #[schema(value_type = Object)]
+    /// Why it failed.
+    #[schema(value_type = Option<ErrorInfoSchema>)]
     pub error: Option<Value>,
     pub idempotency_key: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -265,12 +271,14 @@ pub struct ExecutionPage {
 pub struct StepView {
     pub key: String,
     pub agent: String,
+    #[schema(value_type = StepStatusName)]
     pub status: String,
     pub attempt: u32,
     pub corrections: u32,
-    #[schema(value_type = Object)]
+    /// What it produced (any JSON), once completed.
     pub output: Option<Value>,
-    #[schema(value_type = Object)]
+    /// Why it failed or was skipped.
+    #[schema(value_type = Option<ErrorInfoSchema>)]
     pub error: Option<Value>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -281,14 +289,16 @@ pub struct StepView {
 #[derive(Serialize, ToSchema)]
 pub struct AttemptView {
     pub attempt: u32,
-    /// `initial`, `retry`, `correction` or `recovery`.
+    #[schema(value_type = AttemptKindName)]
     pub kind: String,
+    #[schema(value_type = AttemptStatusName)]
     pub status: String,
-    #[schema(value_type = Object)]
+    /// What the agent was given (any JSON).
     pub input: Value,
-    #[schema(value_type = Object)]
+    /// What it answered (any JSON).
     pub output: Option<Value>,
-    #[schema(value_type = Object)]
+    /// Why it failed.
+    #[schema(value_type = Option<ErrorInfoSchema>)]
     pub error: Option<Value>,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

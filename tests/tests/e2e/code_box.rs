@@ -11,6 +11,7 @@ use troupe_agents::software::DesignKind;
 use troupe_gateway::http::HttpSettings;
 
 use crate::api::{Api, Backend};
+use crate::contract::checked;
 use crate::fake_model::{Patch, model_server};
 use crate::serve::serve_with;
 
@@ -66,30 +67,36 @@ impl Client {
         let http = reqwest::Client::new();
         let base = format!("http://{addr}");
         let credentials = json!({"email": "ada@example.com", "password": "password-1"});
-        let response = http.post(format!("{base}/api/v1/auth/register")).json(&credentials).send().await.unwrap();
-        assert_eq!(response.status(), 201);
-        let response = http.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await.unwrap();
-        let body: Value = response.json().await.unwrap();
+        let url = format!("{base}/api/v1/auth/register");
+        let response = http.post(&url).json(&credentials).send().await.unwrap();
+        assert_eq!(checked("POST", &url, response).await.0, 201);
+        let url = format!("{base}/api/v1/auth/login");
+        let response = http.post(&url).json(&credentials).send().await.unwrap();
+        let body: Value = serde_json::from_slice(&checked("POST", &url, response).await.1).unwrap();
         let token = body["access_token"].as_str().unwrap().to_owned();
         Self { base, http, token }
     }
 
     async fn get(&self, path: &str) -> (u16, String) {
-        let response = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
-        (response.status().as_u16(), response.text().await.unwrap())
+        let url = format!("{}{path}", self.base);
+        let response = self.http.get(&url).bearer_auth(&self.token).send().await.unwrap();
+        let (status, body) = checked("GET", &url, response).await;
+        (status, String::from_utf8(body).unwrap())
     }
 
     async fn execute(&self, pipeline: &str, input: Value) -> String {
+        let url = format!("{}/api/v1/executions", self.base);
         let response = self
             .http
-            .post(format!("{}/api/v1/executions", self.base))
+            .post(&url)
             .bearer_auth(&self.token)
             .json(&json!({"pipeline": pipeline, "input": input}))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 201);
-        let body: Value = response.json().await.unwrap();
+        let (status, body) = checked("POST", &url, response).await;
+        assert_eq!(status, 201);
+        let body: Value = serde_json::from_slice(&body).unwrap();
         body["id"].as_str().unwrap().to_owned()
     }
 

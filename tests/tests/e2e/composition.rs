@@ -59,22 +59,22 @@ async fn resume_finishes_a_plugin_step_that_a_killed_server_left() {
     let http = reqwest::Client::new();
     let base = format!("http://{}", server.addr);
     let credentials = json!({"email": "ada@example.com", "password": "password-1"});
-    let registered = http.post(format!("{base}/api/v1/auth/register")).json(&credentials).send().await.unwrap();
-    assert_eq!(registered.status(), 201);
-    let login: Value =
-        http.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await.unwrap().json().await.unwrap();
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let url = format!("{base}{path}");
+        let mut request = http.post(&url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let (status, body) = crate::contract::checked("POST", &url, request.send().await.unwrap()).await;
+            (status, serde_json::from_slice::<Value>(&body).unwrap())
+        }
+    };
+    assert_eq!(post("/api/v1/auth/register", None, credentials.clone()).await.0, 201);
+    let (_, login) = post("/api/v1/auth/login", None, credentials).await;
     let token = login["access_token"].as_str().unwrap();
     let pipeline = json!({"name": "waits", "steps": [{"key": "wait", "agent": "waiter"}]});
-    let created: Value = http
-        .post(format!("{base}/api/v1/executions"))
-        .bearer_auth(token)
-        .json(&json!({"pipeline": pipeline, "input": {"n": 7}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, created) = post("/api/v1/executions", Some(token), json!({"pipeline": pipeline, "input": {"n": 7}})).await;
     let id: troupe_runtime::ids::ExecutionId = created["id"].as_str().unwrap().parse().unwrap();
 
     // The plugin step is running (its request reached the plugin) when the server dies.

@@ -11,6 +11,8 @@ fn troupe(data_dir: &Path) -> Command {
     command
 }
 
+// The conformance gate: answers and WebSocket messages checked against the published documents.
+mod contract;
 // The store conformance suite, on the in-memory store, SQLite and PostgreSQL.
 mod conformance;
 // The runtime on SQLite and PostgreSQL: complete, stop mid-run, resume.
@@ -40,3 +42,5 @@ mod memories;
 mod memory_service;
 // The research track's store on SQLite and PostgreSQL.
 mod research_store;
+// The generated Python client against a live server.
+mod python_client;

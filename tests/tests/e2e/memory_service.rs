@@ -142,12 +142,14 @@ async fn retention_deletes_only_old_memories() {
 }
 
 async fn call(client: &reqwest::Client, base: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    let mut request = client.post(format!("{base}{path}")).json(&body);
+    let url = format!("{base}{path}");
+    let mut request = client.post(&url).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
     let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    let (status, body) = crate::contract::checked("POST", &url, response).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

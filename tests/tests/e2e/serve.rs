@@ -81,11 +81,13 @@ fn exchange(addr: &str, method: &str, path: &str, extra_headers: &str) -> (u16, 
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|line| line.split(' ').nth(1)).and_then(|code| code.parse().ok());
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
         .collect();
-    (status.expect("a status line"), headers, serde_json::from_str(body).unwrap_or(Value::Null))
+    let status = status.expect("a status line");
+    crate::contract::check_response(method, path, status, header(&headers, "content-type"), body.as_bytes());
+    (status, headers, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 fn request(addr: &str, method: &str, path: &str) -> (u16, Value) {
@@ -206,7 +208,15 @@ fn a_fresh_production_server_is_set_up_with_its_one_time_token() {
         .unwrap();
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
-        response.split_whitespace().nth(1).unwrap().parse::<u16>().unwrap()
+        let status = response.split_whitespace().nth(1).unwrap().parse::<u16>().unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let content_type = head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map(|(_, value)| value.trim());
+        crate::contract::check_response("POST", path, status, content_type, body.as_bytes());
+        status
     };
     let credentials = serde_json::json!({"email": "eve@example.com", "password": "password-1"});
     assert_eq!(post("/api/v1/auth/register", credentials), 403, "registration is closed in production");

@@ -9,7 +9,7 @@ use troupe_runtime::accounts::Role;
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, ClientInfo, Issued};
-use crate::http::extract::{ApiJson, parse_json};
+use crate::http::extract::{ApiJson, parse_body};
 use crate::http::views::{SessionView, TokenView, UserView};
 use crate::http::{ApiError, AppState, ErrorBody};
 
@@ -17,8 +17,10 @@ use crate::http::{ApiError, AppState, ErrorBody};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// At least 8 characters.
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     pub name: Option<String>,
 }
@@ -50,6 +52,8 @@ pub struct LogoutRequest {
 #[serde(deny_unknown_fields)]
 pub struct PasswordRequest {
     pub current_password: String,
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub new_password: String,
     /// Whether the caller's API keys stop working too (default true).
     #[serde(default = "yes")]
@@ -65,9 +69,12 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The token `troupe serve` wrote into its data dir (`setup-token`) on first start.
+    #[schema(min_length = 1)]
     pub setup_token: String,
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// At least 8 characters.
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     pub name: Option<String>,
 }
@@ -124,7 +131,8 @@ pub async fn setup(
 
 /// Logs in: an access token (15 min) and a refresh token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The account is disabled (`account_disabled`)")))]
 pub async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -135,7 +143,8 @@ pub async fn login(
 
 /// Rotates a refresh token. Reusing an old one revokes every session of its login.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
-    responses((status = 200, body = TokenView), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The account is disabled (`account_disabled`)")))]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -145,14 +154,15 @@ pub async fn refresh(
 }
 
 /// Revokes a login (every refresh token of its family).
-#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutRequest,
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>,
+        description = "Optional: without a body, the access token's own login ends"),
     responses((status = 204), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let request: LogoutRequest = if body.is_empty() { LogoutRequest::default() } else { parse_json(&body)? };
+    let request: LogoutRequest = if body.is_empty() { LogoutRequest::default() } else { parse_body(&body)? };
     state.auth.logout(&caller, request.refresh_token.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use troupe_runtime::ids::{ExecutionId, ProjectId};
 use troupe_runtime::model::ExecutionRecord;
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::projects::visible_project;
 use crate::auth::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, parse_id};
+use crate::http::schemas::{Budget, EventSchema, ExecutionStatusName, LogEntrySchema, PipelineRef};
 use crate::http::views::{ArtifactView, ExecutionPage, ExecutionView, StepView, UsageView, to_json};
 use crate::http::{ApiError, AppState, ErrorBody};
 use crate::services::executions::{Created, NewExecution, PipelineChoice, Requester};
@@ -30,43 +31,48 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 #[serde(deny_unknown_fields)]
 pub struct CreateExecution {
     /// A pipeline name (the caller's own, else a built-in one) or an inline definition.
-    #[schema(value_type = Object)]
+    #[schema(value_type = PipelineRef)]
     pub pipeline: Value,
     /// The execution's input (any JSON; default `{}`).
     #[serde(default)]
-    #[schema(value_type = Object)]
     pub input: Option<Value>,
     /// One of the caller's projects.
     pub project_id: Option<Uuid>,
-    /// Caps on this execution's LLM use (`max_tokens`, `max_cost_usd`); default: the
-    /// pipeline's, else the server's.
-    #[schema(value_type = Object)]
+    /// Caps on this execution's LLM use; default: the pipeline's, else the user's, else the
+    /// server's.
+    #[schema(value_type = Option<Budget>)]
     pub budget: Option<Value>,
 }
 
 /// Filters of the execution list.
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only executions in this status.
+    #[param(value_type = Option<ExecutionStatusName>, inline)]
     pub status: Option<String>,
     /// Only executions of this pipeline.
+    #[param(max_length = 128)]
     pub pipeline: Option<String>,
     /// Only executions of this project.
     pub project_id: Option<Uuid>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<Uuid>,
     /// At most this many (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
 /// Which events to return.
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events with a greater `seq` (default 0: from the start).
     pub after_seq: Option<u64>,
     /// At most this many (1–1000, default 500).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -91,7 +97,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// WebSocket or `GET …/events`. With an `Idempotency-Key` header, repeating the request answers
 /// the first execution (200) instead of starting another.
 #[utoipa::path(post, path = "/api/v1/executions", tag = "executions", request_body = CreateExecution,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a repeated create return the same execution")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
+        description = "Makes a repeated create return the same execution (1–255 characters)")),
     responses((status = 201, body = ExecutionView), (status = 200, body = ExecutionView, description = "The execution created earlier with this idempotency key"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -104,7 +111,10 @@ pub async fn create_execution(
     let idempotency_key = idempotency_key(&headers)?;
     let pipeline = match request.pipeline {
         Value::String(name) => PipelineChoice::Name(name),
-        definition @ Value::Object(_) => PipelineChoice::Inline(definition),
+        definition @ Value::Object(_) => {
+            super::pipelines::check_shape(&definition)?;
+            PipelineChoice::Inline(definition)
+        }
         _ => return Err(ApiError::invalid_field("pipeline", "must be a pipeline name or a definition object")),
     };
     let budget = request.budget.map(parse_budget).transpose()?;
@@ -145,7 +155,7 @@ pub async fn list_executions(
         .map(str::parse::<ExecutionStatus>)
         .transpose()
         .map_err(|error| ApiError::invalid_field("status", error.to_string()))?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = query.limit.unwrap_or(50);
     let filter = ExecutionQuery {
         owner: if caller.is_admin() { None } else { Some(caller.id()) },
         status,
@@ -250,7 +260,7 @@ pub async fn list_steps(
 
 /// Returns the log lines of an execution.
 #[utoipa::path(get, path = "/api/v1/executions/{id}/logs", tag = "executions", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<LogEntrySchema>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_logs(
     State(state): State<AppState>,
     caller: Caller,
@@ -263,7 +273,7 @@ pub async fn list_logs(
 
 /// Returns the events of an execution after `after_seq`, in order (the WebSocket's replay).
 #[utoipa::path(get, path = "/api/v1/executions/{id}/events", tag = "executions", params(("id" = Uuid, Path), EventsQuery),
-    responses((status = 200, body = Vec<Object>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<EventSchema>), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_events(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,7 +281,7 @@ pub async fn list_events(
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let record = visible_execution(&state, &caller, &id).await?;
-    let limit = query.limit.unwrap_or(500).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(500);
     let events = state.runtime.store().list_events(record.id, query.after_seq.unwrap_or(0), limit).await?;
     Ok(Json(events.iter().map(to_json).collect()))
 }

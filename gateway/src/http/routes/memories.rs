@@ -28,13 +28,15 @@ const DEFAULT_K: usize = 5;
 #[serde(deny_unknown_fields)]
 pub struct StoreMemoryRequest {
     /// The text (at most 32,768 characters); encrypted at rest.
+    #[schema(max_length = 32768)]
     pub text: String,
     /// `note` by default; 1–64 of `a-z`, `0-9`, `_`, `-`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub kind: Option<String>,
     /// Where it came from (a URL, a document, an execution…).
     pub source: Option<String>,
     /// A JSON object stored in clear beside it (do not put secrets there).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
 }
 
@@ -45,6 +47,7 @@ pub struct SearchMemoriesRequest {
     /// What to look for.
     pub query: String,
     /// How many hits at most (1–100, default 5).
+    #[schema(minimum = 1, maximum = 100)]
     pub k: Option<usize>,
     /// Narrows the search.
     pub filters: Option<MemoryFilters>,
@@ -55,14 +58,13 @@ pub struct SearchMemoriesRequest {
 #[serde(deny_unknown_fields)]
 pub struct MemoryFilters {
     /// One kind or a list of kinds.
-    #[schema(value_type = Object)]
     pub kind: Option<OneOrMany>,
     /// Only memories from this source.
     pub source: Option<String>,
 }
 
 /// A string or a list of strings.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     /// One.
@@ -78,6 +80,7 @@ pub struct MemoryView {
     pub kind: String,
     pub text: String,
     pub source: Option<String>,
+    /// The JSON object stored beside it.
     #[schema(value_type = Object)]
     pub metadata: Value,
     pub created_at: DateTime<Utc>,
@@ -127,8 +130,9 @@ pub struct Deleted {
 }
 
 /// `DELETE /memories` must say it means it.
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, serde::Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteAllParams {
     /// Must be `true`.
     pub confirm: Option<bool>,

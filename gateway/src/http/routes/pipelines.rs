@@ -11,6 +11,8 @@ use troupe_runtime::store::StoredPipeline;
 use crate::auth::Caller;
 use crate::http::error::pipeline_error;
 use crate::http::extract::ApiJson;
+use crate::http::schemas::PipelineDefinition;
+use crate::http::strict::{self, Format};
 use crate::http::views::{PipelineView, to_json};
 use crate::http::{ApiError, AppState, ErrorBody};
 
@@ -36,9 +38,24 @@ fn user_view(stored: &StoredPipeline) -> PipelineView {
 
 /// Parses and checks a definition sent over the API (errors name the step and field).
 pub fn check_definition(state: &AppState, caller: &Caller, value: Value) -> Result<ValidatedPipeline, ApiError> {
+    check_shape(&value)?;
     let def = PipelineDef::from_value(value).map_err(|error| pipeline_error(&error))?;
     state.executions.catalog().check_agents_allowed(&def, caller.is_admin())?;
     state.runtime.validate(def).map_err(|error| pipeline_error(&error))
+}
+
+/// Checks a definition against the published pipeline schema (objects where it says objects,
+/// known fields only): 422 `invalid_pipeline`, each problem naming its field.
+pub fn check_shape(value: &Value) -> Result<(), ApiError> {
+    let problems = strict::check_format(Format::Pipeline, value);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let issues = problems
+        .into_iter()
+        .map(|(field, message)| troupe_runtime::pipeline::PipelineIssue { step: None, field, message })
+        .collect();
+    Err(pipeline_error(&troupe_runtime::pipeline::PipelineError { issues }))
 }
 
 /// Lists the built-in pipelines and the caller's own (an admin sees every user's).
@@ -72,13 +89,13 @@ pub async fn get_pipeline(
 
 /// Registers (or replaces) one of the caller's pipelines. The body is the definition
 /// (docs/pipeline.schema.json); every problem is listed, each naming its step and field.
-#[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", request_body = Object,
+#[utoipa::path(post, path = "/api/v1/pipelines", tag = "pipelines", request_body = PipelineDefinition,
     responses((status = 201, body = PipelineView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn register_pipeline(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(definition): ApiJson<Value>,
+    ApiJson(PipelineDefinition(definition)): ApiJson<PipelineDefinition>,
 ) -> Result<(StatusCode, Json<PipelineView>), ApiError> {
     let pipeline = check_definition(&state, &caller, definition)?;
     let def = pipeline.def();

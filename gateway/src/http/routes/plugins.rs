@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, ClientInfo};
 use crate::http::extract::ApiJson;
+use crate::http::schemas::PluginManifest;
 use crate::http::{ApiError, AppState, ErrorBody};
 
 /// A plugin to register.
@@ -24,7 +25,7 @@ use crate::http::{ApiError, AppState, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct RegisterPlugin {
     /// The manifest (the JSON form of plugin.toml; docs/plugin.schema.json).
-    #[schema(value_type = Object)]
+    #[schema(value_type = PluginManifest)]
     pub manifest: Value,
     /// The WebAssembly module, binary or text, base64-encoded (`wasm` plugins).
     pub module_base64: Option<String>,
@@ -44,8 +45,8 @@ pub struct PluginView {
     pub status: &'static str,
     /// Why it is disabled.
     pub reason: Option<String>,
-    /// The research section (experiment, flag, metrics) of research plugins.
-    #[schema(value_type = Object)]
+    /// The research section (experiment, flag, metrics) of research plugins; `null` for others.
+    #[schema(value_type = Option<Object>)]
     pub research: Value,
     pub registered_at: DateTime<Utc>,
 }
@@ -111,6 +112,11 @@ pub async fn register_plugin(
     ApiJson(request): ApiJson<RegisterPlugin>,
 ) -> Result<(StatusCode, Json<PluginView>), ApiError> {
     admin_only(&caller)?;
+    let problems = crate::http::strict::check_format(crate::http::strict::Format::Manifest, &request.manifest);
+    if !problems.is_empty() {
+        let fields = problems.into_iter().map(|(field, message)| (format!("manifest.{field}"), message));
+        return Err(ApiError::invalid_fields(fields).with_code(ErrorCode::InvalidManifest));
+    }
     let module = request
         .module_base64
         .map(|text| base64::engine::general_purpose::STANDARD.decode(text.trim()))

@@ -21,6 +21,7 @@ use crate::http::{ApiError, AppState, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct ProjectRequest {
     /// 1–100 characters, unique among the owner's projects.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub description: Option<String>,
 }
@@ -29,6 +30,8 @@ pub struct ProjectRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectPatch {
+    /// 1–100 characters, unique among the owner's projects.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     pub description: Option<String>,
 }

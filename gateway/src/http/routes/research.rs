@@ -25,13 +25,19 @@ use crate::http::{ApiError, AppState, ErrorBody};
 #[serde(deny_unknown_fields)]
 pub struct ExperimentRequest {
     /// 1–64 of `a-z`, `0-9`, `_`, `-`.
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     pub id: String,
+    /// 1–200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub title: String,
     /// The hypothesis document users read before they consent.
+    #[schema(min_length = 1)]
     pub hypothesis: String,
-    /// The whole privacy budget (default 2.0).
+    /// The whole privacy budget (default 2.0, at most the server's cap).
+    #[schema(exclusive_minimum = 0.0)]
     pub epsilon_total: Option<f64>,
-    /// What one release spends (default 0.5).
+    /// What one release spends (default 0.5, at most the server's cap and `epsilon_total`).
+    #[schema(exclusive_minimum = 0.0)]
     pub epsilon_per_release: Option<f64>,
 }
 
@@ -40,7 +46,19 @@ pub struct ExperimentRequest {
 #[serde(deny_unknown_fields)]
 pub struct ExperimentPatch {
     /// `active` or `closed`.
+    #[schema(value_type = Option<ExperimentStatusName>)]
     pub status: Option<String>,
+}
+
+/// An experiment's status.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "only the schema is used: the handler parses the text")]
+#[schema(rename_all = "snake_case")]
+pub enum ExperimentStatusName {
+    /// Plugins contribute; releases may be made.
+    Active,
+    /// Nothing more is collected.
+    Closed,
 }
 
 /// An experiment as users see it.
@@ -128,6 +146,7 @@ pub struct FlagBody {
     pub allow: Vec<Uuid>,
     /// Percentage of the other users (0–100), stable per user.
     #[serde(default)]
+    #[schema(maximum = 100)]
     pub rollout_percent: u8,
 }
 

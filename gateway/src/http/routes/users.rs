@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::auth::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, parse_id};
+use crate::http::schemas::{Budget, RoleName};
 use crate::http::views::{ApiKeyView, UserView};
 use crate::http::{ApiError, AppState, ErrorBody};
 
@@ -21,12 +22,14 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 }
 
 /// Paging of the user list.
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, serde::Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// The last id of the previous page.
     pub cursor: Option<Uuid>,
     /// At most this many (1–200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -34,14 +37,15 @@ pub struct UserListQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    /// `admin`, `researcher` or `user`.
+    /// The new role.
+    #[schema(value_type = Option<RoleName>)]
     pub role: Option<String>,
     /// Disabling revokes every session; the user's tokens stop working at once.
     pub disabled: Option<bool>,
     /// The default budget of the user's executions (`{"max_tokens", "max_cost_usd"}`), or
     /// `null` to fall back to the server's.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Budget>)]
     pub budget: Option<Value>,
 }
 
@@ -55,11 +59,14 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
-    /// At least 8 characters; the user changes it after logging in.
+    /// 8 to 1024 characters; the user changes it after logging in.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     pub name: Option<String>,
-    /// `admin`, `researcher` or `user` (default).
+    /// The role (default `user`).
+    #[schema(value_type = Option<RoleName>)]
     pub role: Option<String>,
 }
 
@@ -95,7 +102,7 @@ pub async fn list_users(
     ApiQuery(query): ApiQuery<UserListQuery>,
 ) -> Result<Json<Vec<UserView>>, ApiError> {
     require_admin(&caller)?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 200);
+    let limit = query.limit.unwrap_or(50);
     let users = state.auth.store().list_users(query.cursor.map(UserId), limit).await?;
     Ok(Json(users.iter().map(UserView::from).collect()))
 }
@@ -119,7 +126,9 @@ pub async fn get_user(
 /// Changes a user's role or disables them (admin).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)), request_body = UserPatch,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "An admin may not demote or disable themself (`self_demotion`)")),
+    security(("bearer" = [])))]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
@@ -158,10 +167,12 @@ pub async fn update_user(
 }
 
 /// How much of the audit log to return.
-#[derive(Deserialize, IntoParams)]
+#[derive(Deserialize, serde::Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// At most this many, newest first (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -175,7 +186,7 @@ pub struct AuditView {
     pub action: String,
     pub target: Option<String>,
     pub ip: Option<String>,
-    #[schema(value_type = Object)]
+    /// What the action concerned (any JSON).
     pub details: serde_json::Value,
 }
 
@@ -188,7 +199,7 @@ pub async fn list_audit(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
     require_admin(&caller)?;
-    let records = state.auth.store().list_audit(query.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    let records = state.auth.store().list_audit(query.limit.unwrap_or(100)).await?;
     let views = records
         .into_iter()
         .map(|record| AuditView {
@@ -209,6 +220,7 @@ pub async fn list_audit(
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyRequest {
     /// A name to recognise it by (1–100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// A read-only key may only call GET endpoints.
     #[serde(default)]

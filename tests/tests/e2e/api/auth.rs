@@ -180,6 +180,12 @@ async fn roles(api: &Api) {
     // The audit log has the failed login, the role change and the disabling, and no secret.
     let (status, _) = api.get("/api/v1/audit", user_token).await;
     assert_eq!(status, 403, "a disabled user's token is refused everywhere");
+    // An admin cannot demote or disable themself (the documented 409).
+    let me = admin["user"]["id"].as_str().unwrap();
+    for change in [json!({"role": "user"}), json!({"disabled": true})] {
+        let (status, body) = api.call("PATCH", &format!("/api/v1/users/{me}"), Some(admin_token), Some(change)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (409, Some("self_demotion")), "{body}");
+    }
     let (status, audit) = api.get("/api/v1/audit?limit=50", admin_token).await;
     assert_eq!(status, 200);
     let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|entry| entry["action"].as_str().unwrap()).collect();

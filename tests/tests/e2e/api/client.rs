@@ -89,12 +89,16 @@ impl RequestBuilder {
 
     /// Sends the request through the router.
     pub async fn send(self) -> Result<Response, std::convert::Infallible> {
+        let method = self.method.clone();
         let mut request = Request::builder().method(self.method).uri(&self.path);
         *request.headers_mut().expect("a request being built") = self.headers;
         let request = request.body(Body::from(self.body)).expect("a valid request");
         let response = self.router.oneshot(request).await?;
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX).await.expect("a readable body");
+        // The conformance gate: every answer a test receives must be one the document lists.
+        let content_type = parts.headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        crate::contract::check_response(method.as_str(), &self.path, parts.status.as_u16(), content_type, &bytes);
         Ok(Response { status: parts.status, headers: parts.headers, body: bytes.to_vec() })
     }
 }

@@ -96,14 +96,14 @@ async fn bad_input(api: &Api) {
     let field_of = |body: &Value| body["error"]["details"]["fields"][0]["field"].as_str().unwrap_or("").to_owned();
     let cases = [
         ("/api/v1/memories", json!({"text": "   "}), "text", "empty"),
-        ("/api/v1/memories", json!({"text": "x ".repeat(20_000)}), "text", "at most 32768"),
+        ("/api/v1/memories", json!({"text": "x ".repeat(20_000)}), "text", "at most 32768 characters"),
         ("/api/v1/memories", json!({"text": "ok", "kind": "Not A Kind"}), "kind", "a-z"),
         ("/api/v1/memories", json!({"text": "ok", "metadata": [1, 2]}), "metadata", "object"),
         ("/api/v1/memories", json!({"text": "ok", "colour": "red"}), "colour", "unknown field"),
-        ("/api/v1/memories", json!({"kind": "note"}), "body", "missing field `text`"),
+        ("/api/v1/memories", json!({"kind": "note"}), "text", "missing field `text`"),
         ("/api/v1/memories/search", json!({"query": ""}), "query", "empty"),
-        ("/api/v1/memories/search", json!({"query": "x", "k": 0}), "k", "1 to 100"),
-        ("/api/v1/memories/search", json!({"query": "x", "k": 1000}), "k", "1 to 100"),
+        ("/api/v1/memories/search", json!({"query": "x", "k": 0}), "k", "at least 1"),
+        ("/api/v1/memories/search", json!({"query": "x", "k": 1000}), "k", "at most 100"),
         (
             "/api/v1/memories/search",
             json!({"query": "x", "filters": {"colour": "red"}}),

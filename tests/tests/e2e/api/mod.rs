@@ -4,6 +4,7 @@
 
 mod auth;
 mod client;
+mod document;
 mod flow;
 mod input;
 mod live;
@@ -192,7 +193,11 @@ impl Ws {
         loop {
             let frame = tokio::time::timeout(deadline, self.stream.next()).await.expect("a message within 30 s");
             match frame {
-                Some(Ok(Message::Text(text))) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+                Some(Ok(Message::Text(text))) => {
+                    let message: Value = serde_json::from_str(text.as_str()).unwrap();
+                    crate::contract::check_server_message(&message);
+                    return Some(message);
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                 Some(Ok(_)) => continue,
             }
@@ -228,6 +233,7 @@ impl Ws {
             match frame {
                 Some(Ok(Message::Text(text))) => {
                     let message: Value = serde_json::from_str(text.as_str()).unwrap();
+                    crate::contract::check_server_message(&message);
                     if message["type"] == "error" {
                         last_error = message["code"].as_str().map(str::to_owned);
                     }

@@ -20,6 +20,8 @@
 //!    a socket at most `ws_max_subscriptions` subscriptions (more: `too_many_subscriptions`).
 //!    An execution id is one subscription however it is spelled.
 
+mod messages;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -28,13 +30,12 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use troupe_runtime::ErrorCode;
 use troupe_runtime::ids::{ExecutionId, UserId};
 
+pub use self::messages::{ClientMessage, ServerMessage};
 use super::{ApiError, AppState};
 use crate::auth::Caller;
 
@@ -62,26 +63,22 @@ impl EventFrames {
         if let Some(frame) = self.frames.get(&key) {
             return Message::Text(frame.clone());
         }
-        let frame = Utf8Bytes::from(json!({ "type": "event", "event": event }).to_string());
+        let message = ServerMessage::Event { event }.frame();
         if self.frames.len() >= FRAME_CACHE {
             self.frames.clear();
         }
-        self.frames.insert(key, frame.clone());
-        Message::Text(frame)
+        if let Message::Text(frame) = &message {
+            self.frames.insert(key, frame.clone());
+        }
+        message
     }
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum ClientMessage {
-    Auth { token: String },
-    Subscribe { execution_id: String, after_seq: Option<u64> },
-    SubscribeAll,
-    Unsubscribe { execution_id: String },
-    Ping,
-}
-
-/// Upgrades to a WebSocket (authentication happens in the first message).
+/// Upgrades to the WebSocket of live events; authentication happens in the first message
+/// (the protocol: `/api/docs/asyncapi.json`).
+#[utoipa::path(get, path = "/api/v1/ws", tag = "operations",
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, body = crate::http::ErrorBody, description = "Not a WebSocket upgrade (`websocket_required`)")))]
 pub async fn upgrade(
     State(state): State<AppState>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -94,16 +91,12 @@ pub async fn upgrade(
     }
 }
 
-fn text(value: Value) -> Message {
-    Message::Text(Utf8Bytes::from(value.to_string()))
-}
-
 fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
 fn error(code: &str, message: impl Into<String>) -> Message {
-    text(json!({ "type": "error", "code": code, "message": message.into() }))
+    ServerMessage::Error { code, message: message.into() }.frame()
 }
 
 /// Counts a user's sockets; the count goes down when dropped.
@@ -156,7 +149,7 @@ async fn serve(state: AppState, socket: WebSocket) {
     // Subscriptions queue events here; the loop below is the only writer of the socket, and
     // answers the client's own messages directly (never through the queue it drains).
     let (tx, mut rx) = mpsc::channel::<Message>(state.settings.ws_buffer.max(1));
-    if sink.send(text(json!({ "type": "authenticated", "user_id": caller.id() }))).await.is_err() {
+    if sink.send(ServerMessage::Authenticated { user_id: caller.id().0 }.frame()).await.is_err() {
         state.metrics.ws_connections.dec();
         return;
     }
@@ -298,7 +291,7 @@ async fn handle(
     };
     Ok(match message {
         ClientMessage::Auth { .. } => error("bad_message", "already authenticated"),
-        ClientMessage::Ping => text(json!({ "type": "pong" })),
+        ClientMessage::Ping => ServerMessage::Pong.frame(),
         ClientMessage::Subscribe { execution_id, after_seq } => {
             let record = match super::routes::executions::visible_execution(state, caller, &execution_id).await {
                 Ok(record) => record,
@@ -317,7 +310,7 @@ async fn handle(
             let tokens = state.runtime.subscribe_tokens();
             let task = tokio::spawn(forward_one(state.clone(), record.id, after_seq, tokens, tx.clone()));
             subscriptions.insert(execution_id, task);
-            text(json!({ "type": "subscribed", "execution_id": record.id, "after_seq": after_seq }))
+            ServerMessage::Subscribed { execution_id: record.id.to_string(), after_seq: Some(after_seq) }.frame()
         }
         ClientMessage::SubscribeAll => {
             if let Some(refused) = too_many("*") {
@@ -328,16 +321,22 @@ async fn handle(
             }
             let task = tokio::spawn(forward_all(state.clone(), caller.id(), tx.clone()));
             subscriptions.insert("*".to_owned(), task);
-            text(json!({ "type": "subscribed", "execution_id": "*" }))
+            ServerMessage::Subscribed { execution_id: "*".into(), after_seq: None }.frame()
         }
         ClientMessage::Unsubscribe { execution_id } => {
             let key = execution_id.parse::<ExecutionId>().map_or(execution_id.clone(), |id| id.to_string());
             if let Some(task) = subscriptions.remove(&key) {
                 task.abort();
             }
-            text(json!({ "type": "unsubscribed", "execution_id": execution_id }))
+            ServerMessage::Unsubscribed { execution_id }.frame()
         }
     })
+}
+
+/// Tells a client where to resume an execution's events.
+fn lagged(id: ExecutionId, resume_after_seq: u64) -> Message {
+    ServerMessage::Lagged { execution_id: id.to_string(), resume_after_seq: Some(resume_after_seq), missed: None }
+        .frame()
 }
 
 /// Replays then streams one execution's events. When the client's queue is full, stops and
@@ -362,10 +361,14 @@ async fn forward_one(
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 };
                 if chunk.execution_id == id {
-                    let frame = json!({
-                        "type": "token", "execution_id": id, "step": chunk.step, "attempt": chunk.attempt, "text": chunk.text,
-                    });
-                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(text(frame)) {
+                    let frame = ServerMessage::Token {
+                        execution_id: id.0,
+                        step: &chunk.step,
+                        attempt: chunk.attempt,
+                        text: &chunk.text,
+                    }
+                    .frame();
+                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(frame) {
                         return;
                     }
                 }
@@ -378,9 +381,7 @@ async fn forward_one(
                 match tx.try_send(state.ws_frames.message(&event)) {
                     Ok(()) => delivered = seq,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        let _ = tx
-                            .send(text(json!({ "type": "lagged", "execution_id": id, "resume_after_seq": delivered })))
-                            .await;
+                        let _ = tx.send(lagged(id, delivered)).await;
                         return;
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => return,
@@ -389,8 +390,7 @@ async fn forward_one(
             Ok(None) => return,
             Err(problem) => {
                 tracing::warn!(%problem, execution_id = %id, "event replay failed");
-                let _ =
-                    tx.send(text(json!({ "type": "lagged", "execution_id": id, "resume_after_seq": delivered }))).await;
+                let _ = tx.send(lagged(id, delivered)).await;
                 return;
             }
         }
@@ -405,8 +405,9 @@ async fn forward_all(state: AppState, user: UserId, tx: mpsc::Sender<Message>) {
         let event = match events.recv().await {
             Ok(event) => event,
             Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                let message = json!({ "type": "lagged", "execution_id": "*", "missed": missed });
-                if tx.send(text(message)).await.is_err() {
+                let message =
+                    ServerMessage::Lagged { execution_id: "*".into(), resume_after_seq: None, missed: Some(missed) };
+                if tx.send(message.frame()).await.is_err() {
                     return;
                 }
                 continue;
@@ -431,9 +432,7 @@ async fn forward_all(state: AppState, user: UserId, tx: mpsc::Sender<Message>) {
         match tx.try_send(state.ws_frames.message(&event)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                let message =
-                    json!({ "type": "lagged", "execution_id": event.execution_id, "resume_after_seq": event.seq - 1 });
-                if tx.send(text(message)).await.is_err() {
+                if tx.send(lagged(event.execution_id, event.seq - 1)).await.is_err() {
                     return;
                 }
             }

@@ -1,26 +1,28 @@
-//! The OpenAPI 3.1 document, generated from the handlers (utoipa), served at
-//! `/api/docs/openapi.json`, with a small self-contained page at `/api/docs`.
+//! The OpenAPI 3.1 document, generated from the handlers (utoipa) and completed by
+//! [`complete`], served at `/api/docs/openapi.json`, with a small self-contained page at
+//! `/api/docs`.
 
-use std::sync::Arc;
+mod complete;
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::header::CONTENT_SECURITY_POLICY;
-use axum::response::Html;
-use axum::routing::get;
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
+use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value;
+use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::health;
+use super::metrics;
 use super::routes::{agents, auth, executions, memories, pipelines, plugins, projects, research, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "troupe", description = "An actor-based multi-agent runtime: executions, live events, agents, accounts."),
-    modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Accounts, logins and tokens"),
         (name = "users", description = "User administration"),
@@ -32,23 +34,10 @@ use super::routes::{agents, auth, executions, memories, pipelines, plugins, proj
         (name = "memories", description = "A user's memories: stored encrypted, searched by meaning"),
         (name = "plugins", description = "Custom and research agents in the sandbox"),
         (name = "research", description = "Experiments, consent, feature flags, differentially private releases"),
+        (name = "operations", description = "Health, readiness and metrics"),
     )
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut OpenApiDoc) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT or API key (trk_…)").build(),
-            ),
-        );
-    }
-}
 
 /// Every REST route, each registered with its OpenAPI operation.
 pub fn api_router() -> OpenApiRouter<AppState> {
@@ -99,22 +88,54 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(research::create_release, research::list_releases))
         .routes(routes!(research::list_flags))
         .routes(routes!(research::put_flag))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(openapi_json))
+        .routes(routes!(asyncapi_json))
+        .routes(routes!(docs_page))
+        .routes(routes!(super::ws::upgrade))
 }
 
-/// Returns the OpenAPI document.
-pub fn document() -> OpenApiDoc {
-    api_router().into_openapi()
+/// Completes the generated document (see [`complete`]).
+pub fn completed(generated: OpenApiDoc) -> Value {
+    let mut document = serde_json::to_value(generated).expect("the document serialises");
+    complete::complete(&mut document);
+    document
 }
 
-/// `/api/docs` and `/api/docs/openapi.json`.
-pub fn docs_router(openapi: Arc<OpenApiDoc>) -> Router<AppState> {
-    Router::new()
-        .route("/api/docs", get(|| async { ([(CONTENT_SECURITY_POLICY, DOCS_POLICY)], Html(DOCS_PAGE)) }))
-        .route(
-            "/api/docs/openapi.json",
-            get(|State(openapi): State<Arc<OpenApiDoc>>| async move { axum::Json(openapi.as_ref().clone()) }),
-        )
-        .with_state(openapi)
+/// Returns the OpenAPI document the server serves.
+pub fn document() -> Value {
+    completed(api_router().into_openapi())
+}
+
+/// A document serialised once, served as is.
+fn served(document: &'static OnceLock<Bytes>, build: fn() -> Value) -> Response {
+    let bytes = document.get_or_init(|| Bytes::from(serde_json::to_vec(&build()).expect("the document serialises")));
+    ([(CONTENT_TYPE, "application/json")], bytes.clone()).into_response()
+}
+
+/// The OpenAPI document of this API (what client generators read).
+#[utoipa::path(get, path = "/api/docs/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", body = Object)))]
+pub async fn openapi_json() -> Response {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    served(&DOCUMENT, document)
+}
+
+/// The AsyncAPI 3 document of the WebSocket protocol at `/api/v1/ws`.
+#[utoipa::path(get, path = "/api/docs/asyncapi.json", tag = "operations",
+    responses((status = 200, description = "The AsyncAPI 3 document", body = Object)))]
+pub async fn asyncapi_json() -> Response {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    served(&DOCUMENT, super::asyncapi::document)
+}
+
+/// A page listing the operations.
+#[utoipa::path(get, path = "/api/docs", tag = "operations",
+    responses((status = 200, description = "An HTML page listing the operations", content_type = "text/html", body = String)))]
+pub async fn docs_page() -> Response {
+    ([(CONTENT_SECURITY_POLICY, DOCS_POLICY)], Html(DOCS_PAGE)).into_response()
 }
 
 /// The docs page runs its own inline script and style, and fetches only from this origin.
@@ -128,7 +149,8 @@ code{background:#f3f3f3;padding:0 .3em}.m{display:inline-block;width:4.5rem;font
 li{margin:.3rem 0}</style></head>
 <body><h1>troupe API</h1>
 <p>The OpenAPI 3.1 document: <a href="/api/docs/openapi.json"><code>/api/docs/openapi.json</code></a>
-(load it into any OpenAPI viewer). Live events: the WebSocket <code>/api/v1/ws</code> (docs/websocket.md).</p>
+(load it into any OpenAPI viewer or client generator). Live events: the WebSocket <code>/api/v1/ws</code>,
+described by the AsyncAPI 3 document <a href="/api/docs/asyncapi.json"><code>/api/docs/asyncapi.json</code></a>.</p>
 <ul id="ops"></ul>
 <script>
 fetch('/api/docs/openapi.json').then(r => r.json()).then(doc => {

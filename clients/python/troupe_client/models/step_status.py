@@ -1,0 +1,15 @@
+from enum import StrEnum
+
+
+class StepStatus(StrEnum):
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    CORRECTING = "correcting"
+    FAILED = "failed"
+    PENDING = "pending"
+    RUNNING = "running"
+    SKIPPED = "skipped"
+    VALIDATING = "validating"
+
+    def __str__(self) -> str:
+        return str(self.value)
