@@ -161,4 +161,6 @@ pub enum BenchCommand {
     Memory(crate::bench::memory::MemoryBenchArgs),
     /// Measures the production track's throughput beside crashing and CPU-burning plugins.
     Plugins(crate::bench::plugins::PluginBenchArgs),
+    /// Measures several nodes sharing PostgreSQL: throughput, cross-node events, takeover.
+    Cluster(crate::bench::cluster::ClusterBenchArgs),
 }

@@ -79,6 +79,33 @@ pub async fn open_memories(config: &Config, stores: &Stores, secrets: &Secrets) 
         .context("the embedder does not fit the memory vector store")
 }
 
+/// Joins the cluster of nodes sharing the store: refuses when a live node already runs under
+/// this id, or when this node's secrets differ from the cluster's. A node of this id on this
+/// host whose process is gone (killed) is its own predecessor, not a live node.
+pub async fn join_cluster(config: &Config, stores: &Stores, secrets: &Secrets, node: &str) -> anyhow::Result<()> {
+    let store = &stores.executions;
+    let ttl = config.lease_ttl.as_millis() as i64;
+    let here = troupe_runtime::cluster::this_process();
+    let nodes = store.list_nodes(ttl).await.context("cannot read the cluster's nodes")?;
+    if let Some(previous) = nodes.iter().find(|previous| previous.id == node && previous.live) {
+        let same_host = previous.status.get("host").is_some() && previous.status.get("host") == here.get("host");
+        let gone = previous.status.get("pid").and_then(serde_json::Value::as_u64).is_some_and(|pid| {
+            Some(pid) != here.get("pid").and_then(serde_json::Value::as_u64)
+                && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if same_host && gone {
+            store.leave_cluster(node).await.context("cannot replace this node's dead predecessor")?;
+        }
+    }
+    store
+        .register_node(node, &secrets.fingerprints(), ttl)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot join the cluster as `{node}`: {error}"))?;
+    store.heartbeat_node(node, &here).await.context("cannot record this node's heartbeat")?;
+    tracing::info!(node, "joined the cluster");
+    Ok(())
+}
+
 /// Starts the plugin host (its own supervision tree and worker pool) over the research store.
 pub async fn open_plugins(config: &Config, stores: &Stores, secrets: &Secrets) -> anyhow::Result<PluginRegistry> {
     let bus = troupe_plugins::ResearchBus::new(Arc::clone(&stores.research), secrets.research.clone());
@@ -142,8 +169,14 @@ impl System {
             Err(error) => return Err(error),
         };
         let plugins = Arc::new(open_plugins(&config, &stores, &secrets).await?);
+        let node_id = secrets::node_id(&config)?;
+        if mode == Mode::Serve {
+            join_cluster(&config, &stores, &secrets, &node_id).await?;
+        }
         let runtime_config = RuntimeConfig {
-            node_id: secrets::node_id(&config)?,
+            node_id,
+            lease_ttl: config.lease_ttl,
+            claims: mode == Mode::Serve,
             resume: !matches!(mode, Mode::Run { .. }),
             max_live_executions: match mode {
                 Mode::Run { max_live } => max_live,
@@ -152,6 +185,9 @@ impl System {
             ..RuntimeConfig::default()
         };
         let mut builder = Runtime::builder().store(Arc::clone(&stores.executions)).config(runtime_config);
+        if let Some(signals) = &stores.signals {
+            builder = builder.signals(Arc::clone(signals));
+        }
         // The plugins' kinds are known before the runtime resumes anything that names them.
         for (kind, factory) in plugins.preload().await.context("failed to load the registered plugins")? {
             builder = builder.agent_factory(kind, move || factory());
@@ -195,6 +231,10 @@ impl System {
         let state = self.app_state()?;
         let observer = state.metrics.observe(&state.runtime);
         let memories = Arc::clone(&state.memories);
+        if let Some(signals) = &self.stores.signals {
+            memories.announce_to(Arc::clone(signals), state.runtime.node_id().to_owned());
+            follow_memory_changes(&state.runtime, Arc::clone(&memories), state.shutdown.clone());
+        }
         let jobs = background_jobs(&state, Arc::clone(&self.stores.executions), memories, self.config.retention);
         let listener = tokio::net::TcpListener::bind(self.config.addr)
             .await
@@ -279,6 +319,38 @@ impl Server {
 /// Starts the server's background work: one reconciliation of memory records and vectors
 /// (re-indexing what a killed process left unindexed), the vector index upkeep and flushes,
 /// plugin registration sync, and retention when a policy is configured.
+/// Keeps this node's memory index in line with the records other nodes change (the embedded
+/// vector engine is per node; the records are shared), until `stop`.
+fn follow_memory_changes(runtime: &Runtime, memories: Arc<MemoryService>, stop: CancellationToken) {
+    use troupe_runtime::cluster::Signal;
+    let Some(mut signals) = runtime.cluster_signals() else { return };
+    let node = runtime.node_id().to_owned();
+    tokio::spawn(async move {
+        loop {
+            let signaled = tokio::select! {
+                _ = stop.cancelled() => return,
+                signaled = signals.recv() => signaled,
+            };
+            let result = match signaled {
+                Ok(signaled) if signaled.from == node => continue,
+                Ok(signaled) => match &signaled.signal {
+                    Signal::Memory { owner, id } => memories.sync_from_store(*owner, *id).await.map_err(Into::into),
+                    Signal::Resync => memories.reconcile().await.map(drop).map_err(Into::into),
+                    _ => continue,
+                },
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    memories.reconcile().await.map(drop).map_err(Into::into)
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if let Err(error) = result {
+                let error: anyhow::Error = error;
+                tracing::warn!(error = %format!("{error:#}"), "cannot bring the memory index in line with another node's change");
+            }
+        }
+    });
+}
+
 fn background_jobs(
     state: &AppState,
     executions: Arc<dyn troupe_runtime::store::ExecutionStore>,

@@ -113,6 +113,26 @@ impl MemoryKeys {
         &self.active
     }
 
+    /// A fingerprint of the keys (which ids, which is active, and what each key is) that
+    /// reveals nothing of them: nodes of one cluster compare fingerprints to prove they share
+    /// the keys. Each key seals a fixed text under a fixed nonce; the results are hashed.
+    pub fn fingerprint(&self) -> String {
+        let mut ids: Vec<&String> = self.keys.keys().collect();
+        ids.sort();
+        let mut material = format!("active={};", self.active).into_bytes();
+        for id in ids {
+            let sealed = self.keys[id]
+                .encrypt(Nonce::from_slice(&[0; 12]), b"troupe-cluster-fingerprint".as_slice())
+                .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+            material.extend_from_slice(id.as_bytes());
+            material.push(b'=');
+            material.extend_from_slice(&sealed);
+            material.push(b';');
+        }
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(&material);
+        digest.iter().take(8).map(|byte| format!("{byte:02x}")).collect()
+    }
+
     /// Seals `plaintext` for record `id` of `user` with the active key.
     pub fn seal(&self, user: UserId, id: Uuid, plaintext: &[u8]) -> Sealed {
         let nonce = random::<12>();

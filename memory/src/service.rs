@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use troupe_runtime::cluster::{ClusterSignals, Signal};
 use troupe_runtime::embed::Embedder;
 use troupe_runtime::ids::UserId;
 use troupe_runtime::memory::{
@@ -41,6 +42,9 @@ pub struct MemoryService {
     vectors: Arc<dyn VectorMemory>,
     embedder: Arc<dyn Embedder>,
     keys: Arc<MemoryKeys>,
+    /// Where changes are announced to the other nodes of a cluster (each keeps its own index
+    /// of the shared records up to date).
+    announcer: Arc<std::sync::OnceLock<(Arc<dyn ClusterSignals>, String)>>,
 }
 
 /// What [`MemoryService::reconcile`] did.
@@ -61,7 +65,61 @@ impl MemoryService {
         keys: Arc<MemoryKeys>,
     ) -> Result<Self, MemoryError> {
         crate::vector::check_dimension(vectors.as_ref(), embedder.dimension(), embedder.name())?;
-        Ok(Self { store, vectors, embedder, keys })
+        Ok(Self { store, vectors, embedder, keys, announcer: Arc::default() })
+    }
+
+    /// Announces every change of a record to the other nodes sharing the store, as `node`.
+    pub fn announce_to(&self, signals: Arc<dyn ClusterSignals>, node: String) {
+        let _ = self.announcer.set((signals, node));
+    }
+
+    async fn announce(&self, user: UserId, id: Option<Uuid>) {
+        if let Some((signals, node)) = self.announcer.get()
+            && let Err(error) = signals.publish(node, &[Signal::Memory { owner: user, id }]).await
+        {
+            tracing::warn!(%error, "cannot tell the other nodes of a memory change; their reconciliation catches up");
+        }
+    }
+
+    /// Brings this node's index in line with the records after another node changed them: one
+    /// memory (`Some`: indexed if it exists, removed if not) or all of a user's (`None`).
+    pub async fn sync_from_store(&self, user: UserId, id: Option<Uuid>) -> Result<(), MemoryError> {
+        let records = match id {
+            Some(id) => match self.store.get_memory(user, id).await? {
+                Some(record) => vec![record],
+                None => return self.vectors.delete(user, &[id]).await,
+            },
+            None => {
+                self.vectors.delete_user(user).await?;
+                self.store.list_memories(user).await?
+            }
+        };
+        self.index(records).await
+    }
+
+    /// Embeds and indexes records.
+    async fn index(&self, records: Vec<MemoryRecord>) -> Result<(), MemoryError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut texts = Vec::with_capacity(records.len());
+        for record in &records {
+            texts.push(String::from_utf8_lossy(&self.open_bytes(record)?).into_owned());
+        }
+        let vectors = self.embedder.embed(&texts).await?;
+        let points: Vec<MemoryPoint> = records
+            .into_iter()
+            .zip(vectors)
+            .map(|(record, vector)| MemoryPoint {
+                id: record.id,
+                user: record.user,
+                vector,
+                kind: record.kind,
+                source: record.source,
+                created_at: record.created_at,
+            })
+            .collect();
+        self.vectors.upsert(points).await
     }
 
     /// The vector store (for maintenance: index building).
@@ -98,6 +156,7 @@ impl MemoryService {
             }
             return Err(error);
         }
+        self.announce(user, Some(id)).await;
         Ok(Memory {
             id,
             kind: record.kind,
@@ -153,6 +212,7 @@ impl MemoryService {
         let existed = self.store.delete_memory(user, id).await?;
         if existed {
             self.vectors.delete(user, &[id]).await?;
+            self.announce(user, Some(id)).await;
         }
         Ok(existed)
     }
@@ -166,6 +226,7 @@ impl MemoryService {
     pub async fn delete_all(&self, user: UserId) -> Result<u64, MemoryError> {
         let deleted = self.store.delete_memories(user).await?;
         self.vectors.delete_user(user).await?;
+        self.announce(user, None).await;
         Ok(deleted)
     }
 
@@ -192,25 +253,8 @@ impl MemoryService {
             }
             for (user, ids) in missing {
                 let records = self.store.get_memories(user, &ids).await?;
-                let mut texts = Vec::with_capacity(records.len());
-                for record in &records {
-                    texts.push(String::from_utf8_lossy(&self.open_bytes(record)?).into_owned());
-                }
-                let vectors = self.embedder.embed(&texts).await?;
-                let points: Vec<MemoryPoint> = records
-                    .into_iter()
-                    .zip(vectors)
-                    .map(|(record, vector)| MemoryPoint {
-                        id: record.id,
-                        user: record.user,
-                        vector,
-                        kind: record.kind,
-                        source: record.source,
-                        created_at: record.created_at,
-                    })
-                    .collect();
-                report.reindexed += points.len() as u64;
-                self.vectors.upsert(points).await?;
+                report.reindexed += records.len() as u64;
+                self.index(records).await?;
             }
         }
     }

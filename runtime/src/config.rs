@@ -49,6 +49,9 @@ pub struct RuntimeConfig {
     pub event_capacity: usize,
     /// Whether to take over and resume unfinished executions on start.
     pub resume: bool,
+    /// Whether to keep taking executions other nodes left (dead, shut down, or never taken)
+    /// while running: the claim loop of `troupe serve` in a cluster.
+    pub claims: bool,
     /// How many of the owner's memories a step receives (recalled by its input; 0: none).
     pub recall_limit: usize,
     /// The longest a recall may take before the step runs without memories.
@@ -66,6 +69,7 @@ impl Default for RuntimeConfig {
             core_restart: RestartPolicy::default(),
             event_capacity: 1024,
             resume: true,
+            claims: false,
             recall_limit: 5,
             recall_timeout: Duration::from_secs(2),
         }

@@ -74,6 +74,12 @@ impl EventBus {
         self.all.subscribe()
     }
 
+    /// Returns whether anyone here follows execution `id` (its own subscribers, or those of
+    /// every execution): another node's events of it are worth relaying.
+    pub fn is_followed(&self, id: ExecutionId) -> bool {
+        self.all.receiver_count() > 0 || self.per_execution.contains_key(&id)
+    }
+
     fn release(&self, id: ExecutionId) {
         self.per_execution.remove_if(&id, |_, sender| sender.receiver_count() == 0);
     }

@@ -15,6 +15,7 @@
 pub mod accounts;
 mod actors;
 pub mod agent;
+pub mod cluster;
 mod config;
 pub mod embed;
 mod error;
@@ -35,4 +36,4 @@ pub mod validator;
 
 pub use config::{AgentConfig, RuntimeConfig};
 pub use error::{ErrorCode, RuntimeError};
-pub use runtime::{AgentHealth, AgentStatus, Runtime, RuntimeBuilder, SubmitRequest};
+pub use runtime::{AgentHealth, AgentStatus, Cancelled, Runtime, RuntimeBuilder, SubmitRequest};

@@ -90,8 +90,13 @@ pub struct ExecutionRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// The node currently driving it.
     pub lease_owner: Option<String>,
-    /// When that node's lease runs out, in milliseconds since the Unix epoch.
+    /// When that node's lease runs out, in milliseconds since the Unix epoch (the database's
+    /// clock).
     pub lease_expires_at: Option<i64>,
+    /// How many times the execution was claimed: a node writes only under the epoch it claimed
+    /// at, so a node that lost the lease (and so the epoch) has its writes refused.
+    #[serde(default)]
+    pub lease_epoch: i64,
 }
 
 /// The mutable part of an execution row.

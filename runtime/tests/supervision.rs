@@ -260,7 +260,7 @@ async fn an_agent_that_always_panics_is_quarantined_and_other_kinds_keep_working
     assert_eq!(status, ExecutionStatus::Completed);
 
     // Released, the kind runs again (and crashes again: it is still broken).
-    runtime.release_agent("broken").unwrap();
+    runtime.release_agent("broken").await.unwrap();
     tokio::time::timeout(DEADLINE, runtime.wait_for_agent("broken", |agent| agent.health == AgentHealth::Healthy))
         .await
         .expect("released");
@@ -290,7 +290,8 @@ async fn cancelling_a_running_execution_stops_it_promptly_and_the_agent_sees_it(
     let id = runtime.submit(SubmitRequest::new(pipeline, json!({}))).await.unwrap();
     tokio::time::timeout(DEADLINE, started.acquire()).await.expect("the step started").unwrap().forget();
     let record = tokio::time::timeout(Duration::from_secs(2), runtime.cancel(id)).await.expect("prompt").unwrap();
-    assert_eq!(record.status, ExecutionStatus::Cancelled);
+    assert!(record.done);
+    assert_eq!(record.record.status, ExecutionStatus::Cancelled);
     let steps = runtime.store().list_steps(id).await.unwrap();
     assert!(steps.iter().all(|step| step.status == StepStatus::Cancelled), "{steps:#?}");
     tokio::time::timeout(DEADLINE, saw_cancel.acquire())
@@ -533,7 +534,10 @@ struct FlakyStore {
 
 #[async_trait::async_trait]
 impl troupe_runtime::store::ExecutionStore for FlakyStore {
-    async fn apply(&self, batch: &troupe_runtime::store::WriteBatch) -> Result<(), troupe_runtime::store::StoreError> {
+    async fn apply(
+        &self,
+        batch: &troupe_runtime::store::WriteBatch,
+    ) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
         if self.down.load(Ordering::SeqCst) {
             self.refused.fetch_add(1, Ordering::SeqCst);
             self.refusals.add_permits(1);
@@ -544,16 +548,38 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     async fn ping(&self) -> Result<(), troupe_runtime::store::StoreError> {
         self.inner.ping().await
     }
-    async fn claim_resumable(
+    async fn claim_executions(
         &self,
         node: &str,
-        now: i64,
-        until: i64,
+        ttl_ms: i64,
+        limit: Option<usize>,
+        mine: bool,
     ) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
-        self.inner.claim_resumable(node, now, until).await
+        self.inner.claim_executions(node, ttl_ms, limit, mine).await
     }
-    async fn renew_leases(&self, node: &str, until: i64) -> Result<u64, troupe_runtime::store::StoreError> {
-        self.inner.renew_leases(node, until).await
+    async fn renew_leases(
+        &self,
+        node: &str,
+        ttl_ms: i64,
+    ) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
+        self.inner.renew_leases(node, ttl_ms).await
+    }
+    async fn release_leases(&self, node: &str) -> Result<u64, troupe_runtime::store::StoreError> {
+        self.inner.release_leases(node).await
+    }
+    async fn take_failed(
+        &self,
+        id: ExecutionId,
+        node: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<i64>, troupe_runtime::store::StoreError> {
+        self.inner.take_failed(id, node, ttl_ms).await
+    }
+    async fn request_cancel(&self, id: ExecutionId) -> Result<bool, troupe_runtime::store::StoreError> {
+        self.inner.request_cancel(id).await
+    }
+    async fn cancel_requests(&self, node: &str) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
+        self.inner.cancel_requests(node).await
     }
     async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
         self.inner.leased_by(node).await

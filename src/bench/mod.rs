@@ -1,6 +1,7 @@
 //! `troupe bench …`: system benchmarks a user can run, and their load generators. Each prints
 //! its figures and the parameters that produced them (docs/benchmarks.md records them).
 
+pub mod cluster;
 pub mod http;
 pub mod memory;
 pub mod pipeline;

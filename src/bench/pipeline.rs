@@ -22,10 +22,10 @@ use troupe_runtime::status::ExecutionStatus;
 use troupe_runtime::store::{ExecutionStore, InMemoryStore};
 use troupe_runtime::{AgentConfig, Runtime, RuntimeConfig, SubmitRequest};
 
-const KINDS: [&str; 10] =
+pub(crate) const KINDS: [&str; 10] =
     ["requirements", "architect", "api_design", "db_design", "backend", "frontend", "infra", "build", "qa", "deploy"];
-const WARM_UP: usize = 20;
-const OUTPUT_BYTES: usize = 1000;
+pub(crate) const WARM_UP: usize = 20;
+pub(crate) const OUTPUT_BYTES: usize = 1000;
 
 /// Arguments of `troupe bench pipeline`.
 #[derive(Debug, Args)]
@@ -194,10 +194,17 @@ fn print_report(report: &Report) {
 }
 
 /// Records when each execution ended.
-struct Finishes {
-    ended: Mutex<HashMap<ExecutionId, (Instant, ExecutionStatus)>>,
-    target: Mutex<usize>,
-    done: Notify,
+pub(crate) struct Finishes {
+    pub(crate) ended: Mutex<HashMap<ExecutionId, (Instant, ExecutionStatus)>>,
+    pub(crate) target: Mutex<usize>,
+    pub(crate) done: Notify,
+}
+
+impl Finishes {
+    /// Waits for `count` ends.
+    pub(crate) fn expecting(count: usize) -> Arc<Self> {
+        Arc::new(Self { ended: Mutex::default(), target: Mutex::new(count), done: Notify::new() })
+    }
 }
 
 impl EventSink for Finishes {
@@ -214,7 +221,7 @@ impl EventSink for Finishes {
     }
 }
 
-fn bench_pipeline(failure_rate: f64) -> PipelineDef {
+pub(crate) fn bench_pipeline(failure_rate: f64) -> PipelineDef {
     let retry = if failure_rate > 0.0 {
         Some(json!({"max_attempts": 3, "backoff": {"initial": "0s", "max": "0s"}}))
     } else {
@@ -256,7 +263,7 @@ async fn run_scenario(
             Arc::new(store)
         }
     };
-    let finishes = Arc::new(Finishes { ended: Mutex::default(), target: Mutex::new(WARM_UP), done: Notify::new() });
+    let finishes = Finishes::expecting(WARM_UP);
     let agent_config = AgentConfig { concurrency: AgentConfig::UNLIMITED, ..AgentConfig::default() };
     let config = RuntimeConfig { shards: shards.max(1), resume: false, ..RuntimeConfig::default() };
     let mut builder = Runtime::builder()
@@ -344,7 +351,7 @@ async fn submit_all(
     Ok(submitted)
 }
 
-async fn wait_for(finishes: &Finishes, count: usize) {
+pub(crate) async fn wait_for(finishes: &Finishes, count: usize) {
     loop {
         let notified = finishes.done.notified();
         if finishes.ended.lock().expect("finish lock").len() >= count {

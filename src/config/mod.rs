@@ -193,6 +193,8 @@ pub struct Config {
     pub retention: RetentionPolicy,
     /// This node's lease name; `None`: kept in the data dir.
     pub node_id: Option<String>,
+    /// How long a node holds an execution without renewing it.
+    pub lease_ttl: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -246,6 +248,7 @@ impl Config {
             plugins: HostConfig::default(),
             retention: RetentionPolicy::default(),
             node_id: None,
+            lease_ttl: LEASE_TTL,
         }
     }
 
@@ -346,6 +349,20 @@ impl Config {
                 executions: settings.retention_executions,
                 memories: settings.retention_memories,
                 interval: settings.retention_interval.unwrap_or(crate::retention::DEFAULT_INTERVAL),
+            },
+            node_id: match &settings.node_id {
+                Some(id)
+                    if id.is_empty() || id.len() > 64 || id.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+                {
+                    bail!("TROUPE_NODE_ID must be 1-64 characters without spaces")
+                }
+                Some(id) => Some(id.clone()),
+                None => defaults.node_id.clone(),
+            },
+            lease_ttl: match settings.lease_ttl {
+                Some(ttl) if ttl < Duration::from_millis(500) => bail!("TROUPE_LEASE_TTL must be at least 500ms"),
+                Some(ttl) => ttl,
+                None => LEASE_TTL,
             },
             data_dir,
             ..defaults
@@ -464,6 +481,9 @@ fn sandbox_policy(settings: &Settings, environment: Environment) -> anyhow::Resu
 
 /// How long access tokens live.
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// How long a node holds an execution without renewing it, by default.
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
 /// How long refresh tokens live (each use rotates it).
 pub const REFRESH_TOKEN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 

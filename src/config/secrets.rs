@@ -44,6 +44,23 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    /// Fingerprints of the secrets every node of a cluster must share, by the setting that
+    /// gives each: they reveal nothing of the secrets, and differ when the secrets do.
+    pub fn fingerprints(&self) -> std::collections::BTreeMap<String, String> {
+        use sha2::Digest;
+        let short = |bytes: &[u8]| bytes.iter().take(8).map(|byte| format!("{byte:02x}")).collect::<String>();
+        let jwt = sha2::Sha256::digest(format!("troupe-cluster-fingerprint:{}", self.jwt));
+        let research =
+            self.research.pseudonym("troupe-cluster-fingerprint", troupe_runtime::ids::UserId(uuid::Uuid::nil()));
+        std::collections::BTreeMap::from([
+            ("TROUPE_JWT_SECRET".to_owned(), short(&jwt)),
+            ("TROUPE_MEMORY_KEYS".to_owned(), self.memory_keys.fingerprint()),
+            ("TROUPE_RESEARCH_KEY".to_owned(), research[..16].to_owned()),
+        ])
+    }
+}
+
 /// Creates the data dir (owner-only) if needed.
 pub fn ensure_data_dir(data_dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)

@@ -68,6 +68,15 @@ pub struct Settings {
     /// Default cost cap (US dollars) of an execution whose request and pipeline set no budget.
     #[arg(long, global = true, env = "TROUPE_BUDGET_MAX_COST_USD", help_heading = "Server")]
     pub budget_max_cost_usd: Option<f64>,
+    /// This node's name in a cluster (unique among live nodes); default: generated once into
+    /// the data dir.
+    #[arg(long, global = true, env = "TROUPE_NODE_ID", help_heading = "Cluster")]
+    pub node_id: Option<String>,
+    /// How long a node holds an execution without renewing it, e.g. `30s` (default 30s): a dead
+    /// node's executions run again elsewhere within two of these.
+    #[arg(long, global = true, env = "TROUPE_LEASE_TTL", value_parser = humantime::parse_duration, help_heading = "Cluster")]
+    #[serde(default, with = "humantime_opt")]
+    pub lease_ttl: Option<Duration>,
     /// How long an access token lives, e.g. `15m` (default 15m).
     #[arg(long, global = true, env = "TROUPE_ACCESS_TOKEN_TTL", value_parser = humantime::parse_duration, help_heading = "Server")]
     #[serde(default, with = "humantime_opt")]

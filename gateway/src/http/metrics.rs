@@ -6,6 +6,11 @@
 //! - `troupe_step_duration_seconds` (histogram; `status`): from running to a terminal status
 //! - `troupe_agent_restarts_total`, `troupe_agent_crashes_total` (counters; `agent`)
 //! - `troupe_live_executions` (gauge), `troupe_ws_connections` (gauge)
+//! - `troupe_leases_lost_total` (counter): executions this node dropped because another node
+//!   took their lease (it was paused or cut off past its lease period)
+//!
+//! Every series carries the `node` label (`TROUPE_NODE_ID`), so one Prometheus can scrape all
+//! the nodes of a cluster.
 //! - `troupe_llm_tokens_total` (counter; `provider`, `model`, `kind` = prompt | completion)
 //! - `troupe_llm_cost_usd_total` (counter, float; `provider`, `model`)
 
@@ -70,6 +75,7 @@ pub struct Metrics {
     agent_restarts: Family<AgentLabel, Counter>,
     agent_crashes: Family<AgentLabel, Counter>,
     live_executions: Gauge,
+    leases_lost: Counter,
     /// Open WebSocket connections.
     pub ws_connections: Gauge,
     llm_tokens: Family<TokenLabels, Counter>,
@@ -87,7 +93,16 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every series.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("troupe");
+        Self::with_registry(Registry::with_prefix("troupe"))
+    }
+
+    /// Registers every series, each labelled with the node it comes from.
+    pub fn for_node(node: &str) -> Self {
+        let labels = [(std::borrow::Cow::Borrowed("node"), std::borrow::Cow::Owned(node.to_owned()))];
+        Self::with_registry(Registry::with_prefix_and_labels("troupe", labels.into_iter()))
+    }
+
+    fn with_registry(mut registry: Registry) -> Self {
         let requests = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
         });
@@ -112,6 +127,12 @@ impl Metrics {
         registry.register("agent_crashes", "Agent crashes (panics)", agent_crashes.clone());
         let live_executions = Gauge::default();
         registry.register("live_executions", "Executions admitted and not finished", live_executions.clone());
+        let leases_lost = Counter::default();
+        registry.register(
+            "leases_lost",
+            "Executions dropped because another node took their lease",
+            leases_lost.clone(),
+        );
         let ws_connections = Gauge::default();
         registry.register("ws_connections", "Open WebSocket connections", ws_connections.clone());
         let llm_tokens = Family::<TokenLabels, Counter>::default();
@@ -128,6 +149,7 @@ impl Metrics {
             agent_restarts,
             agent_crashes,
             live_executions,
+            leases_lost,
             ws_connections,
             running_steps: DashMap::new(),
         }
@@ -180,6 +202,7 @@ impl Metrics {
 
     fn refresh(&self, runtime: &Runtime) {
         self.live_executions.set(runtime.live_executions() as i64);
+        self.leases_lost.inc_by(runtime.leases_lost().saturating_sub(self.leases_lost.get()));
         for agent in runtime.agents() {
             let label = AgentLabel { agent: agent.kind };
             let restarts = self.agent_restarts.get_or_create(&label);

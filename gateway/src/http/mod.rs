@@ -144,11 +144,12 @@ impl AppState {
             catalog,
             settings.default_budget.clone(),
         );
+        let metrics = Arc::new(metrics::Metrics::for_node(runtime.node_id()));
         Self {
             runtime,
             auth,
             executions: Arc::new(executions),
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics,
             settings: Arc::new(settings),
             shutdown: CancellationToken::new(),
             ws_frames: Arc::new(ws::EventFrames::default()),

@@ -351,6 +351,39 @@ pub struct ArtifactView {
     pub url: String,
 }
 
+/// A node of the cluster.
+#[derive(Serialize, ToSchema)]
+pub struct NodeView {
+    /// Its id (`TROUPE_NODE_ID`).
+    pub id: String,
+    /// Whether it is the node that answered.
+    pub this_node: bool,
+    /// Whether its heartbeat is within a lease period.
+    pub live: bool,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    /// Unfinished executions whose lease it holds.
+    pub executions: u64,
+    /// What it last reported: host, pid, live executions, agent health.
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+}
+
+impl NodeView {
+    /// The view of `node`, as seen from node `this`.
+    pub fn new(node: troupe_runtime::store::NodeRecord, this: &str) -> Self {
+        Self {
+            this_node: node.id == this,
+            id: node.id,
+            live: node.live,
+            started_at: node.started_at,
+            heartbeat_at: node.heartbeat_at,
+            executions: node.executions,
+            status: node.status,
+        }
+    }
+}
+
 /// An agent kind.
 #[derive(Serialize, ToSchema)]
 pub struct AgentView {

@@ -133,8 +133,8 @@ impl Executions {
             project: request.project,
             idempotency_key: request.idempotency_key,
         };
-        let id = self.runtime.submit(submit).await?;
+        let (id, created) = self.runtime.submit_once(submit).await?;
         let record = store.get_execution(id).await?.ok_or_else(|| ServiceError::NotFound("execution".into()))?;
-        Ok(Created { record, created: true })
+        Ok(Created { record, created })
     }
 }

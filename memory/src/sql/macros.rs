@@ -60,6 +60,7 @@ macro_rules! sql_store {
                     finished_at: row.try_get("finished_at").map_err(db_error)?,
                     lease_owner: row.try_get("lease_owner").map_err(db_error)?,
                     lease_expires_at: row.try_get("lease_expires_at").map_err(db_error)?,
+                    lease_epoch: row.try_get("lease_epoch").map_err(db_error)?,
                 })
             }
 
@@ -231,9 +232,9 @@ macro_rules! sql_store {
 
             #[async_trait]
             impl ExecutionStore for $store {
-                async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+                async fn apply(&self, batch: &WriteBatch) -> Result<Vec<ExecutionId>, StoreError> {
                     if batch.is_empty() {
-                        return Ok(());
+                        return Ok(Vec::new());
                     }
                     self.apply_batch(batch).await
                 }
@@ -243,16 +244,30 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn claim_resumable(&self, node: &str, now_ms: i64, expires_at_ms: i64) -> Result<Vec<ExecutionId>, StoreError> {
-                    let rows = sqlx::query(
-                        "UPDATE executions SET lease_owner = $1, lease_expires_at = $3 \
-                         WHERE status NOT IN ('completed', 'failed', 'cancelled') \
-                         AND (lease_owner IS NULL OR lease_owner = $1 OR lease_expires_at IS NULL OR lease_expires_at < $2) \
-                         RETURNING id",
-                    )
+                async fn claim_executions(
+                    &self,
+                    node: &str,
+                    lease_ttl_ms: i64,
+                    limit: Option<usize>,
+                    mine: bool,
+                ) -> Result<Vec<ExecutionId>, StoreError> {
+                    static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "UPDATE executions SET lease_owner = $1, lease_expires_at = {now} + $2, \
+                             lease_epoch = lease_epoch + 1 WHERE id IN (SELECT id FROM executions \
+                             WHERE status NOT IN ('completed', 'failed', 'cancelled') \
+                             AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {now} \
+                             OR ($3 AND lease_owner = $1)) ORDER BY id LIMIT $4 {lock}) RETURNING id",
+                            now = super::NOW_MS,
+                            lock = super::SKIP_LOCKED,
+                        )
+                    });
+                    let limit = limit.map_or(i64::MAX, |limit| limit.min(i64::MAX as usize) as i64);
+                    let rows = sqlx::query(CLAIM.as_str())
                         .bind(node)
-                        .bind(now_ms)
-                        .bind(expires_at_ms)
+                        .bind(lease_ttl_ms)
+                        .bind(mine)
+                        .bind(limit)
                         .fetch_all(&self.writer)
                         .await
                         .map_err(db_error)?;
@@ -264,12 +279,192 @@ macro_rules! sql_store {
                     Ok(ids)
                 }
 
-                async fn renew_leases(&self, node: &str, expires_at_ms: i64) -> Result<u64, StoreError> {
+                async fn renew_leases(&self, node: &str, lease_ttl_ms: i64) -> Result<Vec<ExecutionId>, StoreError> {
+                    static RENEW: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "UPDATE executions SET lease_expires_at = {now} + $2 WHERE id IN (SELECT id FROM executions \
+                             WHERE lease_owner = $1 AND status NOT IN ('completed', 'failed', 'cancelled') \
+                             ORDER BY id {lock}) RETURNING id",
+                            now = super::NOW_MS,
+                            lock = super::LOCK_ROWS,
+                        )
+                    });
+                    let rows = sqlx::query(RENEW.as_str())
+                        .bind(node)
+                        .bind(lease_ttl_ms)
+                        .fetch_all(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    rows.iter()
+                        .map(|row| row.try_get::<Uuid, _>("id").map(ExecutionId).map_err(db_error))
+                        .collect()
+                }
+
+                async fn release_leases(&self, node: &str) -> Result<u64, StoreError> {
                     let result = sqlx::query(
-                        "UPDATE executions SET lease_expires_at = $2 \
+                        "UPDATE executions SET lease_owner = NULL, lease_expires_at = NULL \
                          WHERE lease_owner = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
-                    ).bind(node).bind(expires_at_ms).execute(&self.writer).await.map_err(db_error)?;
+                    )
+                    .bind(node)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
                     Ok(result.rows_affected())
+                }
+
+                async fn take_failed(&self, id: ExecutionId, node: &str, lease_ttl_ms: i64) -> Result<Option<i64>, StoreError> {
+                    static TAKE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "UPDATE executions SET lease_owner = $2, lease_expires_at = {now} + $3, \
+                             lease_epoch = lease_epoch + 1, cancel_requested_at = NULL \
+                             WHERE id = $1 AND status = 'failed' RETURNING lease_epoch",
+                            now = super::NOW_MS,
+                        )
+                    });
+                    sqlx::query_scalar::<_, i64>(TAKE.as_str())
+                        .bind(id.0)
+                        .bind(node)
+                        .bind(lease_ttl_ms)
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(db_error)
+                }
+
+                async fn request_cancel(&self, id: ExecutionId) -> Result<bool, StoreError> {
+                    let result = sqlx::query(
+                        "UPDATE executions SET cancel_requested_at = $2 \
+                         WHERE id = $1 AND status NOT IN ('completed', 'failed', 'cancelled')",
+                    )
+                    .bind(id.0)
+                    .bind(Utc::now())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(result.rows_affected() > 0)
+                }
+
+                async fn cancel_requests(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT id FROM executions WHERE lease_owner = $1 AND cancel_requested_at IS NOT NULL \
+                         AND status NOT IN ('completed', 'failed', 'cancelled') ORDER BY id",
+                    )
+                    .bind(node)
+                    .fetch_all(&self.reader)
+                    .await
+                    .map_err(db_error)?;
+                    rows.iter()
+                        .map(|row| row.try_get::<Uuid, _>("id").map(ExecutionId).map_err(db_error))
+                        .collect()
+                }
+
+                async fn register_node(
+                    &self,
+                    node: &str,
+                    fingerprints: &std::collections::BTreeMap<String, String>,
+                    lease_ttl_ms: i64,
+                ) -> Result<(), StoreError> {
+                    static JOIN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "INSERT INTO cluster_nodes (id, started_at, heartbeat_ms, status) VALUES ($1, $2, {now}, $3) \
+                             ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, \
+                             heartbeat_ms = excluded.heartbeat_ms, status = excluded.status \
+                             WHERE cluster_nodes.heartbeat_ms < {now} - $4 RETURNING id",
+                            now = super::NOW_MS,
+                        )
+                    });
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    for (name, fingerprint) in fingerprints {
+                        sqlx::query("INSERT INTO cluster_secrets (name, fingerprint) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                            .bind(name)
+                            .bind(fingerprint)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    let rows = sqlx::query("SELECT name, fingerprint FROM cluster_secrets ORDER BY name")
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let mut differ = Vec::new();
+                    for row in &rows {
+                        let name: String = row.try_get("name").map_err(db_error)?;
+                        let theirs: String = row.try_get("fingerprint").map_err(db_error)?;
+                        if fingerprints.get(&name).is_some_and(|ours| *ours != theirs) {
+                            differ.push(name);
+                        }
+                    }
+                    if !differ.is_empty() {
+                        return Err(StoreError::Conflict(format!(
+                            "this node's secrets differ from the cluster's: {} (every node must be given the same)",
+                            differ.join(", ")
+                        )));
+                    }
+                    let joined = sqlx::query(JOIN.as_str())
+                        .bind(node)
+                        .bind(Utc::now())
+                        .bind(Json(serde_json::json!({})))
+                        .bind(lease_ttl_ms)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if joined.is_none() {
+                        return Err(StoreError::Conflict(format!(
+                            "a live node already runs as `{node}` (its heartbeat is recent); give each node its own TROUPE_NODE_ID"
+                        )));
+                    }
+                    tx.commit().await.map_err(db_error)
+                }
+
+                async fn heartbeat_node(&self, node: &str, status: &Value) -> Result<(), StoreError> {
+                    static BEAT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "INSERT INTO cluster_nodes (id, started_at, heartbeat_ms, status) VALUES ($1, $2, {now}, $3) \
+                             ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms, status = excluded.status",
+                            now = super::NOW_MS,
+                        )
+                    });
+                    sqlx::query(BEAT.as_str())
+                        .bind(node)
+                        .bind(Utc::now())
+                        .bind(Json(status))
+                        .execute(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn leave_cluster(&self, node: &str) -> Result<(), StoreError> {
+                    sqlx::query("DELETE FROM cluster_nodes WHERE id = $1").bind(node).execute(&self.writer).await.map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn list_nodes(&self, lease_ttl_ms: i64) -> Result<Vec<troupe_runtime::store::NodeRecord>, StoreError> {
+                    static LIST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "SELECT n.id, n.started_at, n.heartbeat_ms, n.status, {now} AS now_ms, \
+                             (SELECT COUNT(*) FROM executions e WHERE e.lease_owner = n.id \
+                              AND e.status NOT IN ('completed', 'failed', 'cancelled')) AS executions \
+                             FROM cluster_nodes n ORDER BY n.id",
+                            now = super::NOW_MS,
+                        )
+                    });
+                    let rows = sqlx::query(LIST.as_str()).fetch_all(&self.reader).await.map_err(db_error)?;
+                    let mut nodes = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        let heartbeat_ms: i64 = row.try_get("heartbeat_ms").map_err(db_error)?;
+                        let now_ms: i64 = row.try_get("now_ms").map_err(db_error)?;
+                        let Json(status): Json<Value> = row.try_get("status").map_err(db_error)?;
+                        nodes.push(troupe_runtime::store::NodeRecord {
+                            id: row.try_get("id").map_err(db_error)?,
+                            started_at: row.try_get("started_at").map_err(db_error)?,
+                            heartbeat_at: DateTime::<Utc>::from_timestamp_millis(heartbeat_ms).unwrap_or_default(),
+                            live: heartbeat_ms >= now_ms - lease_ttl_ms,
+                            executions: row.try_get::<i64, _>("executions").map_err(db_error)?.max(0) as u64,
+                            status,
+                        });
+                    }
+                    nodes.sort_by_key(|node| !node.live);
+                    Ok(nodes)
                 }
 
                 async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError> {

@@ -10,10 +10,12 @@ mod macros;
 mod memories;
 mod postgres;
 mod research;
+mod signals;
 mod sqlite;
 
 pub use postgres::PostgresStore;
 pub use research::{PostgresResearchStore, SqliteResearchStore};
+pub use signals::PgSignals;
 pub use sqlite::SqliteStore;
 
 use troupe_runtime::store::StoreError;

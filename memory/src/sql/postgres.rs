@@ -9,6 +9,13 @@ use super::db_error;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
+/// The database's clock in epoch milliseconds: leases expire by it, never by a node's clock.
+const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::int8";
+/// Claims skip rows another node is claiming or writing at this moment.
+const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
+/// Renewals lock the rows they extend in id order, as batch writes do (no deadlock between them).
+const LOCK_ROWS: &str = "FOR UPDATE";
+
 /// The production store: a PostgreSQL database.
 #[derive(Clone)]
 pub struct PostgresStore {
@@ -50,9 +57,15 @@ sql_memories!(super::PostgresStore, sqlx::Postgres);
 mod statements {
     pub const INSERT_EXECUTIONS: &str = "INSERT INTO executions (id, owner_id, project_id, pipeline_name, \
         pipeline_hash, pipeline, input, status, error, idempotency_key, created_at, updated_at, started_at, finished_at, \
-        lease_owner, lease_expires_at) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], \
-        $6::jsonb[], $7::jsonb[], $8::text[], $9::jsonb[], $10::text[], $11::timestamptz[], $12::timestamptz[], \
-        $13::timestamptz[], $14::timestamptz[], $15::text[], $16::int8[])";
+        lease_owner, lease_expires_at, lease_epoch) SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], \
+        $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::jsonb[], $10::text[], $11::timestamptz[], \
+        $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::int8[], $17::int8[]) \
+        ON CONFLICT DO NOTHING RETURNING id";
+    /// Locks the rows of the executions a batch writes that `$3` still holds at the epoch given
+    /// (in id order, as renewals do, so two transactions of one node never deadlock).
+    pub const FENCE: &str = "SELECT e.id FROM executions AS e \
+        JOIN UNNEST($1::uuid[], $2::int8[]) AS f(id, epoch) ON e.id = f.id \
+        WHERE e.lease_owner = $3 AND e.lease_epoch = f.epoch ORDER BY e.id FOR UPDATE OF e";
     pub const UPDATE_EXECUTIONS: &str = "UPDATE executions AS e SET status = u.status, error = u.error, \
         updated_at = u.updated_at, started_at = u.started_at, finished_at = u.finished_at \
         FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[]) \
@@ -82,15 +95,36 @@ mod statements {
 
 impl PostgresStore {
     /// Applies a batch in one transaction, one `UNNEST` statement per table.
-    pub(super) async fn apply_batch(&self, batch: &troupe_runtime::store::WriteBatch) -> Result<(), StoreError> {
+    pub(super) async fn apply_batch(
+        &self,
+        batch: &troupe_runtime::store::WriteBatch,
+    ) -> Result<Vec<troupe_runtime::ids::ExecutionId>, StoreError> {
+        use std::collections::HashSet;
+
+        use sqlx::Row;
         use sqlx::types::Json;
+        use troupe_runtime::ids::ExecutionId;
 
         use super::last_per_key;
 
         let mut tx = self.writer.begin().await.map_err(db_error)?;
+        let mut lost = HashSet::new();
+        if let Some(fence) = batch.fence.as_ref().filter(|fence| !fence.epochs.is_empty()) {
+            let held: HashSet<ExecutionId> = sqlx::query(statements::FENCE)
+                .bind(fence.epochs.iter().map(|(id, _)| id.0).collect::<Vec<_>>())
+                .bind(fence.epochs.iter().map(|(_, epoch)| *epoch).collect::<Vec<_>>())
+                .bind(&fence.node)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?
+                .iter()
+                .map(|row| row.try_get::<uuid::Uuid, _>("id").map(ExecutionId).map_err(db_error))
+                .collect::<Result<_, _>>()?;
+            lost.extend(fence.epochs.iter().map(|(id, _)| *id).filter(|id| !held.contains(id)));
+        }
         let records = &batch.new_executions;
         if !records.is_empty() {
-            sqlx::query(statements::INSERT_EXECUTIONS)
+            let inserted: HashSet<ExecutionId> = sqlx::query(statements::INSERT_EXECUTIONS)
                 .bind(records.iter().map(|record| record.id.0).collect::<Vec<_>>())
                 .bind(records.iter().map(|record| record.owner.0).collect::<Vec<_>>())
                 .bind(records.iter().map(|record| record.project_id.map(|project| project.0)).collect::<Vec<_>>())
@@ -107,10 +141,23 @@ impl PostgresStore {
                 .bind(records.iter().map(|record| record.finished_at).collect::<Vec<_>>())
                 .bind(records.iter().map(|record| record.lease_owner.as_deref()).collect::<Vec<_>>())
                 .bind(records.iter().map(|record| record.lease_expires_at).collect::<Vec<_>>())
-                .execute(&mut *tx)
+                .bind(records.iter().map(|record| record.lease_epoch).collect::<Vec<_>>())
+                .fetch_all(&mut *tx)
                 .await
-                .map_err(db_error)?;
+                .map_err(db_error)?
+                .iter()
+                .map(|row| row.try_get::<uuid::Uuid, _>("id").map(ExecutionId).map_err(db_error))
+                .collect::<Result<_, _>>()?;
+            // Not inserted: its idempotency key was taken by another node's execution.
+            lost.extend(records.iter().map(|record| record.id).filter(|id| !inserted.contains(id)));
         }
+        let filtered;
+        let batch = if lost.is_empty() {
+            batch
+        } else {
+            filtered = batch.without(&lost);
+            &filtered
+        };
         let updates = last_per_key(&batch.execution_updates, |update| update.id);
         if !updates.is_empty() {
             sqlx::query(statements::UPDATE_EXECUTIONS)
@@ -209,6 +256,22 @@ impl PostgresStore {
                 .map_err(db_error)?;
         }
         store_impl::write_ledgers(&mut tx, batch).await?;
-        tx.commit().await.map_err(db_error)
+        if !batch.events.is_empty() {
+            // Delivered to every node's listener when (and only if) the batch commits.
+            let from = batch.fence.as_ref().map_or("", |fence| fence.node.as_str());
+            let signals = troupe_runtime::cluster::event_signals(&batch.events);
+            for payload in troupe_runtime::cluster::encode_signals(from, &signals) {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(super::signals::CHANNEL)
+                    .bind(payload)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        let mut lost: Vec<ExecutionId> = lost.into_iter().collect();
+        lost.sort();
+        Ok(lost)
     }
 }

@@ -12,6 +12,13 @@ use super::db_error;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// The database's clock in epoch milliseconds (leases expire by it).
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+/// One writer at a time: a claim cannot race another.
+const SKIP_LOCKED: &str = "";
+/// Renewals lock the rows they extend in id order, as batch writes do (no deadlock between them).
+const LOCK_ROWS: &str = "";
+
 /// The embedded store: a SQLite database file.
 ///
 /// Writes go through a single connection (SQLite has one writer at a time; a pool of writers
@@ -121,18 +128,44 @@ fn fixed_chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 
 impl SqliteStore {
     /// Applies a batch in one transaction, a few multi-row statements per table.
-    pub(super) async fn apply_batch(&self, batch: &troupe_runtime::store::WriteBatch) -> Result<(), StoreError> {
-        use sqlx::QueryBuilder;
+    pub(super) async fn apply_batch(
+        &self,
+        batch: &troupe_runtime::store::WriteBatch,
+    ) -> Result<Vec<troupe_runtime::ids::ExecutionId>, StoreError> {
+        use std::collections::HashSet;
+
         use sqlx::types::Json;
+        use sqlx::{QueryBuilder, Row};
+        use troupe_runtime::ids::ExecutionId;
 
         use super::last_per_key;
 
+        let id_of =
+            |row: &sqlx::sqlite::SqliteRow| row.try_get::<uuid::Uuid, _>("id").map(ExecutionId).map_err(db_error);
         let mut tx = self.writer.begin().await.map_err(db_error)?;
+        let mut lost = HashSet::new();
+        if let Some(fence) = &batch.fence {
+            let mut held = HashSet::with_capacity(fence.epochs.len());
+            for chunk in fixed_chunks(&fence.epochs) {
+                let mut query =
+                    QueryBuilder::<sqlx::Sqlite>::new("SELECT id, lease_epoch FROM executions WHERE lease_owner = ");
+                query.push_bind(&fence.node).push(" AND id IN (");
+                let mut ids = query.separated(", ");
+                for (id, _) in chunk {
+                    ids.push_bind(id.0);
+                }
+                query.push(")");
+                for row in query.build().fetch_all(&mut *tx).await.map_err(db_error)? {
+                    held.insert((id_of(&row)?, row.try_get::<i64, _>("lease_epoch").map_err(db_error)?));
+                }
+            }
+            lost.extend(fence.epochs.iter().filter(|pair| !held.contains(pair)).map(|(id, _)| *id));
+        }
         for chunk in fixed_chunks(&batch.new_executions) {
             let mut query = QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO executions (id, owner_id, project_id, pipeline_name, pipeline_hash, pipeline, input, \
                  status, error, idempotency_key, created_at, updated_at, started_at, finished_at, lease_owner, \
-                 lease_expires_at) ",
+                 lease_expires_at, lease_epoch) ",
             );
             query.push_values(chunk, |mut row, record| {
                 row.push_bind(record.id.0)
@@ -150,10 +183,22 @@ impl SqliteStore {
                     .push_bind(record.started_at)
                     .push_bind(record.finished_at)
                     .push_bind(&record.lease_owner)
-                    .push_bind(record.lease_expires_at);
+                    .push_bind(record.lease_expires_at)
+                    .push_bind(record.lease_epoch);
             });
-            query.build().execute(&mut *tx).await.map_err(db_error)?;
+            query.push(" ON CONFLICT DO NOTHING RETURNING id");
+            let inserted = query.build().fetch_all(&mut *tx).await.map_err(db_error)?;
+            let inserted: HashSet<ExecutionId> = inserted.iter().map(id_of).collect::<Result<_, _>>()?;
+            // Not inserted: its idempotency key was already taken.
+            lost.extend(chunk.iter().map(|record| record.id).filter(|id| !inserted.contains(id)));
         }
+        let filtered;
+        let batch = if lost.is_empty() {
+            batch
+        } else {
+            filtered = batch.without(&lost);
+            &filtered
+        };
         for update in last_per_key(&batch.execution_updates, |update| update.id) {
             sqlx::query(
                 "UPDATE executions SET status = $2, error = $3, updated_at = $4, started_at = $5, finished_at = $6 \
@@ -278,7 +323,10 @@ impl SqliteStore {
             query.build().execute(&mut *tx).await.map_err(db_error)?;
         }
         store_impl::write_ledgers(&mut tx, batch).await?;
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        let mut lost: Vec<ExecutionId> = lost.into_iter().collect();
+        lost.sort();
+        Ok(lost)
     }
 }
 

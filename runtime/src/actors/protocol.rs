@@ -53,6 +53,15 @@ pub(crate) enum ShardMsg {
     },
     Flushed,
     StoreFailed(String),
+    /// Another node holds these executions now: drop them without writing.
+    Lost(Vec<ExecutionId>),
+    /// This node claimed the execution: load it from the store and run it.
+    Adopt(ExecutionId),
+    /// A lease renewal that started at `since` found this node holding only `held`.
+    Renewed {
+        held: std::sync::Arc<std::collections::HashSet<ExecutionId>>,
+        since: std::time::Instant,
+    },
     AdmitWaiting,
     Redispatch {
         agent: String,

@@ -30,6 +30,12 @@ pub(crate) struct Shared {
     /// Bumped whenever an agent kind's health or counters change (see
     /// `Runtime::wait_for_agent`).
     pub agent_changes: tokio::sync::watch::Sender<u64>,
+    /// Wakes the claim loop (see `crate::cluster`).
+    pub wake: Arc<crate::cluster::ClusterWake>,
+    /// Carries signals to and from the other nodes sharing the store (none: a single node).
+    pub signals: Option<Arc<dyn crate::cluster::ClusterSignals>>,
+    /// Executions dropped because another node took their lease.
+    pub leases_lost: AtomicU64,
 }
 
 impl Shared {

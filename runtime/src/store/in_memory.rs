@@ -25,6 +25,7 @@ struct Inner {
     executions: HashMap<ExecutionId, ExecutionData, IdHashing>,
     pipelines: BTreeMap<(UserId, String), StoredPipeline>,
     corrections: Vec<CorrectionRecord>,
+    cancel_requested: std::collections::HashSet<ExecutionId>,
 }
 
 struct ExecutionData {
@@ -65,8 +66,42 @@ fn with_output(data: &ExecutionData, step: &StepRecord) -> StepRecord {
 
 #[async_trait]
 impl ExecutionStore for InMemoryStore {
-    async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+    async fn apply(&self, batch: &WriteBatch) -> Result<Vec<ExecutionId>, StoreError> {
         let mut inner = self.lock();
+        let mut lost: std::collections::HashSet<ExecutionId> = match &batch.fence {
+            Some(fence) => fence
+                .epochs
+                .iter()
+                .filter(|(id, epoch)| {
+                    inner.executions.get(id).is_some_and(|data| {
+                        data.record.lease_owner.as_deref() != Some(fence.node.as_str())
+                            || data.record.lease_epoch != *epoch
+                    })
+                })
+                .map(|(id, _)| *id)
+                .collect(),
+            None => Default::default(),
+        };
+        // An idempotency key is used once per owner: a second execution with it is not created.
+        for record in &batch.new_executions {
+            if let Some(key) = &record.idempotency_key
+                && inner
+                    .executions
+                    .values()
+                    .any(|data| data.record.owner == record.owner && data.record.idempotency_key.as_ref() == Some(key))
+            {
+                lost.insert(record.id);
+            }
+        }
+        let filtered;
+        let batch = if lost.is_empty() {
+            batch
+        } else {
+            filtered = batch.without(&lost);
+            &filtered
+        };
+        let mut lost: Vec<ExecutionId> = lost.into_iter().collect();
+        lost.sort();
         for record in &batch.new_executions {
             if inner.executions.contains_key(&record.id) {
                 return Err(StoreError::Conflict(format!("execution {} exists", record.id)));
@@ -139,7 +174,7 @@ impl ExecutionStore for InMemoryStore {
             data.usage.push(usage.clone());
         }
         inner.corrections.extend(batch.corrections.iter().cloned());
-        Ok(())
+        Ok(lost)
     }
 
     async fn execution_usage(&self, id: ExecutionId) -> Result<Vec<UsageRecord>, StoreError> {
@@ -161,41 +196,102 @@ impl ExecutionStore for InMemoryStore {
         Ok(())
     }
 
-    async fn claim_resumable(
+    async fn claim_executions(
         &self,
         node: &str,
-        now_ms: i64,
-        expires_at_ms: i64,
+        lease_ttl_ms: i64,
+        limit: Option<usize>,
+        mine: bool,
     ) -> Result<Vec<ExecutionId>, StoreError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
         let mut inner = self.lock();
-        let mut claimed = Vec::new();
-        for data in inner.executions.values_mut() {
-            let record = &mut data.record;
-            let free = match (&record.lease_owner, record.lease_expires_at) {
-                (None, _) => true,
-                (Some(owner), _) if owner == node => true,
-                (Some(_), expires) => expires.is_none_or(|expires| expires < now_ms),
-            };
-            if !record.status.is_terminal() && free {
-                record.lease_owner = Some(node.to_owned());
-                record.lease_expires_at = Some(expires_at_ms);
-                claimed.push(record.id);
-            }
+        let mut claimable: Vec<ExecutionId> = inner
+            .executions
+            .values()
+            .filter(|data| {
+                let record = &data.record;
+                let free = match (&record.lease_owner, record.lease_expires_at) {
+                    (None, _) => true,
+                    (Some(owner), _) if owner == node && mine => true,
+                    (Some(_), expires) => expires.is_none_or(|expires| expires < now_ms),
+                };
+                !record.status.is_terminal() && free
+            })
+            .map(|data| data.record.id)
+            .collect();
+        claimable.sort();
+        claimable.truncate(limit.unwrap_or(usize::MAX));
+        for id in &claimable {
+            let record = &mut inner.executions.get_mut(id).expect("listed above").record;
+            record.lease_owner = Some(node.to_owned());
+            record.lease_expires_at = Some(now_ms + lease_ttl_ms);
+            record.lease_epoch += 1;
         }
-        claimed.sort();
-        Ok(claimed)
+        Ok(claimable)
     }
 
-    async fn renew_leases(&self, node: &str, expires_at_ms: i64) -> Result<u64, StoreError> {
+    async fn renew_leases(&self, node: &str, lease_ttl_ms: i64) -> Result<Vec<ExecutionId>, StoreError> {
+        let expires = chrono::Utc::now().timestamp_millis() + lease_ttl_ms;
         let mut inner = self.lock();
-        let mut renewed = 0;
+        let mut held = Vec::new();
         for data in inner.executions.values_mut() {
             if !data.record.status.is_terminal() && data.record.lease_owner.as_deref() == Some(node) {
-                data.record.lease_expires_at = Some(expires_at_ms);
-                renewed += 1;
+                data.record.lease_expires_at = Some(expires);
+                held.push(data.record.id);
             }
         }
-        Ok(renewed)
+        held.sort();
+        Ok(held)
+    }
+
+    async fn release_leases(&self, node: &str) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut released = 0;
+        for data in inner.executions.values_mut() {
+            if !data.record.status.is_terminal() && data.record.lease_owner.as_deref() == Some(node) {
+                data.record.lease_owner = None;
+                data.record.lease_expires_at = None;
+                released += 1;
+            }
+        }
+        Ok(released)
+    }
+
+    async fn take_failed(&self, id: ExecutionId, node: &str, lease_ttl_ms: i64) -> Result<Option<i64>, StoreError> {
+        let mut inner = self.lock();
+        let Some(data) = inner.executions.get_mut(&id) else { return Ok(None) };
+        if data.record.status != crate::status::ExecutionStatus::Failed {
+            return Ok(None);
+        }
+        data.record.lease_owner = Some(node.to_owned());
+        data.record.lease_expires_at = Some(chrono::Utc::now().timestamp_millis() + lease_ttl_ms);
+        data.record.lease_epoch += 1;
+        Ok(Some(data.record.lease_epoch))
+    }
+
+    async fn request_cancel(&self, id: ExecutionId) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let open = inner.executions.get(&id).is_some_and(|data| !data.record.status.is_terminal());
+        if open {
+            inner.cancel_requested.insert(id);
+        }
+        Ok(open)
+    }
+
+    async fn cancel_requests(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError> {
+        let inner = self.lock();
+        let mut ids: Vec<ExecutionId> = inner
+            .cancel_requested
+            .iter()
+            .filter(|id| {
+                inner.executions.get(id).is_some_and(|data| {
+                    !data.record.status.is_terminal() && data.record.lease_owner.as_deref() == Some(node)
+                })
+            })
+            .copied()
+            .collect();
+        ids.sort();
+        Ok(ids)
     }
 
     async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError> {

@@ -60,9 +60,56 @@ pub struct WriteBatch {
     pub usage: Vec<UsageRecord>,
     /// Corrections to append.
     pub corrections: Vec<CorrectionRecord>,
+    /// The leases the rows of existing executions are written under (new executions carry
+    /// their own); `None`: unfenced (tests, single-process tools).
+    pub fence: Option<Fence>,
+}
+
+/// The leases a batch is written under: `node` must hold each execution's lease at the given
+/// epoch, checked in the batch's own transaction.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fence {
+    /// The writing node.
+    pub node: String,
+    /// Each execution written, with the epoch its claim started.
+    pub epochs: Vec<(ExecutionId, i64)>,
 }
 
 impl WriteBatch {
+    /// Returns the executions the batch writes rows of, new ones included.
+    pub fn touched(&self) -> std::collections::BTreeSet<ExecutionId> {
+        let mut ids = std::collections::BTreeSet::new();
+        ids.extend(self.new_executions.iter().map(|record| record.id));
+        ids.extend(self.execution_updates.iter().map(|update| update.id));
+        ids.extend(self.pipeline_updates.iter().map(|(id, _, _)| *id));
+        ids.extend(self.steps.iter().map(|step| step.execution_id));
+        ids.extend(self.attempts.iter().map(|attempt| attempt.execution_id));
+        ids.extend(self.events.iter().map(|event| event.execution_id));
+        ids.extend(self.logs.iter().map(|log| log.execution_id));
+        ids.extend(self.artifacts.iter().map(|artifact| artifact.execution_id));
+        ids.extend(self.usage.iter().map(|usage| usage.execution_id));
+        ids.extend(self.corrections.iter().map(|correction| correction.execution_id));
+        ids
+    }
+
+    /// Returns the batch without the rows of the executions in `lost`.
+    pub fn without(&self, lost: &std::collections::HashSet<ExecutionId>) -> WriteBatch {
+        let keep = |id: &ExecutionId| !lost.contains(id);
+        WriteBatch {
+            new_executions: self.new_executions.iter().filter(|r| keep(&r.id)).cloned().collect(),
+            execution_updates: self.execution_updates.iter().filter(|u| keep(&u.id)).cloned().collect(),
+            pipeline_updates: self.pipeline_updates.iter().filter(|(id, _, _)| keep(id)).cloned().collect(),
+            steps: self.steps.iter().filter(|s| keep(&s.execution_id)).cloned().collect(),
+            attempts: self.attempts.iter().filter(|a| keep(&a.execution_id)).cloned().collect(),
+            events: self.events.iter().filter(|e| keep(&e.execution_id)).cloned().collect(),
+            logs: self.logs.iter().filter(|l| keep(&l.execution_id)).cloned().collect(),
+            artifacts: self.artifacts.iter().filter(|a| keep(&a.execution_id)).cloned().collect(),
+            usage: self.usage.iter().filter(|u| keep(&u.execution_id)).cloned().collect(),
+            corrections: self.corrections.iter().filter(|c| keep(&c.execution_id)).cloned().collect(),
+            fence: None,
+        }
+    }
+
     /// Returns whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.new_executions.is_empty()
@@ -153,26 +200,92 @@ pub struct StoredPipeline {
     pub hash: String,
 }
 
+/// A node of a cluster sharing one store.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NodeRecord {
+    /// Its id.
+    pub id: String,
+    /// When it joined.
+    pub started_at: DateTime<Utc>,
+    /// Its last heartbeat (the database's clock).
+    pub heartbeat_at: DateTime<Utc>,
+    /// Whether its heartbeat is recent (within a lease period).
+    pub live: bool,
+    /// Non-terminal executions whose lease it holds.
+    pub executions: u64,
+    /// What it last reported of itself (agent health, address…).
+    pub status: serde_json::Value,
+}
+
 /// Persistence of executions and pipelines.
 #[async_trait]
 pub trait ExecutionStore: Send + Sync + 'static {
-    /// Applies a batch of writes in one transaction.
-    async fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// Applies a batch of writes in one transaction. With a [`Fence`], the rows of an execution
+    /// whose lease the node no longer holds at the recorded epoch are not written; their ids
+    /// are returned (the node lost them and must drop them).
+    async fn apply(&self, batch: &WriteBatch) -> Result<Vec<ExecutionId>, StoreError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
-    /// Takes the lease of every non-terminal execution whose lease is free, expired or already
-    /// held by `node`, until `expires_at_ms`; returns their ids.
-    async fn claim_resumable(
+    /// Claims up to `limit` (all when `None`) non-terminal executions whose lease is free or
+    /// expired (by the database's clock), and with `mine` also those `node` holds (a node that
+    /// restarted under its id): each claim is atomic (one winner), raises the execution's epoch
+    /// and lasts `lease_ttl_ms`. Returns the claimed ids, oldest first.
+    async fn claim_executions(
         &self,
         node: &str,
-        now_ms: i64,
-        expires_at_ms: i64,
+        lease_ttl_ms: i64,
+        limit: Option<usize>,
+        mine: bool,
     ) -> Result<Vec<ExecutionId>, StoreError>;
 
-    /// Extends every lease `node` holds on a non-terminal execution; returns how many.
-    async fn renew_leases(&self, node: &str, expires_at_ms: i64) -> Result<u64, StoreError>;
+    /// Extends every lease `node` holds on a non-terminal execution by `lease_ttl_ms` from the
+    /// database's now; returns the executions it still holds.
+    async fn renew_leases(&self, node: &str, lease_ttl_ms: i64) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Gives back every lease `node` holds (an orderly shutdown): other nodes claim them at
+    /// once. Returns how many.
+    async fn release_leases(&self, node: &str) -> Result<u64, StoreError>;
+
+    /// Takes the lease of a failed execution for a retry, whichever node ran it: raises its
+    /// epoch (so a concurrent retry elsewhere has its writes refused) and returns it; `None`
+    /// when the execution is not failed.
+    async fn take_failed(&self, id: ExecutionId, node: &str, lease_ttl_ms: i64) -> Result<Option<i64>, StoreError>;
+
+    /// Records that a user asked to cancel a non-terminal execution, for its owner (now or
+    /// next) to carry out; returns whether it was recorded (false: finished or unknown).
+    async fn request_cancel(&self, id: ExecutionId) -> Result<bool, StoreError>;
+
+    /// Returns the non-terminal executions `node` holds whose cancellation was requested.
+    async fn cancel_requests(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Joins a cluster: refuses (`Conflict`) when a live node holds this id, or when the
+    /// cluster's secret fingerprints (name → fingerprint; the first node records them) differ
+    /// from `fingerprints`, naming which. The default accepts (a store one process uses).
+    async fn register_node(
+        &self,
+        _node: &str,
+        _fingerprints: &std::collections::BTreeMap<String, String>,
+        _lease_ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Records a node's heartbeat and what it reports of itself.
+    async fn heartbeat_node(&self, _node: &str, _status: &serde_json::Value) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Removes a node from the cluster (an orderly shutdown).
+    async fn leave_cluster(&self, _node: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Lists the cluster's nodes (live ones first); `lease_ttl_ms` decides which are live.
+    async fn list_nodes(&self, _lease_ttl_ms: i64) -> Result<Vec<NodeRecord>, StoreError> {
+        Ok(Vec::new())
+    }
 
     /// Returns the non-terminal executions whose lease `node` holds.
     async fn leased_by(&self, node: &str) -> Result<Vec<ExecutionId>, StoreError>;

@@ -12,7 +12,7 @@ use troupe_runtime::model::{
 };
 use troupe_runtime::pipeline::PipelineDef;
 use troupe_runtime::status::{AttemptStatus, ExecutionStatus, StepStatus};
-use troupe_runtime::store::{ExecutionQuery, ExecutionStore, StoreError, WriteBatch};
+use troupe_runtime::store::{ExecutionQuery, ExecutionStore, Fence, StoreError, WriteBatch};
 use troupe_runtime::validator::ValidationIssue;
 
 fn pipeline() -> PipelineDef {
@@ -46,6 +46,7 @@ fn execution(owner: UserId, project: Option<ProjectId>, key: Option<&str>) -> Ex
         finished_at: None,
         lease_owner: Some("node-a".into()),
         lease_expires_at: Some(now.timestamp_millis() + 60_000),
+        lease_epoch: 1,
     }
 }
 
@@ -218,17 +219,37 @@ async fn a_snapshot_holds_what_resuming_needs(store: &dyn ExecutionStore) {
     assert!(store.load_execution(ExecutionId::new()).await.unwrap().is_none());
 }
 
+/// A batch that appends one log event to `id`, written by `node` under `epoch`.
+fn fenced_event(id: ExecutionId, seq: u64, node: &str, epoch: i64) -> WriteBatch {
+    let mut batch = WriteBatch::default();
+    batch.events.push(event(id, seq, EventKind::Log { step: None, level: LogLevel::Info, message: node.into() }));
+    batch.fence = Some(Fence { node: node.into(), epochs: vec![(id, epoch)] });
+    batch
+}
+
 async fn leases_are_claimed_only_once_expired_and_never_when_finished(store: &dyn ExecutionStore) {
     let Seeded { id, .. } = seed(store).await;
     progress(store, id).await;
     let stored = store.get_execution(id).await.unwrap().unwrap();
-    let now = Utc::now().timestamp_millis();
-    assert!(store.claim_resumable("node-b", now, now + 1000).await.unwrap().is_empty());
+    assert!(store.claim_executions("node-b", 1000, None, false).await.unwrap().is_empty(), "node-a holds it");
     assert_eq!(store.leased_by("node-a").await.unwrap(), [id]);
-    assert_eq!(store.renew_leases("node-a", now + 120_000).await.unwrap(), 1);
-    assert_eq!(store.claim_resumable("node-b", now + 200_000, now + 260_000).await.unwrap(), [id]);
+    assert!(store.apply(&fenced_event(id, 4, "node-a", 1)).await.unwrap().is_empty(), "the holder writes");
+    // A lease that ran out (a renewal of -1 ms ends it now) is taken by one node only.
+    assert_eq!(store.renew_leases("node-a", -1).await.unwrap(), [id]);
+    assert_eq!(store.claim_executions("node-b", 60_000, None, false).await.unwrap(), [id]);
+    assert!(store.claim_executions("node-c", 60_000, None, false).await.unwrap().is_empty());
+    assert_eq!(store.get_execution(id).await.unwrap().unwrap().lease_epoch, 2);
     assert_eq!(store.leased_by("node-b").await.unwrap(), [id]);
     assert!(store.leased_by("node-a").await.unwrap().is_empty());
+    // The node that lost it has its writes refused, in the same transaction, and is told.
+    assert_eq!(store.apply(&fenced_event(id, 5, "node-a", 1)).await.unwrap(), [id]);
+    assert!(store.renew_leases("node-a", 60_000).await.unwrap().is_empty());
+    assert_eq!(store.list_events(id, 0, 100).await.unwrap().len(), 4, "the refused write left nothing");
+    assert!(store.apply(&fenced_event(id, 5, "node-b", 2)).await.unwrap().is_empty());
+    // An orderly shutdown hands the lease back at once.
+    assert_eq!(store.release_leases("node-b").await.unwrap(), 1);
+    assert_eq!(store.claim_executions("node-c", 60_000, Some(1), false).await.unwrap(), [id]);
+    assert_eq!(store.apply(&fenced_event(id, 6, "node-b", 2)).await.unwrap(), [id]);
     let mut finish = WriteBatch::default();
     finish.execution_updates.push(ExecutionUpdate {
         id,
@@ -242,10 +263,26 @@ async fn leases_are_claimed_only_once_expired_and_never_when_finished(store: &dy
         finished_at: Some(Utc::now()),
     });
     store.apply(&finish).await.unwrap();
-    assert!(store.leased_by("node-b").await.unwrap().is_empty());
-    assert!(store.claim_resumable("node-c", now + 900_000, now + 960_000).await.unwrap().is_empty());
+    assert!(store.leased_by("node-c").await.unwrap().is_empty());
+    assert_eq!(store.renew_leases("node-c", -1).await.unwrap(), Vec::<ExecutionId>::new());
+    assert!(store.claim_executions("node-d", 60_000, None, true).await.unwrap().is_empty());
     let failed = store.get_execution(id).await.unwrap().unwrap();
     assert_eq!(failed.error.unwrap().details, json!({"step": "alpha"}));
+}
+
+async fn an_idempotency_key_makes_one_execution_whoever_writes_it(store: &dyn ExecutionStore) {
+    let Seeded { id, owner, record, .. } = seed(store).await;
+    let mut again = execution(owner, None, record.idempotency_key.as_deref());
+    again.lease_owner = Some("node-b".into());
+    let other = execution(owner, None, Some("create-2"));
+    let mut batch = WriteBatch::default();
+    batch.new_executions.extend([again.clone(), other.clone()]);
+    batch.steps.push(step(again.id, "zeta", StepStatus::Pending, 0));
+    batch.steps.push(step(other.id, "zeta", StepStatus::Pending, 0));
+    assert_eq!(store.apply(&batch).await.unwrap(), [again.id], "the repeat is refused, the rest written");
+    assert!(store.get_execution(again.id).await.unwrap().is_none());
+    assert_eq!(store.list_steps(other.id).await.unwrap().len(), 1);
+    assert_eq!(store.find_by_idempotency_key(owner, "create-1").await.unwrap().unwrap().id, id);
 }
 
 async fn listing_filters_orders_pages_and_finds_idempotency_keys(store: &dyn ExecutionStore) {
@@ -467,6 +504,7 @@ conformance!(
     events_are_ordered_paged_and_never_reused,
     a_snapshot_holds_what_resuming_needs,
     leases_are_claimed_only_once_expired_and_never_when_finished,
+    an_idempotency_key_makes_one_execution_whoever_writes_it,
     listing_filters_orders_pages_and_finds_idempotency_keys,
     pipelines_belong_to_their_owner_and_are_replaced_by_name,
     ledgers_record_usage_and_corrections,

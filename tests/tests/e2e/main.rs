@@ -21,6 +21,8 @@ mod durable;
 mod kill;
 // `serve`, `run` and `resume` assemble one system: a plugin step a killed server left.
 mod composition;
+// Many nodes, one system: `troupe serve` processes sharing one PostgreSQL database.
+mod cluster;
 // The CLI's answers to good and bad pipelines.
 mod cli;
 // `troupe serve` over a real socket.

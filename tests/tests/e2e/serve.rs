@@ -31,6 +31,21 @@ impl Server {
         self.child.id()
     }
 
+    /// Waits for the server to exit on its own (after SIGTERM), killing it past `deadline`.
+    pub(crate) fn wait_exit(&mut self, deadline: std::time::Duration) {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                return;
+            }
+            if std::time::Instant::now() > until {
+                self.kill();
+                panic!("the server did not stop within {deadline:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Kills the server with SIGKILL and reaps it.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();

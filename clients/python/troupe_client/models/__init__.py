@@ -50,6 +50,8 @@ from .memory_view import MemoryView
 from .memory_view_metadata import MemoryViewMetadata
 from .metric_decl import MetricDecl
 from .new_user import NewUser
+from .node_view import NodeView
+from .node_view_status import NodeViewStatus
 from .openapi_json_response_200 import OpenapiJsonResponse200
 from .password_request import PasswordRequest
 from .pipeline_definition import PipelineDefinition
@@ -137,6 +139,8 @@ __all__ = (
     "MemoryViewMetadata",
     "MetricDecl",
     "NewUser",
+    "NodeView",
+    "NodeViewStatus",
     "OpenapiJsonResponse200",
     "PasswordRequest",
     "PipelineDefinition",

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::health;
 use super::metrics;
-use super::routes::{agents, auth, executions, memories, pipelines, plugins, projects, research, users};
+use super::routes::{agents, auth, executions, memories, nodes, pipelines, plugins, projects, research, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use super::routes::{agents, auth, executions, memories, pipelines, plugins, proj
         (name = "pipelines", description = "Pipeline definitions"),
         (name = "executions", description = "Runs of pipelines"),
         (name = "agents", description = "Agent kinds and their health"),
+        (name = "cluster", description = "The nodes sharing this store"),
         (name = "memories", description = "A user's memories: stored encrypted, searched by meaning"),
         (name = "plugins", description = "Custom and research agents in the sandbox"),
         (name = "research", description = "Experiments, consent, feature flags, differentially private releases"),
@@ -73,6 +74,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(agents::list_agents))
         .routes(routes!(agents::get_agent))
         .routes(routes!(agents::release_agent))
+        .routes(routes!(nodes::list_nodes))
         .routes(routes!(memories::store_memory, memories::delete_all_memories))
         .routes(routes!(memories::search_memories))
         .routes(routes!(memories::export_memories))

@@ -59,7 +59,7 @@ pub async fn release_agent(
     if !caller.is_admin() {
         return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
     }
-    state.runtime.release_agent(&kind)?;
+    state.runtime.release_agent(&kind).await?;
     state.auth.audit(Some(caller.id()), "agent_released", Some(kind), None, Value::Null).await;
     Ok(axum::http::StatusCode::ACCEPTED)
 }

@@ -212,18 +212,22 @@ pub async fn my_usage(State(state): State<AppState>, caller: Caller) -> Result<J
     Ok(Json(UsageView::total(state.runtime.store().owner_usage(caller.id()).await?)))
 }
 
-/// Cancels an execution: running steps are told to stop and it ends `cancelled`.
+/// Cancels an execution: running steps are told to stop and it ends `cancelled`. In a
+/// cluster, the node that runs it carries it out: 202 says it is recorded and not done yet.
 #[utoipa::path(post, path = "/api/v1/executions/{id}/cancel", tag = "executions", params(("id" = Uuid, Path)),
-    responses((status = 200, body = ExecutionView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = ExecutionView, description = "Cancelled"),
+        (status = 202, body = ExecutionView, description = "Recorded; the node that holds the execution carries it out"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn cancel_execution(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<ExecutionView>, ApiError> {
+) -> Result<(axum::http::StatusCode, Json<ExecutionView>), ApiError> {
     let record = visible_execution(&state, &caller, &id).await?;
-    let record = state.runtime.cancel(record.id).await?;
-    Ok(Json(ExecutionView::from(&record)))
+    let cancelled = state.runtime.cancel(record.id).await?;
+    let status = if cancelled.done { axum::http::StatusCode::OK } else { axum::http::StatusCode::ACCEPTED };
+    Ok((status, Json(ExecutionView::from(&cancelled.record))))
 }
 
 /// Re-runs a failed execution from its failed steps; completed steps keep their outputs.

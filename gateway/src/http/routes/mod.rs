@@ -4,6 +4,7 @@ pub mod agents;
 pub mod auth;
 pub mod executions;
 pub mod memories;
+pub mod nodes;
 pub mod pipelines;
 pub mod plugins;
 pub mod projects;

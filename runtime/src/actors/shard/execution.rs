@@ -37,6 +37,11 @@ pub(super) struct ExecState {
     pub(super) usage: Usage,
     /// Re-runs failure handlers have ordered so far.
     pub(super) recoveries: u32,
+    /// The lease epoch this node writes the execution under.
+    pub(super) epoch: i64,
+    /// When this node took it (a submit, a claim, a resume): a lease renewal that started
+    /// later and does not list it means another node took it.
+    pub(super) held_since: std::time::Instant,
     bus: Arc<EventBus>,
 }
 
@@ -104,6 +109,8 @@ impl ExecState {
             live: false,
             usage: Usage::default(),
             recoveries: 0,
+            epoch: record.lease_epoch,
+            held_since: std::time::Instant::now(),
             bus,
         }
     }
@@ -543,6 +550,16 @@ impl ExecState {
 
     /// Ends the execution now: running attempts are cancelled, unfinished steps end `cancelled`
     /// with `reason`, and the execution takes `status`.
+    /// Stops every running attempt without writing anything: another node owns the
+    /// execution now.
+    pub(super) fn abandon(&mut self) {
+        for step in &mut self.steps {
+            if let Some(attempt) = step.current.take() {
+                attempt.cancel.cancel();
+            }
+        }
+    }
+
     pub(super) fn halt(
         &mut self,
         pending: &mut Pending,

@@ -72,10 +72,13 @@ pub(super) struct Pending {
     now: DateTime<Utc>,
     batch: WriteBatch,
     jobs: Vec<StepJob>,
-    submitted: Vec<oneshot::Sender<()>>,
+    submitted: Vec<(ExecutionId, oneshot::Sender<()>)>,
     cancelled: Vec<(oneshot::Sender<bool>, bool)>,
     /// Memories to store once the batch is durable (corrections that passed, per owner).
     remember: Vec<(UserId, NewMemory)>,
+    /// Lease epochs of executions retired since the last flush (no longer in the shard's map
+    /// but still written by this batch).
+    retired: HashMap<ExecutionId, i64, IdHashing>,
 }
 
 impl Pending {
@@ -87,6 +90,7 @@ impl Pending {
             submitted: Vec::new(),
             cancelled: Vec::new(),
             remember: Vec::new(),
+            retired: HashMap::default(),
         }
     }
 }
@@ -161,6 +165,28 @@ impl Actor for OrchestratorShard {
             ShardMsg::StoreFailed(reason) => {
                 return Err(format!("the store rejected a batch, reloading from the store: {reason}").into());
             }
+            ShardMsg::Lost(ids) => {
+                for id in ids {
+                    state.lose(id);
+                }
+            }
+            ShardMsg::Adopt(id) => {
+                state.pending.now = crate::model::now().max(state.pending.now);
+                if let Err(error) = state.adopt(id).await {
+                    warn!(execution_id = %id, %error, "cannot take over a claimed execution; it stays claimed");
+                }
+            }
+            ShardMsg::Renewed { held, since } => {
+                let lost: Vec<ExecutionId> = state
+                    .executions
+                    .values()
+                    .filter(|exec| exec.held_since + state.shared.config.lease_ttl < since && !held.contains(&exec.id))
+                    .map(|exec| exec.id)
+                    .collect();
+                for id in lost {
+                    state.lose(id);
+                }
+            }
             ShardMsg::AdmitWaiting => state.admit_waiting(),
             ShardMsg::Redispatch { agent } => state.redispatch(&agent),
             #[cfg(any(test, feature = "testsuite"))]
@@ -193,8 +219,42 @@ impl ShardState {
         }
         self.flushing = true;
         let now = self.pending.now;
-        let pending = std::mem::replace(&mut self.pending, Pending::at(now));
+        let mut pending = std::mem::replace(&mut self.pending, Pending::at(now));
+        pending.batch.fence = Some(self.fence(&pending));
         tokio::spawn(commit(Arc::clone(&self.shared), self.index, pending, myself.clone()));
+    }
+
+    /// The leases a batch is written under: the epoch of every existing execution it writes.
+    fn fence(&self, pending: &Pending) -> crate::store::Fence {
+        let new: std::collections::HashSet<ExecutionId> =
+            pending.batch.new_executions.iter().map(|record| record.id).collect();
+        let epochs = pending
+            .batch
+            .touched()
+            .into_iter()
+            .filter(|id| !new.contains(id))
+            .filter_map(|id| {
+                let epoch =
+                    self.executions.get(&id).map(|exec| exec.epoch).or_else(|| pending.retired.get(&id).copied());
+                epoch.map(|epoch| (id, epoch))
+            })
+            .collect();
+        crate::store::Fence { node: self.shared.node_id.clone(), epochs }
+    }
+
+    /// Drops an execution another node holds now: its attempts are stopped, nothing is
+    /// written, its admission slot is freed.
+    fn lose(&mut self, id: ExecutionId) {
+        let Some(mut exec) = self.executions.remove(&id) else { return };
+        warn!(execution_id = %id, node = %self.shared.node_id, "lease lost to another node; dropping the execution here");
+        self.shared.leases_lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        exec.abandon();
+        self.waiting.retain(|waiting| *waiting != id);
+        self.set_waiting_flag();
+        if exec.live {
+            self.shared.admission.release();
+            self.admit_waiting();
+        }
     }
 
     // ----- admission ----------------------------------------------------------------------
@@ -210,7 +270,7 @@ impl ShardState {
             self.pending.batch.steps.push(row);
         }
         exec.event(&mut self.pending, EventKind::ExecutionStatus { status: ExecutionStatus::Planned, error: None });
-        self.pending.submitted.push(reply);
+        self.pending.submitted.push((exec.id, reply));
         let id = exec.id;
         self.executions.insert(id, exec);
         if self.waiting.is_empty() && self.shared.admission.try_acquire() {
@@ -251,6 +311,7 @@ impl ShardState {
     /// Finishes the bookkeeping of an execution that reached a terminal status.
     fn retire(&mut self, id: ExecutionId) {
         let Some(exec) = self.executions.remove(&id) else { return };
+        self.pending.retired.insert(id, exec.epoch);
         if exec.live {
             self.shared.admission.release();
             let shared = Arc::clone(&self.shared);
@@ -530,14 +591,19 @@ impl ShardState {
         }
         let commit_lock = Arc::clone(&self.shared.shards[self.index].commit_lock);
         let _guard = commit_lock.lock().await;
-        let snapshot = self.shared.store.load_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
+        let mut snapshot = self.shared.store.load_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
+        let status = snapshot.execution.status;
+        if status != ExecutionStatus::Failed {
+            return Err(RuntimeError::NotRetryable { id, status });
+        }
+        // Whichever node ran it, this one runs it again (one winner: the epoch is raised).
+        let ttl = self.shared.config.lease_ttl.as_millis() as i64;
+        let Some(epoch) = self.shared.store.take_failed(id, &self.shared.node_id, ttl).await? else {
+            return Err(RuntimeError::NotRetryable { id, status: ExecutionStatus::Running });
+        };
+        snapshot.execution.lease_owner = Some(self.shared.node_id.clone());
+        snapshot.execution.lease_epoch = epoch;
         let record = &snapshot.execution;
-        if record.status != ExecutionStatus::Failed {
-            return Err(RuntimeError::NotRetryable { id, status: record.status });
-        }
-        if let Some(owner) = record.lease_owner.as_deref().filter(|owner| *owner != self.shared.node_id) {
-            return Err(RuntimeError::Unavailable(format!("retry it on node `{owner}`, which ran it")));
-        }
         let pipeline = record.pipeline.clone().validate(self.shared.as_ref())?;
         let mut exec = self.restore(snapshot, pipeline);
         let pending = &mut self.pending;
@@ -564,7 +630,7 @@ impl ShardState {
         let message = "retried from its unfinished steps".to_owned();
         exec.event(pending, EventKind::Log { step: None, level: LogLevel::Info, message });
         let (durable, committed) = oneshot::channel();
-        pending.submitted.push(durable);
+        pending.submitted.push((id, durable));
         self.executions.insert(id, exec);
         self.advance(id);
         Ok(committed)
@@ -576,73 +642,104 @@ impl ShardState {
         let commit_lock = Arc::clone(&self.shared.shards[self.index].commit_lock);
         let _guard = commit_lock.lock().await;
         let ids = self.shared.store.leased_by(&self.shared.node_id).await?;
-        let mut resumed = 0usize;
         let ids: Vec<ExecutionId> = ids.into_iter().filter(|id| self.shared.shard_of(*id) == self.index).collect();
+        let mut resumed = 0usize;
         for id in ids {
-            let Some(snapshot) = self.shared.store.load_execution(id).await? else { continue };
-            let record = &snapshot.execution;
-            let pipeline = match record.pipeline.clone().validate(self.shared.as_ref()) {
-                Ok(pipeline) => pipeline,
-                Err(error) => {
-                    warn!(execution_id = %id, %error, "cannot resume: its pinned pipeline is no longer valid here");
-                    let mut exec = ExecState::new(
-                        record,
-                        self.index,
-                        placeholder_pipeline(record),
-                        snapshot.last_seq + 1,
-                        Arc::clone(&self.shared.bus),
-                    );
-                    exec.finished_at = Some(crate::model::now());
-                    let error = ErrorInfo::new(crate::ErrorCode::PipelineInvalid, error.to_string());
-                    exec.set_status(&mut self.pending, ExecutionStatus::Failed, Some(error));
-                    continue;
-                }
-            };
-            let mut exec = self.restore(snapshot, pipeline);
-            resumed += 1;
-            exec.event(
-                &mut self.pending,
-                EventKind::Log {
-                    step: None,
-                    level: LogLevel::Info,
-                    message: format!("resumed by node `{}`", self.shared.node_id),
-                },
-            );
-            if exec.status == ExecutionStatus::Planned {
-                self.waiting.push_back(id);
-                self.executions.insert(id, exec);
-                continue;
+            if self.resume(id).await? {
+                resumed += 1;
             }
-            exec.live = true;
-            self.shared.admission.force_acquire();
-            // Attempts that were running died with the previous process: run them again.
-            for index in 0..exec.steps.len() {
-                if exec.steps[index].status.is_active() {
-                    let plan = Arc::clone(&exec.pipeline.steps()[index]);
-                    exec.steps[index].current = Some(AttemptState {
-                        kind: AttemptKind::Retry,
-                        started_at: exec.steps[index].started_at.unwrap_or_else(crate::model::now),
-                        input: Arc::new(Value::Null),
-                        cancel: CancellationToken::new(),
-                        telemetry: Default::default(),
-                        correcting: None,
-                    });
-                    exec.interrupt_attempt(&mut self.pending, index);
-                    if plan.is_handler {
-                        exec.steps[index].failure = exec.failure_handled_by(index);
-                    }
-                    let kind = if plan.is_handler { AttemptKind::Recovery } else { AttemptKind::Retry };
-                    exec.start_attempt(&mut self.pending, index, kind, None);
-                }
-            }
-            self.executions.insert(id, exec);
-            self.advance(id);
         }
         self.admit_waiting();
         if resumed > 0 {
             info!(shard = self.index, resumed, "resumed executions from the store");
         }
         Ok(())
+    }
+
+    /// Takes over an execution this node just claimed (from a dead node, a node that shut
+    /// down, or nobody): whatever this shard held of it is stale and is dropped first.
+    async fn adopt(&mut self, id: ExecutionId) -> Result<(), StoreError> {
+        if let Some(mut stale) = self.executions.remove(&id) {
+            stale.abandon();
+            if stale.live {
+                self.shared.admission.release();
+            }
+        }
+        let commit_lock = Arc::clone(&self.shared.shards[self.index].commit_lock);
+        let _guard = commit_lock.lock().await;
+        if self.resume(id).await? {
+            info!(execution_id = %id, node = %self.shared.node_id, "took over an execution");
+        }
+        self.admit_waiting();
+        Ok(())
+    }
+
+    /// Loads one leased execution and runs it again from its stored state; returns whether it
+    /// was resumed (false: gone, terminal, or its pipeline no longer valid — then failed).
+    async fn resume(&mut self, id: ExecutionId) -> Result<bool, StoreError> {
+        let Some(snapshot) = self.shared.store.load_execution(id).await? else { return Ok(false) };
+        let record = &snapshot.execution;
+        if record.status.is_terminal() || record.lease_owner.as_deref() != Some(self.shared.node_id.as_str()) {
+            return Ok(false);
+        }
+        let pipeline = match record.pipeline.clone().validate(self.shared.as_ref()) {
+            Ok(pipeline) => pipeline,
+            Err(error) => {
+                warn!(execution_id = %id, %error, "cannot resume: its pinned pipeline is no longer valid here");
+                let mut exec = ExecState::new(
+                    record,
+                    self.index,
+                    placeholder_pipeline(record),
+                    snapshot.last_seq + 1,
+                    Arc::clone(&self.shared.bus),
+                );
+                exec.finished_at = Some(crate::model::now());
+                let error = ErrorInfo::new(crate::ErrorCode::PipelineInvalid, error.to_string());
+                exec.set_status(&mut self.pending, ExecutionStatus::Failed, Some(error));
+                self.pending.retired.insert(id, exec.epoch);
+                return Ok(false);
+            }
+        };
+        let mut exec = self.restore(snapshot, pipeline);
+        exec.event(
+            &mut self.pending,
+            EventKind::Log {
+                step: None,
+                level: LogLevel::Info,
+                message: format!("resumed by node `{}`", self.shared.node_id),
+            },
+        );
+        if exec.status == ExecutionStatus::Planned {
+            self.waiting.push_back(id);
+            self.executions.insert(id, exec);
+            self.set_waiting_flag();
+            return Ok(true);
+        }
+        exec.live = true;
+        self.shared.admission.force_acquire();
+        // Attempts that were running died with the node that ran them: run them again.
+        for index in 0..exec.steps.len() {
+            if exec.steps[index].status.is_active() {
+                let plan = Arc::clone(&exec.pipeline.steps()[index]);
+                exec.steps[index].current = Some(AttemptState {
+                    kind: AttemptKind::Retry,
+                    started_at: exec.steps[index].started_at.unwrap_or_else(crate::model::now),
+                    input: Arc::new(Value::Null),
+                    cancel: CancellationToken::new(),
+                    telemetry: Default::default(),
+                    correcting: None,
+                });
+                exec.interrupt_attempt(&mut self.pending, index);
+                if plan.is_handler {
+                    exec.steps[index].failure = exec.failure_handled_by(index);
+                }
+                let kind = if plan.is_handler { AttemptKind::Recovery } else { AttemptKind::Retry };
+                exec.start_attempt(&mut self.pending, index, kind, None);
+            }
+        }
+        self.executions.insert(id, exec);
+        self.advance(id);
+        Ok(true)
     }
 }
 
@@ -704,9 +801,9 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
     let commit_lock = Arc::clone(&shared.shards[index].commit_lock);
     let guard = commit_lock.lock().await;
     let mut delay = Duration::from_millis(10);
-    loop {
+    let lost = loop {
         match shared.store.apply(&pending.batch).await {
-            Ok(()) => break,
+            Ok(lost) => break lost,
             Err(StoreError::Unavailable(reason)) if shared.stopping.load(std::sync::atomic::Ordering::Acquire) => {
                 // Nothing of this batch was acted on; the next start resumes from the store.
                 warn!(shard = index, %reason, "store unavailable while shutting down; dropping the uncommitted batch");
@@ -724,6 +821,16 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
                 return;
             }
         }
+    };
+    if !lost.is_empty() {
+        // Written by nobody: another node holds these now. Nothing of theirs is acted on.
+        let gone: std::collections::HashSet<ExecutionId> = lost.iter().copied().collect();
+        pending.batch.events.retain(|event| !gone.contains(&event.execution_id));
+        pending.jobs.retain(|job| !gone.contains(&job.execution_id));
+        // A submission that was not stored (its idempotency key was taken elsewhere) is
+        // answered by dropping its reply: the submitter looks the key up.
+        pending.submitted.retain(|(id, _)| !gone.contains(id));
+        let _ = shard.send_message(ShardMsg::Lost(lost));
     }
     for event in std::mem::take(&mut pending.batch.events) {
         let event = Arc::new(event);
@@ -746,7 +853,7 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
             }
         });
     }
-    for reply in pending.submitted {
+    for (_, reply) in pending.submitted {
         let _ = reply.send(());
     }
     for (reply, cancelled) in pending.cancelled {

@@ -43,6 +43,9 @@ fn shared(shards: usize, max_live: Option<usize>) -> Arc<Shared> {
         config: RuntimeConfig { resume: false, ..RuntimeConfig::default() },
         node_id: "node-test".into(),
         stopping: AtomicBool::new(false),
+        wake: Arc::default(),
+        signals: None,
+        leases_lost: Default::default(),
         agent_changes: tokio::sync::watch::Sender::new(0),
     })
 }
@@ -86,6 +89,7 @@ fn submission(shared: &Shared, initial_backoff: &str) -> Submission {
         finished_at: None,
         lease_owner: Some("node-test".into()),
         lease_expires_at: None,
+        lease_epoch: 1,
     };
     Submission { record, pipeline, reply: oneshot::channel().0 }
 }

@@ -55,7 +55,9 @@ async fn full_flow(api: &Api) {
     let metrics = api.http.get(api.url("/metrics")).send().await.unwrap().text().await.unwrap();
     for series in [
         "troupe_http_request_duration_seconds_bucket",
-        "troupe_executions_finished_total{status=\"completed\"} 1",
+        // Every series names the node it comes from (the constant label comes first).
+        "troupe_executions_finished_total{node=\"",
+        ",status=\"completed\"} 1",
         "troupe_step_duration_seconds_bucket",
         "troupe_agent_restarts_total",
         "troupe_live_executions",

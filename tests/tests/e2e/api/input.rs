@@ -213,6 +213,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /api/v1/agents",
         "GET /api/v1/agents/{kind}",
         "POST /api/v1/agents/{kind}/release",
+        "GET /api/v1/nodes",
         "POST /api/v1/memories",
         "DELETE /api/v1/memories",
         "POST /api/v1/memories/search",

@@ -10,7 +10,7 @@ mod input;
 mod live;
 mod llm;
 mod memories;
-mod readiness;
+pub(crate) mod readiness;
 mod research;
 mod sessions;
 

@@ -14,14 +14,15 @@ use super::{Api, Backend};
 
 /// Forwards connections to `upstream` while up; cutting it drops every connection and refuses
 /// new ones, as an unreachable database would.
-struct Proxy {
-    addr: std::net::SocketAddr,
+pub(crate) struct Proxy {
+    /// Where clients connect.
+    pub(crate) addr: std::net::SocketAddr,
     up: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Proxy {
-    async fn start(upstream: String) -> Self {
+    pub(crate) async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
@@ -44,14 +45,14 @@ impl Proxy {
         Self { addr, up, connections }
     }
 
-    async fn cut(&self) {
+    pub(crate) async fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         for task in self.connections.lock().await.drain(..) {
             task.abort();
         }
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
     }
 }

@@ -34,6 +34,11 @@ def _parse_response(
 
         return response_200
 
+    if response.status_code == 202:
+        response_202 = ExecutionView.from_dict(response.json())
+
+        return response_202
+
     if response.status_code == 400:
         response_400 = ErrorBody.from_dict(response.json())
 
@@ -96,7 +101,8 @@ def sync_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[ErrorBody | ExecutionView]:
-    """Cancels an execution: running steps are told to stop and it ends `cancelled`.
+    """Cancels an execution: running steps are told to stop and it ends `cancelled`. In a
+    cluster, the node that runs it carries it out: 202 says it is recorded and not done yet.
 
     Args:
         id (UUID):
@@ -125,7 +131,8 @@ def sync(
     *,
     client: AuthenticatedClient,
 ) -> ErrorBody | ExecutionView | None:
-    """Cancels an execution: running steps are told to stop and it ends `cancelled`.
+    """Cancels an execution: running steps are told to stop and it ends `cancelled`. In a
+    cluster, the node that runs it carries it out: 202 says it is recorded and not done yet.
 
     Args:
         id (UUID):
@@ -149,7 +156,8 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient,
 ) -> Response[ErrorBody | ExecutionView]:
-    """Cancels an execution: running steps are told to stop and it ends `cancelled`.
+    """Cancels an execution: running steps are told to stop and it ends `cancelled`. In a
+    cluster, the node that runs it carries it out: 202 says it is recorded and not done yet.
 
     Args:
         id (UUID):
@@ -176,7 +184,8 @@ async def asyncio(
     *,
     client: AuthenticatedClient,
 ) -> ErrorBody | ExecutionView | None:
-    """Cancels an execution: running steps are told to stop and it ends `cancelled`.
+    """Cancels an execution: running steps are told to stop and it ends `cancelled`. In a
+    cluster, the node that runs it carries it out: 202 says it is recorded and not done yet.
 
     Args:
         id (UUID):

@@ -5,12 +5,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::Utc;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{info, warn};
+
+mod lease;
 
 use crate::actors::Shared;
 use crate::actors::core::{RootMsg, RootSupervisor};
@@ -90,6 +91,7 @@ pub struct RuntimeBuilder {
     validators: Validators,
     sinks: Vec<Arc<dyn EventSink>>,
     memories: Option<Arc<dyn Memories>>,
+    signals: Option<Arc<dyn crate::cluster::ClusterSignals>>,
     config: RuntimeConfig,
 }
 
@@ -152,6 +154,12 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Connects the runtime to the other nodes sharing its store.
+    pub fn signals(mut self, signals: Arc<dyn crate::cluster::ClusterSignals>) -> Self {
+        self.signals = Some(signals);
+        self
+    }
+
     /// Sets the runtime configuration.
     pub fn config(mut self, config: RuntimeConfig) -> Self {
         self.config = config;
@@ -183,8 +191,9 @@ impl RuntimeBuilder {
             })
             .collect();
         if config.resume {
-            let now = Utc::now().timestamp_millis();
-            store.claim_resumable(&config.node_id, now, now + config.lease_ttl.as_millis() as i64).await?;
+            let ttl = config.lease_ttl.as_millis() as i64;
+            let limit = if config.claims { config.max_live_executions } else { None };
+            store.claim_executions(&config.node_id, ttl, limit, true).await?;
         }
         let shared = Arc::new(Shared {
             store,
@@ -198,34 +207,42 @@ impl RuntimeBuilder {
             node_id: config.node_id.clone(),
             stopping: AtomicBool::new(false),
             agent_changes: tokio::sync::watch::Sender::new(0),
+            wake: Arc::default(),
+            signals: self.signals,
+            leases_lost: Default::default(),
             config,
         });
         let (root, _) = Actor::spawn(None, RootSupervisor, Arc::clone(&shared))
             .await
             .map_err(|error| RuntimeError::Start(error.to_string()))?;
-        let lease_task = tokio::spawn(renew_leases(Arc::clone(&shared)));
-        Ok(Runtime { shared, root, lease_task })
+        let mut tasks = vec![tokio::spawn(lease::lease_loop(Arc::clone(&shared)))];
+        if let Some(signals) = &shared.signals {
+            tasks.push(tokio::spawn(lease::signal_loop(Arc::clone(&shared), Arc::clone(signals))));
+        }
+        Ok(Runtime { shared, root, tasks })
     }
 }
 
-async fn renew_leases(shared: Arc<Shared>) {
-    let ttl = shared.config.lease_ttl;
-    let mut interval = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let expires = Utc::now().timestamp_millis() + ttl.as_millis() as i64;
-        if let Err(error) = shared.store.renew_leases(&shared.node_id, expires).await {
-            warn!(%error, "failed to renew execution leases");
-        }
-    }
+/// How long a cancellation that another node carries out is waited for before the answer
+/// says it is pending.
+const CANCEL_WAIT: Duration = Duration::from_secs(3);
+
+/// The answer to a cancellation.
+#[derive(Clone, Debug)]
+pub struct Cancelled {
+    /// The execution as stored after it.
+    pub record: ExecutionRecord,
+    /// Whether it is done (`false`: recorded, to be carried out by the node that holds the
+    /// execution — or by the next one that claims it).
+    pub done: bool,
 }
 
 /// A running troupe runtime: the actor tree, its store and its event bus.
 pub struct Runtime {
     shared: Arc<Shared>,
     root: ActorRef<RootMsg>,
-    lease_task: JoinHandle<()>,
+    /// The lease loop and the cluster signal loop.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Runtime {
@@ -238,6 +255,7 @@ impl Runtime {
             validators: Validators::default(),
             sinks: Vec::new(),
             memories: None,
+            signals: None,
             config: RuntimeConfig::default(),
         }
     }
@@ -261,10 +279,18 @@ impl Runtime {
     /// `running` when admitted at once). With an idempotency key already used by the owner,
     /// returns the earlier execution's id instead.
     pub async fn submit(&self, request: SubmitRequest) -> Result<ExecutionId, RuntimeError> {
-        if let Some(key) = &request.idempotency_key
-            && let Some(existing) = self.shared.store.find_by_idempotency_key(request.owner, key).await?
+        Ok(self.submit_once(request).await?.0)
+    }
+
+    /// Like [`Runtime::submit`], also saying whether the execution is new (`false`: the owner's
+    /// idempotency key was used before, on this node or another: the store keeps it unique).
+    pub async fn submit_once(&self, request: SubmitRequest) -> Result<(ExecutionId, bool), RuntimeError> {
+        let owner = request.owner;
+        let key = request.idempotency_key.clone();
+        if let Some(key) = &key
+            && let Some(existing) = self.shared.store.find_by_idempotency_key(owner, key).await?
         {
-            return Ok(existing.id);
+            return Ok((existing.id, false));
         }
         let now = crate::model::now();
         let id = ExecutionId::new();
@@ -286,14 +312,23 @@ impl Runtime {
             finished_at: None,
             lease_owner: Some(self.shared.node_id.clone()),
             lease_expires_at: Some(now.timestamp_millis() + self.shared.config.lease_ttl.as_millis() as i64),
+            lease_epoch: 1,
         };
         let (reply, stored) = oneshot::channel();
         let shard = self.shard_for(id).await?;
         shard
             .send_message(ShardMsg::Submit(Box::new(Submission { record, pipeline, reply })))
             .map_err(|_| RuntimeError::Unavailable("the orchestrator is restarting".into()))?;
-        stored.await.map_err(|_| RuntimeError::Unavailable("the execution was not stored; submit it again".into()))?;
-        Ok(id)
+        if stored.await.is_ok() {
+            return Ok((id, true));
+        }
+        // Not stored: another request with the same key won the race (here or on another node).
+        if let Some(key) = &key
+            && let Some(existing) = self.shared.store.find_by_idempotency_key(owner, key).await?
+        {
+            return Ok((existing.id, false));
+        }
+        Err(RuntimeError::Unavailable("the execution was not stored; submit it again".into()))
     }
 
     async fn shard_for(&self, id: ExecutionId) -> Result<ActorRef<ShardMsg>, RuntimeError> {
@@ -340,7 +375,7 @@ impl Runtime {
     }
 
     /// Cancels execution `id`: running steps are told to stop and it ends `cancelled`.
-    pub async fn cancel(&self, id: ExecutionId) -> Result<ExecutionRecord, RuntimeError> {
+    pub async fn cancel(&self, id: ExecutionId) -> Result<Cancelled, RuntimeError> {
         let shard = self.shard_for(id).await?;
         let (reply, answer) = oneshot::channel();
         shard
@@ -348,13 +383,32 @@ impl Runtime {
             .map_err(|_| RuntimeError::Unavailable("the orchestrator is restarting".into()))?;
         let cancelled = answer.await.unwrap_or(false);
         let record = self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
-        if !cancelled && record.status.is_terminal() {
+        if cancelled {
+            return Ok(Cancelled { record, done: true });
+        }
+        if record.status.is_terminal() {
             return Err(RuntimeError::AlreadyFinished { id, status: record.status });
         }
-        if !cancelled {
-            return Err(RuntimeError::Unavailable("the execution is not held by this node".into()));
+        // Held by another node (or by none yet): record the intent for its owner, tell it, and
+        // wait a moment for it to be carried out.
+        if !self.shared.store.request_cancel(id).await? {
+            let record = self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
+            return Err(RuntimeError::AlreadyFinished { id, status: record.status });
         }
-        Ok(record)
+        self.signal(&[crate::cluster::Signal::Cancel(id)]).await;
+        let mut subscription = self.subscribe(id, 0);
+        let finished =
+            tokio::time::timeout(CANCEL_WAIT, async { while let Ok(Some(_)) = subscription.next().await {} })
+                .await
+                .is_ok();
+        let record = self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
+        if finished && record.status == ExecutionStatus::Cancelled {
+            return Ok(Cancelled { record, done: true });
+        }
+        if record.status.is_terminal() {
+            return Err(RuntimeError::AlreadyFinished { id, status: record.status });
+        }
+        Ok(Cancelled { record, done: false })
     }
 
     /// Runs a failed execution again from its failed steps, keeping the outputs of completed
@@ -369,9 +423,6 @@ impl Runtime {
         let unavailable = || RuntimeError::Unavailable("the orchestrator restarted; retry again".into());
         let committed = answer.await.map_err(|_| unavailable())??;
         committed.await.map_err(|_| unavailable())?;
-        // The lease lapsed while the execution was failed: take it again at once.
-        let expires = crate::model::now().timestamp_millis() + self.shared.config.lease_ttl.as_millis() as i64;
-        self.shared.store.renew_leases(&self.shared.node_id, expires).await?;
         self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))
     }
 
@@ -422,40 +473,50 @@ impl Runtime {
 
     /// Returns the status of every agent kind, sorted by name.
     pub fn agents(&self) -> Vec<AgentStatus> {
-        self.shared
-            .agents
-            .all()
-            .iter()
-            .map(|kind| {
-                let quarantine = kind.quarantine.lock().expect("quarantine lock").clone();
-                let live_actors = kind.live_children.load(Ordering::Relaxed);
-                let health = match quarantine {
-                    Some(reason) => AgentHealth::Quarantined { reason },
-                    None if live_actors < kind.config.pool_size.max(1) => AgentHealth::Restarting,
-                    None => AgentHealth::Healthy,
-                };
-                AgentStatus {
-                    kind: kind.name.clone(),
-                    pool_size: kind.config.pool_size.max(1),
-                    live_actors,
-                    in_flight: kind.in_flight.load(Ordering::Relaxed),
-                    restarts: kind.restarts.load(Ordering::Relaxed),
-                    crashes: kind.crashes.load(Ordering::Relaxed),
-                    health,
-                }
-            })
-            .collect()
+        agent_statuses(&self.shared)
     }
 
-    /// Releases a quarantined agent kind: its actors are started again.
-    pub fn release_agent(&self, kind: &str) -> Result<(), RuntimeError> {
-        let entry = self.shared.agents.get(kind).ok_or_else(|| RuntimeError::UnknownAgent(kind.to_owned()))?;
-        let entry = entry.as_ref();
-        let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
-        supervisor
-            .ok_or_else(|| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))?
-            .send_message(crate::actors::protocol::AgentSupervisorMsg::Release)
-            .map_err(|_| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))
+    /// Returns the cluster's nodes (this one alone with a store that keeps no cluster).
+    pub async fn nodes(&self) -> Result<Vec<crate::store::NodeRecord>, RuntimeError> {
+        let nodes = self.shared.store.list_nodes(self.shared.config.lease_ttl.as_millis() as i64).await?;
+        if !nodes.is_empty() {
+            return Ok(nodes);
+        }
+        let now = crate::model::now();
+        Ok(vec![crate::store::NodeRecord {
+            id: self.shared.node_id.clone(),
+            started_at: now,
+            heartbeat_at: now,
+            live: true,
+            executions: self.live_executions() as u64,
+            status: crate::cluster::this_process(),
+        }])
+    }
+
+    /// Wakes this node's claim loop: work may be waiting (another node handed it back).
+    pub fn wake_claims(&self) {
+        self.shared.wake.wake();
+    }
+
+    /// Releases a quarantined agent kind: its actors are started again, on every node.
+    pub async fn release_agent(&self, kind: &str) -> Result<(), RuntimeError> {
+        release_agent(&self.shared, kind)?;
+        self.signal(&[crate::cluster::Signal::ReleaseAgent(kind.to_owned())]).await;
+        Ok(())
+    }
+
+    /// Tells the other nodes (best effort: they also learn it from the store, later).
+    pub async fn signal(&self, signals: &[crate::cluster::Signal]) {
+        if let Some(bus) = &self.shared.signals
+            && let Err(error) = bus.publish(&self.shared.node_id, signals).await
+        {
+            warn!(%error, "cannot signal the other nodes; they learn it from the store later");
+        }
+    }
+
+    /// Returns the signals of every node (none without a cluster).
+    pub fn cluster_signals(&self) -> Option<tokio::sync::broadcast::Receiver<Arc<crate::cluster::Signaled>>> {
+        self.shared.signals.as_ref().map(|signals| signals.subscribe())
     }
 
     /// Returns whether every orchestrator shard and agent supervisor is up.
@@ -470,6 +531,11 @@ impl Runtime {
                 .all(|kind| kind.supervisor.read().expect("agent directory lock").is_some())
     }
 
+    /// Returns how many executions this node dropped because another node took their lease.
+    pub fn leases_lost(&self) -> u64 {
+        self.shared.leases_lost.load(Ordering::Relaxed)
+    }
+
     /// Returns how many executions are admitted and not finished.
     pub fn live_executions(&self) -> usize {
         self.shared.admission.live.load(Ordering::Relaxed)
@@ -482,14 +548,88 @@ impl Runtime {
         self.shared.send_to_shard(self.shared.shard_of(id), ShardMsg::InjectPanic);
     }
 
+    /// Stops as a killed process would, for benchmarks and tests of takeover: the actor tree
+    /// stops, nothing is handed back, and the other nodes take the executions once the leases
+    /// run out.
+    pub async fn halt(self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        for task in &self.tasks {
+            task.abort();
+        }
+        let _ = self.root.stop_and_wait(None, Some(Duration::from_secs(10))).await;
+    }
+
     /// Stops the actor tree after the batches being committed are durable. Running steps stay
     /// `running` in the store and are resumed by the next start.
     pub async fn shutdown(self) {
         self.shared.stopping.store(true, Ordering::Release);
-        self.lease_task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
         let _ = self.root.stop_and_wait(None, Some(Duration::from_secs(10))).await;
         for slot in &self.shared.shards {
             let _ = slot.commit_lock.lock().await;
+        }
+        // Hand what is unfinished back at once: another node (or this one, restarted) takes
+        // it without waiting for the leases to run out.
+        match self.shared.store.release_leases(&self.shared.node_id).await {
+            Ok(0) => {}
+            Ok(released) => {
+                info!(released, "handed unfinished executions back");
+                self.signal(&[crate::cluster::Signal::Work]).await;
+            }
+            Err(error) => warn!(%error, "cannot hand executions back; they return when their leases run out"),
+        }
+        if let Err(error) = self.shared.store.leave_cluster(&self.shared.node_id).await {
+            warn!(%error, "cannot leave the cluster; the node expires with its heartbeat");
+        }
+    }
+}
+
+/// Releases a quarantined agent kind on this node.
+pub(crate) fn release_agent(shared: &Shared, kind: &str) -> Result<(), RuntimeError> {
+    let entry = shared.agents.get(kind).ok_or_else(|| RuntimeError::UnknownAgent(kind.to_owned()))?;
+    let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
+    supervisor
+        .ok_or_else(|| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))?
+        .send_message(crate::actors::protocol::AgentSupervisorMsg::Release)
+        .map_err(|_| RuntimeError::Unavailable(format!("agent `{kind}` is restarting")))
+}
+
+/// Every agent kind's status.
+pub(crate) fn agent_statuses(shared: &Shared) -> Vec<AgentStatus> {
+    shared
+        .agents
+        .all()
+        .iter()
+        .map(|kind| {
+            let quarantine = kind.quarantine.lock().expect("quarantine lock").clone();
+            let live_actors = kind.live_children.load(Ordering::Relaxed);
+            let health = match quarantine {
+                Some(reason) => AgentHealth::Quarantined { reason },
+                None if live_actors < kind.config.pool_size.max(1) => AgentHealth::Restarting,
+                None => AgentHealth::Healthy,
+            };
+            AgentStatus {
+                kind: kind.name.clone(),
+                pool_size: kind.config.pool_size.max(1),
+                live_actors,
+                in_flight: kind.in_flight.load(Ordering::Relaxed),
+                restarts: kind.restarts.load(Ordering::Relaxed),
+                crashes: kind.crashes.load(Ordering::Relaxed),
+                health,
+            }
+        })
+        .collect()
+}
+
+impl AgentHealth {
+    /// `healthy`, `restarting` or `quarantined`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentHealth::Healthy => "healthy",
+            AgentHealth::Restarting => "restarting",
+            AgentHealth::Quarantined { .. } => "quarantined",
         }
     }
 }
