@@ -253,13 +253,16 @@ macro_rules! sql_store {
                 ) -> Result<Vec<ExecutionId>, StoreError> {
                     static CLAIM: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
                         format!(
-                            "UPDATE executions SET lease_owner = $1, lease_expires_at = {now} + $2, \
-                             lease_epoch = lease_epoch + 1 WHERE id IN (SELECT id FROM executions \
+                            "WITH candidates AS MATERIALIZED (SELECT id FROM executions \
                              WHERE status NOT IN ('completed', 'failed', 'cancelled') \
                              AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {now} \
-                             OR ($3 AND lease_owner = $1)) ORDER BY id LIMIT $4 {lock}) RETURNING id",
+                             OR ($3 AND lease_owner = $1)) ORDER BY id LIMIT $4 {lock}), \
+                             free AS MATERIALIZED (SELECT id FROM candidates WHERE 1 = 1 {claimable}) \
+                             UPDATE executions SET lease_owner = $1, lease_expires_at = {now} + $2, \
+                             lease_epoch = lease_epoch + 1 WHERE id IN (SELECT id FROM free) RETURNING id",
                             now = super::NOW_MS,
                             lock = super::SKIP_LOCKED,
+                            claimable = super::CLAIMABLE,
                         )
                     });
                     let limit = limit.map_or(i64::MAX, |limit| limit.min(i64::MAX as usize) as i64);

@@ -11,8 +11,19 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgre
 
 /// The database's clock in epoch milliseconds: leases expire by it, never by a node's clock.
 const NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::int8";
-/// Claims skip rows another node is claiming or writing at this moment.
+/// Claims skip rows another node is claiming, and executions a batch is being written for
+/// (whose advisory key a writer holds, see `statements::FENCE_LOCK`).
 const SKIP_LOCKED: &str = "FOR UPDATE SKIP LOCKED";
+/// A claim takes an execution only if no batch of it is being written: the execution's
+/// advisory key (the last 8 bytes of its id, as [`lease_key`]) taken exclusively.
+const CLAIMABLE: &str =
+    "AND pg_try_advisory_xact_lock(('x' || right(replace(id::text, '-', ''), 16))::bit(64)::bigint)";
+
+/// The advisory-lock key of an execution: the last 8 bytes of its id (random in a UUIDv7).
+fn lease_key(id: troupe_runtime::ids::ExecutionId) -> i64 {
+    let bytes = id.0.as_bytes();
+    i64::from_be_bytes(bytes[8..16].try_into().expect("a UUID has 16 bytes"))
+}
 /// Renewals lock the rows they extend in id order, as batch writes do (no deadlock between them).
 const LOCK_ROWS: &str = "FOR UPDATE";
 
@@ -61,11 +72,15 @@ mod statements {
         $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::jsonb[], $10::text[], $11::timestamptz[], \
         $12::timestamptz[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::int8[], $17::int8[]) \
         ON CONFLICT DO NOTHING RETURNING id";
-    /// Locks the rows of the executions a batch writes that `$3` still holds at the epoch given
-    /// (in id order, as renewals do, so two transactions of one node never deadlock).
-    pub const FENCE: &str = "SELECT e.id FROM executions AS e \
-        JOIN UNNEST($1::uuid[], $2::int8[]) AS f(id, epoch) ON e.id = f.id \
-        WHERE e.lease_owner = $3 AND e.lease_epoch = f.epoch ORDER BY e.id FOR UPDATE OF e";
+    /// Holds the executions a batch writes against claims for the rest of its transaction: a
+    /// shared advisory lock per execution (in memory: no row is written, unlike `FOR UPDATE`,
+    /// which tripled the cost of a batch). A claim takes the same key exclusively, or skips
+    /// the execution this round.
+    pub const FENCE_LOCK: &str = "SELECT pg_advisory_xact_lock_shared(k) FROM UNNEST($1::int8[]) AS k";
+    /// Which of those executions `$3` still holds at the epoch given (read after the locks, so
+    /// a claim that committed meanwhile is seen).
+    /// (By the primary key: a join with `UNNEST` was planned as a scan of every execution.)
+    pub const FENCE: &str = "SELECT id, lease_epoch FROM executions WHERE id = ANY($1) AND lease_owner = $2";
     pub const UPDATE_EXECUTIONS: &str = "UPDATE executions AS e SET status = u.status, error = u.error, \
         updated_at = u.updated_at, started_at = u.started_at, finished_at = u.finished_at \
         FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[]) \
@@ -110,17 +125,24 @@ impl PostgresStore {
         let mut tx = self.writer.begin().await.map_err(db_error)?;
         let mut lost = HashSet::new();
         if let Some(fence) = batch.fence.as_ref().filter(|fence| !fence.epochs.is_empty()) {
-            let held: HashSet<ExecutionId> = sqlx::query(statements::FENCE)
+            sqlx::query(statements::FENCE_LOCK)
+                .bind(fence.epochs.iter().map(|(id, _)| lease_key(*id)).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            let held: HashSet<(ExecutionId, i64)> = sqlx::query(statements::FENCE)
                 .bind(fence.epochs.iter().map(|(id, _)| id.0).collect::<Vec<_>>())
-                .bind(fence.epochs.iter().map(|(_, epoch)| *epoch).collect::<Vec<_>>())
                 .bind(&fence.node)
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?
                 .iter()
-                .map(|row| row.try_get::<uuid::Uuid, _>("id").map(ExecutionId).map_err(db_error))
-                .collect::<Result<_, _>>()?;
-            lost.extend(fence.epochs.iter().map(|(id, _)| *id).filter(|id| !held.contains(id)));
+                .map(|row| {
+                    let id = row.try_get::<uuid::Uuid, _>("id").map(ExecutionId).map_err(db_error)?;
+                    Ok((id, row.try_get::<i64, _>("lease_epoch").map_err(db_error)?))
+                })
+                .collect::<Result<_, StoreError>>()?;
+            lost.extend(fence.epochs.iter().filter(|pair| !held.contains(pair)).map(|(id, _)| *id));
         }
         let records = &batch.new_executions;
         if !records.is_empty() {
@@ -158,7 +180,9 @@ impl PostgresStore {
             filtered = batch.without(&lost);
             &filtered
         };
-        let updates = last_per_key(&batch.execution_updates, |update| update.id);
+        let mut updates = last_per_key(&batch.execution_updates, |update| update.id);
+        // In id order, as renewals lock rows: a node's own transactions never deadlock.
+        updates.sort_by_key(|update| update.id);
         if !updates.is_empty() {
             sqlx::query(statements::UPDATE_EXECUTIONS)
                 .bind(updates.iter().map(|update| update.id.0).collect::<Vec<_>>())

@@ -14,8 +14,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 
 /// The database's clock in epoch milliseconds (leases expire by it).
 const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
-/// One writer at a time: a claim cannot race another.
+/// One writer at a time: a claim cannot race another, nor a batch.
 const SKIP_LOCKED: &str = "";
+const CLAIMABLE: &str = "";
 /// Renewals lock the rows they extend in id order, as batch writes do (no deadlock between them).
 const LOCK_ROWS: &str = "";
 
