@@ -186,6 +186,21 @@ impl Actor for OrchestratorShard {
                 for id in lost {
                     state.lose(id);
                 }
+                // Held in the store but run by nobody here: a claim whose answer was lost, or
+                // a take-over that could not load (the store was down). Take them up now;
+                // `adopt` waits for the batch in flight and skips what has finished since.
+                let orphans: Vec<ExecutionId> = held
+                    .iter()
+                    .filter(|id| state.shared.shard_of(**id) == state.index)
+                    .filter(|id| !state.executions.contains_key(id) && !state.pending.retired.contains_key(id))
+                    .copied()
+                    .collect();
+                for id in orphans {
+                    state.pending.now = crate::model::now().max(state.pending.now);
+                    if let Err(error) = state.adopt(id).await {
+                        warn!(execution_id = %id, %error, "cannot take up a held execution; trying again at the next renewal");
+                    }
+                }
             }
             ShardMsg::AdmitWaiting => state.admit_waiting(),
             ShardMsg::Redispatch { agent } => state.redispatch(&agent),
@@ -659,14 +674,22 @@ impl ShardState {
     /// Takes over an execution this node just claimed (from a dead node, a node that shut
     /// down, or nobody): whatever this shard held of it is stale and is dropped first.
     async fn adopt(&mut self, id: ExecutionId) -> Result<(), StoreError> {
+        let commit_lock = Arc::clone(&self.shared.shards[self.index].commit_lock);
+        let _guard = commit_lock.lock().await;
+        if let Some(held) = self.executions.get(&id) {
+            // Already run here under the epoch the store has (taken up twice): keep it.
+            let current = self.shared.store.get_execution(id).await?;
+            let node = Some(self.shared.node_id.as_str());
+            if current.is_some_and(|record| record.lease_epoch == held.epoch && record.lease_owner.as_deref() == node) {
+                return Ok(());
+            }
+        }
         if let Some(mut stale) = self.executions.remove(&id) {
             stale.abandon();
             if stale.live {
                 self.shared.admission.release();
             }
         }
-        let commit_lock = Arc::clone(&self.shared.shards[self.index].commit_lock);
-        let _guard = commit_lock.lock().await;
         if self.resume(id).await? {
             info!(execution_id = %id, node = %self.shared.node_id, "took over an execution");
         }
