@@ -316,9 +316,6 @@ impl Server {
     }
 }
 
-/// Starts the server's background work: one reconciliation of memory records and vectors
-/// (re-indexing what a killed process left unindexed), the vector index upkeep and flushes,
-/// plugin registration sync, and retention when a policy is configured.
 /// Keeps this node's memory index in line with the records other nodes change (the embedded
 /// vector engine is per node; the records are shared), until `stop`.
 fn follow_memory_changes(runtime: &Runtime, memories: Arc<MemoryService>, stop: CancellationToken) {
@@ -351,6 +348,9 @@ fn follow_memory_changes(runtime: &Runtime, memories: Arc<MemoryService>, stop: 
     });
 }
 
+/// Starts the server's background work: one reconciliation of memory records and vectors
+/// (re-indexing what a killed process left unindexed), the vector index upkeep and flushes,
+/// plugin registration sync, and retention when a policy is configured.
 fn background_jobs(
     state: &AppState,
     executions: Arc<dyn troupe_runtime::store::ExecutionStore>,

@@ -25,7 +25,7 @@ use troupe_runtime::ids::ExecutionId;
 use troupe_runtime::model::Event;
 use troupe_runtime::{AgentConfig, Runtime, RuntimeConfig, SubmitRequest};
 
-use super::pipeline::{Finishes, KINDS, OUTPUT_BYTES, WARM_UP, bench_pipeline, wait_for};
+use super::pipeline::{Finishes, KINDS, OUTPUT_BYTES, WARM_UP, bench_pipeline, submit_all, wait_for};
 
 /// Arguments of `troupe bench cluster`.
 #[derive(Debug, Args)]
@@ -121,27 +121,12 @@ async fn throughput(url: &str, count: usize, executions: usize) -> anyhow::Resul
         nodes.push(Arc::new(node(&database.url, &id, Duration::from_secs(30), Duration::ZERO, Some(sink)).await?));
     }
     let pipeline = nodes[0].validate(bench_pipeline(0.0))?;
-    let submit = |count: usize| {
-        let tasks: Vec<_> = (0..count)
-            .map(|index| {
-                let node = Arc::clone(&nodes[index % nodes.len()]);
-                let request = SubmitRequest::new(pipeline.clone(), json!({"idea": "benchmark"}));
-                tokio::spawn(async move { node.submit(request).await })
-            })
-            .collect();
-        async move {
-            for task in tasks {
-                task.await??;
-            }
-            anyhow::Ok(())
-        }
-    };
-    submit(WARM_UP).await?;
+    submit_all(&nodes, &pipeline, WARM_UP).await?;
     wait_for(&finishes, WARM_UP).await;
     finishes.ended.lock().expect("finish lock").clear();
     *finishes.target.lock().expect("target lock") = executions;
     let started = Instant::now();
-    submit(executions).await?;
+    submit_all(&nodes, &pipeline, executions).await?;
     wait_for(&finishes, executions).await;
     let seconds = started.elapsed().as_secs_f64();
     stop(nodes).await;

@@ -281,7 +281,7 @@ async fn run_scenario(
     let pipeline = runtime.validate(bench_pipeline(scenario.failure_rate))?;
 
     // Warm-up, untimed.
-    submit_all(&runtime, &pipeline, WARM_UP).await?;
+    submit_all(std::slice::from_ref(&runtime), &pipeline, WARM_UP).await?;
     wait_for(&finishes, WARM_UP).await;
     finishes.ended.lock().expect("finish lock").clear();
     *finishes.target.lock().expect("target lock") = scenario.executions;
@@ -289,7 +289,7 @@ async fn run_scenario(
     reset_peak_rss();
     let cpu_before = process_cpu_time();
     let started = Instant::now();
-    let submitted = submit_all(&runtime, &pipeline, scenario.executions).await?;
+    let submitted = submit_all(std::slice::from_ref(&runtime), &pipeline, scenario.executions).await?;
     wait_for(&finishes, scenario.executions).await;
     let wall = started.elapsed();
     let cpu = process_cpu_time().saturating_sub(cpu_before);
@@ -329,15 +329,16 @@ async fn run_scenario(
     Ok(report)
 }
 
-/// Submits `count` executions at once; returns their ids with the instant each was submitted.
-async fn submit_all(
-    runtime: &Arc<Runtime>,
+/// Submits `count` executions at once, round-robin through `nodes`; returns their ids with the
+/// instant each was submitted.
+pub(crate) async fn submit_all(
+    nodes: &[Arc<Runtime>],
     pipeline: &ValidatedPipeline,
     count: usize,
 ) -> anyhow::Result<Vec<(ExecutionId, Instant)>> {
     let mut tasks = Vec::with_capacity(count);
-    for _ in 0..count {
-        let runtime = Arc::clone(runtime);
+    for index in 0..count {
+        let runtime = Arc::clone(&nodes[index % nodes.len()]);
         let request = SubmitRequest::new(pipeline.clone(), json!({"idea": "benchmark"}));
         tasks.push(tokio::spawn(async move {
             let start = Instant::now();

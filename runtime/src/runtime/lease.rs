@@ -39,8 +39,7 @@ pub(crate) async fn lease_loop(shared: Arc<Shared>) {
                 match shared.store.cancel_requests(&shared.node_id).await {
                     Ok(ids) => {
                         for id in ids {
-                            let (reply, _) = tokio::sync::oneshot::channel();
-                            shared.send_to_shard(shared.shard_of(id), ShardMsg::Cancel { execution_id: id, reply });
+                            cancel_here(&shared, id);
                         }
                     }
                     Err(error) => warn!(%error, "cannot read the cancellations asked of this node"),
@@ -53,6 +52,12 @@ pub(crate) async fn lease_loop(shared: Arc<Shared>) {
             () = shared.wake.notified(), if shared.config.claims => claim_round(&shared).await,
         }
     }
+}
+
+/// Cancels execution `id` if a shard of this node holds it (a cancellation asked elsewhere).
+fn cancel_here(shared: &Shared, id: ExecutionId) {
+    let (reply, _) = tokio::sync::oneshot::channel();
+    shared.send_to_shard(shared.shard_of(id), ShardMsg::Cancel { execution_id: id, reply });
 }
 
 /// Takes up to the node's free capacity of executions nobody holds.
@@ -124,10 +129,7 @@ pub(crate) async fn signal_loop(shared: Arc<Shared>, signals: Arc<dyn ClusterSig
                 relay(&shared, &mut relayed, *execution, after, *last).await;
             }
             Signal::Work => shared.wake.wake(),
-            Signal::Cancel(id) => {
-                let (reply, _) = tokio::sync::oneshot::channel();
-                shared.send_to_shard(shared.shard_of(*id), ShardMsg::Cancel { execution_id: *id, reply });
-            }
+            Signal::Cancel(id) => cancel_here(&shared, *id),
             Signal::ReleaseAgent(kind) => {
                 if let Err(error) = super::release_agent(&shared, kind) {
                     debug!(%error, kind, "cannot release an agent kind here");

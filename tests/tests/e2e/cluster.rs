@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ use troupe_runtime::status::{AttemptStatus, ExecutionStatus, StepStatus};
 use troupe_runtime::store::{ExecutionQuery, ExecutionStore};
 
 use crate::contract::checked;
+use crate::poll;
 use crate::serve::{Server, serve_with};
 
 /// How long a test waits for anything before failing.
@@ -171,19 +172,28 @@ fn execution(steps: usize, ms: u64) -> Value {
 
 /// Waits until every execution is terminal; returns them.
 async fn wait_all(store: &PostgresStore, ids: &[ExecutionId]) -> Vec<troupe_runtime::model::ExecutionRecord> {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let mut records = Vec::with_capacity(ids.len());
-        for id in ids {
-            records.push(store.get_execution(*id).await.unwrap().unwrap());
-        }
-        let unfinished = records.iter().filter(|record| !record.status.is_terminal()).count();
-        if unfinished == 0 {
-            return records;
-        }
-        assert!(Instant::now() < deadline, "{unfinished} executions did not finish");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    poll(DEADLINE, "every execution finishes", || async move {
+        let records = records(store, ids).await;
+        records.iter().all(|record| record.status.is_terminal()).then_some(records)
+    })
+    .await
+}
+
+/// The stored executions.
+async fn records(store: &PostgresStore, ids: &[ExecutionId]) -> Vec<troupe_runtime::model::ExecutionRecord> {
+    let mut records = Vec::with_capacity(ids.len());
+    for id in ids {
+        records.push(store.get_execution(*id).await.unwrap().unwrap());
     }
+    records
+}
+
+/// Waits until a step of execution `id` is in a status `wanted` accepts.
+async fn wait_for_step(store: &PostgresStore, id: ExecutionId, what: &str, wanted: fn(StepStatus) -> bool) {
+    poll(DEADLINE, what, || async move {
+        store.list_steps(id).await.unwrap().iter().any(|step| wanted(step.status)).then_some(())
+    })
+    .await
 }
 
 /// Checks that an execution completed exactly once: one succeeded attempt and one artifact per
@@ -298,15 +308,8 @@ async fn a_killed_node_loses_nothing_and_its_work_runs_again_elsewhere() {
 
     let store = cluster.store().await;
     // Kill node a once its executions are under way.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let steps = store.list_steps(by_node["a"][0]).await.unwrap();
-        if steps.iter().any(|step| step.status == StepStatus::Completed) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "node a did not start its executions");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let completed = |status| status == StepStatus::Completed;
+    wait_for_step(&store, by_node["a"][0], "node a runs its executions", completed).await;
     let killed_at = chrono::Utc::now();
     cluster.nodes.get_mut("a").unwrap().kill();
 
@@ -354,24 +357,18 @@ async fn a_paused_node_has_its_writes_refused_once_its_lease_is_taken() {
         ids.push(client.submit(cluster.addr("a"), STEPS, 500).await);
     }
     let store = cluster.store().await;
-    let deadline = Instant::now() + DEADLINE;
-    while !store.list_steps(ids[0]).await.unwrap().iter().any(|step| step.status.is_active()) {
-        assert!(Instant::now() < deadline, "node a did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_step(&store, ids[0], "node a runs its executions", StepStatus::is_active).await;
     signal(cluster.pid("a"), "STOP");
     cluster.start("b");
     // b takes every execution once a's leases run out.
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let held = store.leased_by("b").await.unwrap().len();
-        let finished = wait_count_finished(&store, &ids).await;
-        if held + finished == ids.len() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "node b did not take the paused node's work");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (store_ref, ids_ref) = (&store, &ids);
+    poll(DEADLINE, "node b takes the paused node's work", || async move {
+        let held = store_ref.leased_by("b").await.unwrap().len();
+        let records = records(store_ref, ids_ref).await;
+        let finished = records.iter().filter(|record| record.status.is_terminal()).count();
+        (held + finished == ids_ref.len()).then_some(())
+    })
+    .await;
     signal(cluster.pid("a"), "CONT");
     wait_all(&store, &ids).await;
     for id in &ids {
@@ -397,16 +394,6 @@ async fn a_paused_node_has_its_writes_refused_once_its_lease_is_taken() {
     cluster.stop().await;
 }
 
-async fn wait_count_finished(store: &PostgresStore, ids: &[ExecutionId]) -> usize {
-    let mut finished = 0;
-    for id in ids {
-        if store.get_execution(*id).await.unwrap().unwrap().status.is_terminal() {
-            finished += 1;
-        }
-    }
-    finished
-}
-
 /// Cancel sent to one node stops an execution another runs, carried by the cluster signal
 /// (with a 30 s lease, the store fallback would take 10 s); the same idempotency key sent to
 /// two nodes at once gives one execution; a memory stored through one node is found through
@@ -420,11 +407,7 @@ async fn commands_keys_and_memories_reach_every_node() {
     let store = cluster.store().await;
 
     let id = client.submit(cluster.addr("a"), 20, 500).await;
-    let deadline = Instant::now() + DEADLINE;
-    while store.get_execution(id).await.unwrap().unwrap().status != ExecutionStatus::Running {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_step(&store, id, "node a runs the execution", StepStatus::is_active).await;
     assert_eq!(store.leased_by("a").await.unwrap(), [id]);
     let (status, body) =
         client.call("POST", cluster.addr("b"), &format!("/api/v1/executions/{}/cancel", id.0), None, None).await;
@@ -446,18 +429,14 @@ async fn commands_keys_and_memories_reach_every_node() {
     let memory = json!({"text": "The staging database lives in Frankfurt", "kind": "note"});
     let (status, _) = client.call("POST", cluster.addr("a"), "/api/v1/memories", Some(memory), None).await;
     assert_eq!(status, 201);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
+    let (client, b) = (&client, cluster.addr("b"));
+    poll(Duration::from_secs(2), "node b finds node a's memory", || async move {
         let search = json!({"query": "where is the staging database", "k": 3});
-        let (status, found) =
-            client.call("POST", cluster.addr("b"), "/api/v1/memories/search", Some(search), None).await;
+        let (status, found) = client.call("POST", b, "/api/v1/memories/search", Some(search), None).await;
         assert_eq!(status, 200);
-        if found.to_string().contains("Frankfurt") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "node b did not find node a's memory: {found}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        found.to_string().contains("Frankfurt").then_some(())
+    })
+    .await;
     store.close().await;
     cluster.stop().await;
 }
@@ -498,9 +477,9 @@ async fn a_rolling_restart_loses_and_duplicates_nothing() {
         ids.push(client.submit(cluster.addr(node), STEPS, 300).await);
     }
     for node in ["a", "b", "c"] {
-        let mut server = cluster.nodes.remove(node).unwrap();
+        let server = cluster.nodes.remove(node).unwrap();
         signal(server.pid(), "TERM");
-        server.wait_exit(DEADLINE);
+        assert!(server.wait_exit(DEADLINE).success(), "node {node} stops cleanly on SIGTERM");
         cluster.start(node);
     }
     let store = cluster.store().await;
@@ -532,15 +511,21 @@ async fn a_database_outage_mid_run_is_survived_by_every_node() {
         ids.push(client.submit(cluster.addr(["a", "b", "c"][index % 3]), STEPS, 300).await);
     }
     let store = cluster.store().await;
-    let deadline = Instant::now() + DEADLINE;
-    while !store.list_steps(ids[0]).await.unwrap().iter().any(|step| step.status == StepStatus::Completed) {
-        assert!(Instant::now() < deadline, "the executions did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let completed = |status| status == StepStatus::Completed;
+    wait_for_step(&store, ids[0], "the executions run", completed).await;
     proxy.cut().await;
     let (status, _) = client.call("GET", cluster.addr("b"), "/readyz", None, None).await;
     assert_eq!(status, 503, "b sees the database gone");
-    tokio::time::sleep(cluster.lease * 2).await; // the outage itself: longer than a lease
+    // The outage lasts until every unfinished execution's lease has run out (the test reads
+    // the database directly, past the proxy).
+    let (store_ref, ids_ref) = (&store, &ids);
+    poll(DEADLINE, "the nodes' leases run out", || async move {
+        let now = chrono::Utc::now().timestamp_millis();
+        let records = records(store_ref, ids_ref).await;
+        let mut open = records.iter().filter(|record| !record.status.is_terminal());
+        open.all(|record| record.lease_expires_at.is_none_or(|expires| expires < now)).then_some(())
+    })
+    .await;
     proxy.restore();
     wait_all(&store, &ids).await;
     for id in &ids {

@@ -36,7 +36,7 @@ fn slow_pipeline(dir: &Path) -> PathBuf {
 }
 
 /// Waits for the child to exit, killing it and failing the test past `deadline`.
-fn wait_with_deadline(mut child: Child, deadline: Duration) -> std::process::ExitStatus {
+pub(crate) fn wait_with_deadline(mut child: Child, deadline: Duration) -> std::process::ExitStatus {
     let (sender, receiver) = mpsc::channel();
     let pid = child.id();
     let waiter = std::thread::spawn(move || {

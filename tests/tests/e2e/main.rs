@@ -11,6 +11,29 @@ fn troupe(data_dir: &Path) -> Command {
     command
 }
 
+/// How often [`poll`] looks again.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Asks `check` every [`POLL_INTERVAL`] until it answers `Some`, and returns that; fails the
+/// test with `what` when `deadline` passes first. The one way these tests wait for a state
+/// they cannot be told about (a row in another process's database, a search index).
+async fn poll<T, F, Fut>(deadline: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    let mut every = tokio::time::interval(POLL_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Some(answer) = check().await {
+            return answer;
+        }
+        assert!(tokio::time::Instant::now() < until, "{what} (waited {deadline:?})");
+    }
+}
+
 // The conformance gate: answers and WebSocket messages checked against the published documents.
 mod contract;
 // The store conformance suite, on the in-memory store, SQLite and PostgreSQL.

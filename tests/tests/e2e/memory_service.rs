@@ -182,16 +182,14 @@ async fn memories_survive_a_killed_server() {
     let token = login["access_token"].as_str().unwrap();
     for (query, expected) in [("when is grandma's birthday", 1), ("where are the keys of the boat", 0)] {
         // Re-indexing after a kill runs in the background at start: poll with a deadline.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
+        let (client, base, wanted) = (&client, base.as_str(), texts[expected]);
+        let what = format!("`{query}` finds `{wanted}`");
+        crate::poll(Duration::from_secs(30), &what, || async move {
             let (status, found) =
-                call(&client, &base, "/api/v1/memories/search", Some(token), json!({"query": query, "k": 1})).await;
+                call(client, base, "/api/v1/memories/search", Some(token), json!({"query": query, "k": 1})).await;
             assert_eq!(status, 200, "{found}");
-            if found["results"][0]["text"] == texts[expected] {
-                break;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "`{query}` did not find `{}`: {found}", texts[expected]);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            (found["results"][0]["text"] == wanted).then_some(())
+        })
+        .await;
     }
 }

@@ -13,43 +13,36 @@ use crate::troupe;
 
 /// A `troupe serve` child process, killed (SIGKILL) when dropped.
 pub(crate) struct Server {
-    child: Child,
+    /// The process (taken by [`Server::wait_exit`]).
+    child: Option<Child>,
     /// `host:port`.
     pub addr: String,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
 impl Server {
     /// Returns the server's process id.
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().expect("the server's process").id()
     }
 
     /// Waits for the server to exit on its own (after SIGTERM), killing it past `deadline`.
-    pub(crate) fn wait_exit(&mut self, deadline: std::time::Duration) {
-        let until = std::time::Instant::now() + deadline;
-        loop {
-            if self.child.try_wait().unwrap().is_some() {
-                return;
-            }
-            if std::time::Instant::now() > until {
-                self.kill();
-                panic!("the server did not stop within {deadline:?}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+    pub(crate) fn wait_exit(mut self, deadline: std::time::Duration) -> std::process::ExitStatus {
+        let child = self.child.take().expect("the server's process");
+        crate::kill::wait_with_deadline(child, deadline)
     }
 
     /// Kills the server with SIGKILL and reaps it.
     pub(crate) fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -78,7 +71,7 @@ pub(crate) fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         }
     });
     let addr = receiver.recv_timeout(Duration::from_secs(60)).expect("the server announced its address");
-    Server { child, addr }
+    Server { child: Some(child), addr }
 }
 
 /// Sends one HTTP/1.1 request; returns the status, the headers (lowercased names) and the
@@ -199,7 +192,7 @@ fn a_fresh_production_server_is_set_up_with_its_one_time_token() {
             break addr.to_owned();
         }
     };
-    let server = Server { child, addr };
+    let server = Server { child: Some(child), addr };
     // The rest of what it printed at start.
     while let Ok(line) = receiver.recv_timeout(Duration::from_millis(500)) {
         printed.push(line);

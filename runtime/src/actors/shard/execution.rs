@@ -548,8 +548,6 @@ impl ExecState {
         })
     }
 
-    /// Ends the execution now: running attempts are cancelled, unfinished steps end `cancelled`
-    /// with `reason`, and the execution takes `status`.
     /// Stops every running attempt without writing anything: another node owns the
     /// execution now.
     pub(super) fn abandon(&mut self) {
@@ -560,6 +558,8 @@ impl ExecState {
         }
     }
 
+    /// Ends the execution now: running attempts are cancelled, unfinished steps end `cancelled`
+    /// with `reason`, and the execution takes `status`.
     pub(super) fn halt(
         &mut self,
         pending: &mut Pending,
