@@ -59,6 +59,8 @@ pub struct System {
     pub plugins: Arc<PluginRegistry>,
     code_box: Arc<troupe_agents::sandbox::CodeBox>,
     stores: Stores,
+    /// Signals to and from the other nodes sharing the database (`serve` on PostgreSQL).
+    signals: Option<Arc<dyn troupe_runtime::cluster::ClusterSignals>>,
 }
 
 /// Opens the store named by the configuration (creating the data dir) and migrates it.
@@ -170,9 +172,12 @@ impl System {
         };
         let plugins = Arc::new(open_plugins(&config, &stores, &secrets).await?);
         let node_id = secrets::node_id(&config)?;
-        if mode == Mode::Serve {
+        let signals = if mode == Mode::Serve {
             join_cluster(&config, &stores, &secrets, &node_id).await?;
-        }
+            troupe_memory::open_signals(&config.database_url).await.context("cannot listen to the other nodes")?
+        } else {
+            None
+        };
         let runtime_config = RuntimeConfig {
             node_id,
             lease_ttl: config.lease_ttl,
@@ -185,7 +190,7 @@ impl System {
             ..RuntimeConfig::default()
         };
         let mut builder = Runtime::builder().store(Arc::clone(&stores.executions)).config(runtime_config);
-        if let Some(signals) = &stores.signals {
+        if let Some(signals) = &signals {
             builder = builder.signals(Arc::clone(signals));
         }
         // The plugins' kinds are known before the runtime resumes anything that names them.
@@ -205,7 +210,7 @@ impl System {
             tracing::warn!(plugin = %name, %error, "a registered plugin did not load");
         }
         let auth = auth(&config, &stores, &secrets);
-        Ok(Self { config, runtime, auth, memories, plugins, code_box, stores })
+        Ok(Self { config, runtime, auth, memories, plugins, code_box, stores, signals })
     }
 
     /// Returns what the code box looks like here (probing it on first use).
@@ -231,7 +236,7 @@ impl System {
         let state = self.app_state()?;
         let observer = state.metrics.observe(&state.runtime);
         let memories = Arc::clone(&state.memories);
-        if let Some(signals) = &self.stores.signals {
+        if let Some(signals) = &self.signals {
             memories.announce_to(Arc::clone(signals), state.runtime.node_id().to_owned());
             follow_memory_changes(&state.runtime, Arc::clone(&memories), state.shutdown.clone());
         }

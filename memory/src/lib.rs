@@ -46,8 +46,6 @@ pub struct Stores {
     /// The research track: experiments, consent, flags, plugins, the bus and its ledger (kept
     /// apart: a separate SQLite file, or the `research` schema of PostgreSQL).
     pub research: Arc<dyn ResearchStore>,
-    /// Signals between the nodes sharing the database (PostgreSQL only: SQLite serves one).
-    pub signals: Option<Arc<dyn troupe_runtime::cluster::ClusterSignals>>,
 }
 
 /// Opens the database a URL names: `postgres://…` / `postgresql://…` or `sqlite://path`;
@@ -56,25 +54,30 @@ pub async fn open_stores(database_url: &str) -> Result<Stores, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(database_url, 8).await?);
         let research = Arc::new(PostgresResearchStore::connect(database_url, 2).await?);
-        let signals: Arc<dyn troupe_runtime::cluster::ClusterSignals> = PgSignals::start(&store).await?;
-        Ok(Stores {
-            executions: store.clone(),
-            accounts: store.clone(),
-            memories: store,
-            research,
-            signals: Some(signals),
-        })
+        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store, research })
     } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
         let path = Path::new(path);
         let store = Arc::new(SqliteStore::open(path).await?);
         let research = Arc::new(SqliteResearchStore::open(&research_path(path)).await?);
-        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store, research, signals: None })
+        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store, research })
     } else {
         Err(StoreError::Unavailable(format!(
             "unsupported database URL (expected postgres:// or sqlite://): {}",
             redact(database_url)
         )))
     }
+}
+
+/// Connects the signals between the nodes sharing the database at `database_url` (PostgreSQL
+/// only: a SQLite file serves one node, which needs none).
+pub async fn open_signals(
+    database_url: &str,
+) -> Result<Option<Arc<dyn troupe_runtime::cluster::ClusterSignals>>, StoreError> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        let signals: Arc<dyn troupe_runtime::cluster::ClusterSignals> = PgSignals::connect(database_url).await?;
+        return Ok(Some(signals));
+    }
+    Ok(None)
 }
 
 /// Where memories' vectors live.

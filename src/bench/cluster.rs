@@ -88,7 +88,7 @@ async fn node(
     sink: Option<Arc<dyn EventSink>>,
 ) -> anyhow::Result<Runtime> {
     let store = Arc::new(troupe_memory::PostgresStore::connect(url, 8).await?);
-    let signals = troupe_memory::PgSignals::start(&store).await?;
+    let signals = troupe_memory::PgSignals::connect(url).await?;
     let config = RuntimeConfig { node_id: id.to_owned(), lease_ttl: lease, claims: true, ..RuntimeConfig::default() };
     let agent_config = AgentConfig { concurrency: AgentConfig::UNLIMITED, ..AgentConfig::default() };
     let mut builder =

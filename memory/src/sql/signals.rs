@@ -28,9 +28,15 @@ pub struct PgSignals {
 }
 
 impl PgSignals {
-    /// Starts listening on the store's database.
-    pub async fn start(store: &super::PostgresStore) -> Result<Arc<Self>, StoreError> {
-        let pool = store.writer.clone();
+    /// Connects to the database at `url` (a connection to listen, one to notify) and starts
+    /// listening. Only `troupe serve` does: short commands never pay for it.
+    pub async fn connect(url: &str) -> Result<Arc<Self>, StoreError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .map_err(db_error)?;
         let mut listener = PgListener::connect_with(&pool).await.map_err(db_error)?;
         listener.listen(CHANNEL).await.map_err(db_error)?;
         let (sender, _) = broadcast::channel(BUFFER);
