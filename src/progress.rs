@@ -130,6 +130,14 @@ fn describe(event: &Event, with_id: bool) -> Option<String> {
             "step {step} used {} tokens ({prompt_tokens} prompt, {completion_tokens} completion) of {provider}/{model}, ${cost_usd:.4}",
             prompt_tokens + completion_tokens
         ),
+        EventKind::ApprovalRequested { step, prompt, deadline, .. } => {
+            let until = deadline.map(|at| format!(" (until {at})")).unwrap_or_default();
+            format!("step {step} waits for approval{until}: {prompt}")
+        }
+        EventKind::ApprovalDecided { step, decision, comment, .. } => {
+            let comment = comment.as_ref().map(|text| format!(": {text}")).unwrap_or_default();
+            format!("step {step} {}{comment}", decision.as_str())
+        }
         EventKind::Log { .. } => return None,
     };
     Some(format!("{prefix}{text}"))

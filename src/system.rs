@@ -131,6 +131,7 @@ pub fn auth(config: &Config, stores: &Stores, secrets: &Secrets) -> Auth {
 pub fn agents_config(
     config: &Config,
     memories: Option<Arc<MemoryService>>,
+    files: Arc<dyn troupe_runtime::files::FileStore>,
 ) -> anyhow::Result<troupe_agents::AgentsConfig> {
     let llm = match &config.llm_provider {
         Some(provider) => Arc::clone(provider),
@@ -152,6 +153,7 @@ pub fn agents_config(
         fetcher: Arc::new(fetcher),
         ingest_roots: agents.ingest_roots.clone(),
         youtube_base_url: agents.youtube_base_url.clone(),
+        files: Some(files),
     })
 }
 
@@ -197,7 +199,7 @@ impl System {
         for (kind, factory) in plugins.preload().await.context("failed to load the registered plugins")? {
             builder = builder.agent_factory(kind, move || factory());
         }
-        let agents = agents_config(&config, memories.clone())?;
+        let agents = agents_config(&config, memories.clone(), Arc::clone(&stores.files))?;
         let code_box = Arc::clone(&agents.sandbox);
         let runtime = Arc::new(
             troupe_agents::register_builtins_with(builder, agents)
@@ -228,6 +230,7 @@ impl System {
             self.config.http.clone(),
             memories,
             Arc::clone(&self.plugins),
+            Arc::clone(&self.stores.files),
         ))
     }
 

@@ -41,6 +41,9 @@ pub struct AgentsConfig {
     pub ingest_roots: Vec<PathBuf>,
     /// The YouTube timedtext service's base URL.
     pub youtube_base_url: String,
+    /// Files users uploaded (a PDF source may name one: `{"kind": "pdf", "file": "<id>"}`);
+    /// none: such sources are refused.
+    pub files: Option<Arc<dyn troupe_runtime::files::FileStore>>,
 }
 
 impl Default for AgentsConfig {
@@ -55,6 +58,7 @@ impl Default for AgentsConfig {
             fetcher: Arc::new(Fetcher::new(FetchPolicy::default())),
             ingest_roots: Vec::new(),
             youtube_base_url: YOUTUBE_BASE_URL.into(),
+            files: None,
         }
     }
 }

@@ -46,6 +46,8 @@ pub struct Stores {
     /// The research track: experiments, consent, flags, plugins, the bus and its ledger (kept
     /// apart: a separate SQLite file, or the `research` schema of PostgreSQL).
     pub research: Arc<dyn ResearchStore>,
+    /// Files users upload.
+    pub files: Arc<dyn troupe_runtime::files::FileStore>,
 }
 
 /// Opens the database a URL names: `postgres://…` / `postgresql://…` or `sqlite://path`;
@@ -54,12 +56,24 @@ pub async fn open_stores(database_url: &str) -> Result<Stores, StoreError> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         let store = Arc::new(PostgresStore::connect(database_url, 8).await?);
         let research = Arc::new(PostgresResearchStore::connect(database_url, 2).await?);
-        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store, research })
+        Ok(Stores {
+            executions: store.clone(),
+            accounts: store.clone(),
+            memories: store.clone(),
+            files: store,
+            research,
+        })
     } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
         let path = Path::new(path);
         let store = Arc::new(SqliteStore::open(path).await?);
         let research = Arc::new(SqliteResearchStore::open(&research_path(path)).await?);
-        Ok(Stores { executions: store.clone(), accounts: store.clone(), memories: store, research })
+        Ok(Stores {
+            executions: store.clone(),
+            accounts: store.clone(),
+            memories: store.clone(),
+            files: store,
+            research,
+        })
     } else {
         Err(StoreError::Unavailable(format!(
             "unsupported database URL (expected postgres:// or sqlite://): {}",

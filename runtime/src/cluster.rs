@@ -61,6 +61,8 @@ pub enum Signal {
     Work,
     /// A user asked to cancel an execution (the intent is in the store).
     Cancel(ExecutionId),
+    /// An approval of an execution was decided (the decision is in the store).
+    Decided(ExecutionId),
     /// An admin released a quarantined agent kind.
     ReleaseAgent(String),
     /// A memory of `owner` was stored (`Some(id)`) or memories were deleted (`None`).
@@ -96,7 +98,8 @@ pub trait ClusterSignals: Send + Sync + 'static {
 pub const MAX_PAYLOAD: usize = 7900;
 
 /// Encodes signals as text payloads of at most [`MAX_PAYLOAD`] bytes each:
-/// `from` then one signal per line (`e id first last`, `w`, `c id`, `a kind`, `m owner [id]`).
+/// `from` then one signal per line (`e id first last`, `w`, `c id`, `d id`, `a kind`,
+/// `m owner [id]`).
 pub fn encode_signals(from: &str, signals: &[Signal]) -> Vec<String> {
     let mut payloads = Vec::new();
     let mut current = from.to_owned();
@@ -105,6 +108,7 @@ pub fn encode_signals(from: &str, signals: &[Signal]) -> Vec<String> {
             Signal::Events { execution, first, last } => format!("e {} {first} {last}", execution.0),
             Signal::Work => "w".to_owned(),
             Signal::Cancel(id) => format!("c {}", id.0),
+            Signal::Decided(id) => format!("d {}", id.0),
             Signal::ReleaseAgent(kind) => format!("a {kind}"),
             Signal::Memory { owner, id: Some(id) } => format!("m {} {id}", owner.0),
             Signal::Memory { owner, id: None } => format!("m {}", owner.0),
@@ -138,6 +142,7 @@ pub fn decode_signals(payload: &str) -> Vec<Signaled> {
                 },
                 "w" => Signal::Work,
                 "c" => Signal::Cancel(ExecutionId(uuid(parts.next())?)),
+                "d" => Signal::Decided(ExecutionId(uuid(parts.next())?)),
                 "a" => Signal::ReleaseAgent(parts.next()?.to_owned()),
                 "m" => Signal::Memory { owner: crate::ids::UserId(uuid(parts.next())?), id: uuid(parts.next()) },
                 _ => return None,

@@ -33,6 +33,14 @@ pub enum RuntimeError {
         /// Its status.
         status: ExecutionStatus,
     },
+    /// The step is not an approval step waiting for a decision.
+    #[error("step `{step}` of execution {id} is not waiting for a decision")]
+    NotWaiting {
+        /// The execution.
+        id: ExecutionId,
+        /// The step.
+        step: String,
+    },
     /// No agent kind has this name.
     #[error("unknown agent `{0}`")]
     UnknownAgent(String),
@@ -93,6 +101,10 @@ pub enum ErrorCode {
     InvalidPlan,
     /// The pinned pipeline no longer checks.
     PipelineInvalid,
+    /// A person rejected an approval step.
+    ApprovalRejected,
+    /// Nobody decided an approval step before its timeout.
+    ApprovalTimedOut,
 
     // ----- the API -------------------------------------------------------------------------
     /// No such resource (or not the caller's: the two are not told apart).
@@ -161,6 +173,14 @@ pub enum ErrorCode {
     ExperimentExists,
     /// The setup token is wrong or used, or setup is done.
     SetupRefused,
+    /// The step is not waiting for a decision.
+    NotWaiting,
+    /// The approval was already decided the other way.
+    AlreadyDecided,
+    /// The uploaded file's content is of a type not accepted.
+    UnsupportedFileType,
+    /// The user's storage quota would be exceeded.
+    QuotaExceeded,
     /// Something broke on the server (the cause is in its log).
     Internal,
 }
@@ -189,6 +209,8 @@ impl ErrorCode {
             NotNeeded => "not_needed",
             InvalidPlan => "invalid_plan",
             PipelineInvalid => "pipeline_invalid",
+            ApprovalRejected => "approval_rejected",
+            ApprovalTimedOut => "approval_timed_out",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Unauthorized => "unauthorized",
@@ -222,6 +244,10 @@ impl ErrorCode {
             PrivacyBudgetExhausted => "privacy_budget_exhausted",
             ExperimentExists => "experiment_exists",
             SetupRefused => "setup_refused",
+            NotWaiting => "not_waiting",
+            AlreadyDecided => "already_decided",
+            UnsupportedFileType => "unsupported_file_type",
+            QuotaExceeded => "quota_exceeded",
             Internal => "internal",
         }
     }

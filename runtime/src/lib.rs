@@ -20,6 +20,7 @@ mod config;
 pub mod embed;
 mod error;
 pub mod events;
+pub mod files;
 pub mod ids;
 pub mod memory;
 pub mod model;

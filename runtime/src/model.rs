@@ -114,6 +114,9 @@ pub struct ExecutionUpdate {
     pub started_at: Option<DateTime<Utc>>,
     /// When it finished.
     pub finished_at: Option<DateTime<Utc>>,
+    /// With status `waiting` (parked): when it must be taken up again without a decision (its
+    /// earliest approval deadline); `None`: only a decision or a cancellation wakes it.
+    pub wake_at: Option<DateTime<Utc>>,
 }
 
 /// One step of an execution, as stored.
@@ -358,6 +361,33 @@ pub enum EventKind {
         /// What it cost, in US dollars (0 when no price is configured).
         cost_usd: f64,
     },
+    /// An approval step asks people to decide (the step is `waiting`).
+    ApprovalRequested {
+        /// The step key.
+        step: String,
+        /// The attempt.
+        attempt: u32,
+        /// What is to be approved.
+        prompt: String,
+        /// When it times out, if it does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deadline: Option<DateTime<Utc>>,
+    },
+    /// An approval step was decided (or timed out).
+    ApprovalDecided {
+        /// The step key.
+        step: String,
+        /// The attempt.
+        attempt: u32,
+        /// The decision.
+        decision: crate::pipeline::approval::Decision,
+        /// Who decided (absent for a timeout).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<crate::ids::UserId>,
+        /// Their comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
+    },
     /// A step logged a line.
     Log {
         /// The step key, if any.
@@ -380,6 +410,8 @@ impl EventKind {
             EventKind::StepsAppended { .. } => "steps_appended",
             EventKind::Artifact { .. } => "artifact",
             EventKind::Usage { .. } => "usage",
+            EventKind::ApprovalRequested { .. } => "approval_requested",
+            EventKind::ApprovalDecided { .. } => "approval_decided",
             EventKind::Log { .. } => "log",
         }
     }

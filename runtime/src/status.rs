@@ -1,8 +1,10 @@
 //! Execution and step statuses, and the transitions between them.
 //!
 //! An execution moves `planned → running → (validating ⇄ correcting) → completed | failed |
-//! cancelled`; it is `validating`/`correcting` while any of its steps is. A step moves `pending →
-//! running → validating → (correcting → running)* → completed | failed | skipped | cancelled`.
+//! cancelled`; it is `validating`/`correcting` while any of its steps is, and `waiting` (parked)
+//! while only approval steps are left to decide. A step moves `pending → running → validating →
+//! (correcting → running)* → completed | failed | skipped | cancelled`; an approval step moves
+//! `pending → waiting → completed | failed | cancelled`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -67,6 +69,7 @@ status_enum!(
     ExecutionStatus {
         Planned => "planned",
         Running => "running",
+        Waiting => "waiting",
         Validating => "validating",
         Correcting => "correcting",
         Completed => "completed",
@@ -81,6 +84,7 @@ status_enum!(
     StepStatus {
         Pending => "pending",
         Running => "running",
+        Waiting => "waiting",
         Validating => "validating",
         Correcting => "correcting",
         Completed => "completed",

@@ -557,6 +557,26 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     ) -> Result<Vec<ExecutionId>, troupe_runtime::store::StoreError> {
         self.inner.claim_executions(node, ttl_ms, limit, mine).await
     }
+    async fn claim_execution(
+        &self,
+        id: ExecutionId,
+        node: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<i64>, troupe_runtime::store::StoreError> {
+        self.inner.claim_execution(id, node, ttl_ms).await
+    }
+    async fn decide_approval(
+        &self,
+        request: &troupe_runtime::pipeline::approval::DecisionRequest,
+    ) -> Result<Option<troupe_runtime::pipeline::approval::Decided>, troupe_runtime::store::StoreError> {
+        self.inner.decide_approval(request).await
+    }
+    async fn list_approvals(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<troupe_runtime::pipeline::approval::ApprovalRecord>, troupe_runtime::store::StoreError> {
+        self.inner.list_approvals(id).await
+    }
     async fn renew_leases(
         &self,
         node: &str,

@@ -428,6 +428,11 @@ fn http_settings(settings: &Settings, environment: Environment) -> anyhow::Resul
         trusted_proxies,
         epsilon_caps,
         body_limit: settings.body_limit.unwrap_or(defaults.body_limit),
+        upload_max_bytes: positive("TROUPE_UPLOAD_MAX_BYTES", settings.upload_max_bytes, defaults.upload_max_bytes)?,
+        upload_quota_bytes: match settings.upload_quota_bytes {
+            Some(0) => bail!("TROUPE_UPLOAD_QUOTA_BYTES must be at least 1"),
+            quota => quota.unwrap_or(defaults.upload_quota_bytes),
+        },
         request_timeout: settings.request_timeout.unwrap_or(defaults.request_timeout),
         cors_origins: settings.cors_origins.clone().unwrap_or_default(),
         rate_limit: (per_ip > 0).then_some(RateLimit {

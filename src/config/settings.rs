@@ -58,6 +58,12 @@ pub struct Settings {
     /// Largest request body in bytes (default 1 MiB).
     #[arg(long, global = true, env = "TROUPE_BODY_LIMIT", help_heading = "Server")]
     pub body_limit: Option<usize>,
+    /// Largest uploaded file in bytes (default 25 MiB).
+    #[arg(long, global = true, env = "TROUPE_UPLOAD_MAX_BYTES", help_heading = "Server")]
+    pub upload_max_bytes: Option<usize>,
+    /// Bytes one user's uploaded files may take in all (default 250 MiB).
+    #[arg(long, global = true, env = "TROUPE_UPLOAD_QUOTA_BYTES", help_heading = "Server")]
+    pub upload_quota_bytes: Option<u64>,
     /// Longest a request may take, e.g. `30s`.
     #[arg(long, global = true, env = "TROUPE_REQUEST_TIMEOUT", value_parser = humantime::parse_duration, help_heading = "Server")]
     #[serde(default, with = "humantime_opt")]

@@ -5,7 +5,8 @@
 //! when nothing could be read.
 //!
 //! Local paths are read only under the configured ingest roots ([`crate::AgentsConfig::ingest_roots`]);
-//! URLs go through the SSRF-safe [`crate::fetch::Fetcher`].
+//! URLs go through the SSRF-safe [`crate::fetch::Fetcher`]; an uploaded file (`params.file`) is
+//! read as the execution's owner, so only their own.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -106,12 +107,27 @@ impl IngestAgent {
             (path.display().to_string(), bytes)
         } else if let Some(url) = ctx.params["url"].as_str() {
             (url.to_owned(), self.config.fetcher.get(url).await.map_err(fetch_error)?.body)
+        } else if let Some(file) = ctx.params["file"].as_str() {
+            self.uploaded(ctx, file).await?
         } else {
-            return Err(AgentError::fatal("params.path or params.url is required"));
+            return Err(AgentError::fatal("params.path, params.url or params.file is required"));
         };
         tokio::task::spawn_blocking(move || pdf(&source, &bytes))
             .await
             .map_err(|error| AgentError::fatal(error.to_string()))?
+    }
+
+    /// Reads a file the execution's owner uploaded (anyone else's is not found).
+    async fn uploaded(&self, ctx: &StepContext, file: &str) -> Result<(String, Vec<u8>), AgentError> {
+        let files =
+            self.config.files.as_ref().ok_or_else(|| AgentError::fatal("uploaded files are not available here"))?;
+        let id: uuid::Uuid = file.parse().map_err(|_| AgentError::fatal(format!("`{file}` is not a file id")))?;
+        let (record, bytes) = files
+            .read_file(ctx.owner, id)
+            .await
+            .map_err(|error| AgentError::retryable(error.to_string()))?
+            .ok_or_else(|| AgentError::fatal(format!("no uploaded file `{id}` of yours")))?;
+        Ok((format!("upload:{}", record.name), bytes))
     }
 
     async fn web(&self, ctx: &StepContext) -> Result<Value, AgentError> {

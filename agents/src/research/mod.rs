@@ -3,7 +3,7 @@
 //! execution, followed by `analyse` (themes and findings across the sources) and `summarise`
 //! (the report, checked by `json_schema` and `completeness`).
 //!
-//! Input: `{"question": "…", "sources": [{"kind": "pdf", "path"|"url"}, {"kind": "web", "url",
+//! Input: `{"question": "…", "sources": [{"kind": "pdf", "path"|"url"|"file"}, {"kind": "web", "url",
 //! "max_pages"?}, {"kind": "code", "path"}, {"kind": "youtube", "video_id", "lang"?}]}`.
 
 pub mod ingest;
@@ -90,7 +90,7 @@ fn check_plan(plan: &Value) -> Result<Vec<(String, Value)>, String> {
         let agent = step["agent"].as_str().unwrap_or_default();
         let params = step["params"].clone();
         let required: &[&[&str]] = match agent {
-            "ingest_pdf" => &[&["path", "url"]],
+            "ingest_pdf" => &[&["path", "url", "file"]],
             "ingest_web" => &[&["url"]],
             "ingest_code" => &[&["path"]],
             "ingest_youtube" => &[&["video_id"]],
@@ -150,7 +150,7 @@ impl ResearchAgent {
         } else {
             let system = "You are a research planner. Choose the ingestion steps that gather the sources the \
                 question needs: one step per source, each with the parameters its ingester needs \
-                (ingest_pdf: path or url; ingest_web: url, max_pages; ingest_code: path; ingest_youtube: video_id).";
+                (ingest_pdf: path, url, or file — the id of a file the user uploaded, as given; ingest_web: url, max_pages; ingest_code: path; ingest_youtube: video_id).";
             ask_json(&self.config, ctx, "planner", system, context_text(ctx), &plan_schema()).await?.value
         };
         let planned = check_plan(&plan).map_err(|problem| AgentError::fatal(format!("invalid plan: {problem}")))?;

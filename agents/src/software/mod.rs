@@ -394,11 +394,26 @@ pub fn pipeline() -> PipelineDef {
     steps.insert(7, build);
     steps.insert(8, qa);
     steps.push(step("recovery", "recovery", &[]));
+    // A person may review the architecture before anything is built on it (off unless the
+    // input asks: `{"approve_architecture": true}`); its comment reaches the designers.
+    let mut review = step(APPROVE_ARCHITECTURE, troupe_runtime::pipeline::approval::APPROVAL_AGENT, &["architect"]);
+    review.when = Some("input.approve_architecture".into());
+    review.params = Some(serde_json::json!({
+        "prompt": "Approve this architecture before the API and the database are designed on it?\n\n\
+                   Components: {{ steps.architect.output.components[].name }}\n\
+                   Decisions: {{ steps.architect.output.decisions[].decision }}",
+        "timeout": "7d"
+    }));
+    for design in steps.iter_mut().filter(|step| step.key == "api_design" || step.key == "db_design") {
+        design.depends_on.push(APPROVE_ARCHITECTURE.into());
+    }
+    steps.insert(2, review);
     PipelineDef {
         name: "software".into(),
         description: Some(
             "From an idea ({\"idea\": \"…\"}) to a project that builds and passes its tests: requirements, \
-             architecture, OpenAPI, SQL DDL, backend, frontend, CI, build, qa and deployment files."
+             architecture, OpenAPI, SQL DDL, backend, frontend, CI, build, qa and deployment files. With \
+             {\"approve_architecture\": true} a person approves the architecture before it is built on."
                 .into(),
         ),
         on_failure: Some("recovery".into()),
@@ -408,6 +423,9 @@ pub fn pipeline() -> PipelineDef {
         steps,
     }
 }
+
+/// The optional approval step after `architect` in the `software` pipeline.
+pub const APPROVE_ARCHITECTURE: &str = "approve_architecture";
 
 fn step(key: &str, agent: &str, depends_on: &[&str]) -> StepDef {
     StepDef { depends_on: depends_on.iter().map(|dep| dep.to_string()).collect(), ..StepDef::new(key, agent) }

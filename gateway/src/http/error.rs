@@ -69,9 +69,11 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | NameTaken
         | SelfDemotion
         | PrivacyBudgetExhausted
-        | ExperimentExists => StatusCode::CONFLICT,
-        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        | ExperimentExists
+        | NotWaiting
+        | AlreadyDecided => StatusCode::CONFLICT,
+        PayloadTooLarge | QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        UnsupportedMediaType | UnsupportedFileType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         InvalidPipeline | PipelineInvalid | InvalidPlan => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Timeout | StoreUnavailable | MemoryUnavailable | Restarting | Unavailable | SandboxUnavailable
@@ -180,6 +182,10 @@ impl From<RuntimeError> for ApiError {
                 ErrorCode::NotRetryable,
                 format!("the execution is {status}; only a failed execution can be retried"),
             ),
+            RuntimeError::NotWaiting { step, .. } => {
+                Self::new(ErrorCode::NotWaiting, format!("step `{step}` is not waiting for a decision"))
+                    .with_details(json!({ "step": step }))
+            }
             RuntimeError::UnknownAgent(kind) => Self::not_found(&format!("agent `{kind}`")),
             RuntimeError::Unavailable(cause) => {
                 let mut error = Self::new(ErrorCode::Unavailable, cause);

@@ -36,8 +36,12 @@ use crate::auth::Auth;
 pub struct HttpSettings {
     /// Whether anyone may register (the first user always may).
     pub allow_registration: bool,
-    /// Largest request body, in bytes.
+    /// Largest request body, in bytes (uploads have their own limit).
     pub body_limit: usize,
+    /// Largest uploaded file, in bytes.
+    pub upload_max_bytes: usize,
+    /// Bytes one user's uploaded files may take in all.
+    pub upload_quota_bytes: u64,
     /// Longest a request may take.
     pub request_timeout: Duration,
     /// Interval of WebSocket pings.
@@ -87,6 +91,8 @@ impl Default for HttpSettings {
         Self {
             allow_registration: true,
             body_limit: 1024 * 1024,
+            upload_max_bytes: 25 << 20,
+            upload_quota_bytes: 250 << 20,
             request_timeout: Duration::from_secs(30),
             ws_ping_interval: Duration::from_secs(20),
             ws_idle_timeout: Duration::from_secs(60),
@@ -127,6 +133,8 @@ pub struct AppState {
     pub ws_sockets: Arc<dashmap::DashMap<troupe_runtime::ids::UserId, usize>>,
     /// The plugin track: registrations, the plugin tree, the research bus.
     pub plugins: Arc<troupe_plugins::PluginRegistry>,
+    /// Users' uploaded files.
+    pub files: Arc<dyn troupe_runtime::files::FileStore>,
 }
 
 impl AppState {
@@ -137,6 +145,7 @@ impl AppState {
         settings: HttpSettings,
         memories: Arc<troupe_memory::MemoryService>,
         plugins: Arc<troupe_plugins::PluginRegistry>,
+        files: Arc<dyn troupe_runtime::files::FileStore>,
     ) -> Self {
         let catalog = crate::services::pipelines::Catalog::new(settings.restrict_demo_agents);
         let executions = crate::services::executions::Executions::new(
@@ -156,6 +165,7 @@ impl AppState {
             memories,
             ws_sockets: Arc::default(),
             plugins,
+            files,
         }
     }
 }

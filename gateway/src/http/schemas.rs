@@ -91,6 +91,7 @@ pub enum PipelineRef {
 pub enum ExecutionStatusName {
     Planned,
     Running,
+    Waiting,
     Validating,
     Correcting,
     Completed,
@@ -105,6 +106,7 @@ pub enum ExecutionStatusName {
 pub enum StepStatusName {
     Pending,
     Running,
+    Waiting,
     Validating,
     Correcting,
     Completed,

@@ -20,6 +20,7 @@ macro_rules! sql_store {
                 ExecutionRecord, LogLevel, LogRecord, StepRecord, Usage, UsageRecord,
             };
             use troupe_runtime::pipeline::PipelineDef;
+            use troupe_runtime::pipeline::approval::{ApprovalRecord, Decided, Decision, DecisionRequest};
             use troupe_runtime::store::{
                 ExecutionQuery, ExecutionSnapshot, ExecutionStore, StoreError, StoredPipeline, WriteBatch,
             };
@@ -179,7 +180,60 @@ macro_rules! sql_store {
                     .await
                     .map_err(db_error)?;
                 }
+                for row in &batch.approvals {
+                    sqlx::query(
+                        "INSERT INTO approvals (execution_id, step_key, attempt, prompt, approvers, requested_at, \
+                         deadline_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (execution_id, step_key, attempt) DO NOTHING",
+                    )
+                    .bind(row.execution_id.0)
+                    .bind(&row.step_key)
+                    .bind(row.attempt as i64)
+                    .bind(&row.prompt)
+                    .bind(Json(&row.approvers))
+                    .bind(row.requested_at)
+                    .bind(row.deadline.map(|at| at.timestamp_millis()))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                }
                 Ok(())
+            }
+
+            const APPROVAL_COLUMNS: &str = "execution_id, step_key, attempt, prompt, approvers, requested_at, \
+                 deadline_ms, decision, decided_by, decided_at, comment";
+
+            fn approval_from_row(row: &DbRow) -> Result<ApprovalRecord, StoreError> {
+                let Json(approvers): Json<Value> = row.try_get("approvers").map_err(db_error)?;
+                let decision: Option<String> = row.try_get("decision").map_err(db_error)?;
+                let deadline: Option<i64> = row.try_get("deadline_ms").map_err(db_error)?;
+                Ok(ApprovalRecord {
+                    execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
+                    step_key: row.try_get("step_key").map_err(db_error)?,
+                    attempt: row.try_get::<i64, _>("attempt").map_err(db_error)? as u32,
+                    prompt: row.try_get("prompt").map_err(db_error)?,
+                    approvers: json(approvers, "approvals.approvers")?,
+                    requested_at: row.try_get("requested_at").map_err(db_error)?,
+                    deadline: deadline.and_then(DateTime::from_timestamp_millis),
+                    decision: decision
+                        .map(|text| Decision::parse(&text).ok_or_else(|| corrupt("approvals.decision", &text)))
+                        .transpose()?,
+                    decided_by: row.try_get::<Option<Uuid>, _>("decided_by").map_err(db_error)?.map(UserId),
+                    decided_at: row.try_get("decided_at").map_err(db_error)?,
+                    comment: row.try_get("comment").map_err(db_error)?,
+                })
+            }
+
+            /// When a parked execution is due (claimable): its wake time passed, an approval of a
+            /// waiting step was decided, or a cancellation was asked. Others always are.
+            fn due() -> String {
+                format!(
+                    "(status <> 'waiting' OR wake_ms <= {now} OR cancel_requested_at IS NOT NULL \
+                     OR EXISTS (SELECT 1 FROM approvals a JOIN steps s ON s.execution_id = a.execution_id \
+                     AND s.key = a.step_key AND s.attempt = a.attempt WHERE a.execution_id = executions.id \
+                     AND a.decision IS NOT NULL AND s.status = 'waiting'))",
+                    now = super::NOW_MS,
+                )
             }
 
             fn event_from_row(row: &DbRow) -> Result<Event, StoreError> {
@@ -256,13 +310,14 @@ macro_rules! sql_store {
                             "WITH candidates AS MATERIALIZED (SELECT id FROM executions \
                              WHERE status NOT IN ('completed', 'failed', 'cancelled') \
                              AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {now} \
-                             OR ($3 AND lease_owner = $1)) ORDER BY id LIMIT $4 {lock}), \
+                             OR ($3 AND lease_owner = $1)) AND {due} ORDER BY id LIMIT $4 {lock}), \
                              free AS MATERIALIZED (SELECT id FROM candidates WHERE 1 = 1 {claimable}) \
                              UPDATE executions SET lease_owner = $1, lease_expires_at = {now} + $2, \
                              lease_epoch = lease_epoch + 1 WHERE id IN (SELECT id FROM free) RETURNING id",
                             now = super::NOW_MS,
                             lock = super::SKIP_LOCKED,
                             claimable = super::CLAIMABLE,
+                            due = due(),
                         )
                     });
                     let limit = limit.map_or(i64::MAX, |limit| limit.min(i64::MAX as usize) as i64);
@@ -280,6 +335,81 @@ macro_rules! sql_store {
                         .collect::<Result<Vec<_>, _>>()?;
                     ids.sort();
                     Ok(ids)
+                }
+
+                async fn claim_execution(
+                    &self,
+                    id: ExecutionId,
+                    node: &str,
+                    lease_ttl_ms: i64,
+                ) -> Result<Option<i64>, StoreError> {
+                    static CLAIM_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "UPDATE executions SET lease_owner = $2, lease_expires_at = {now} + $3, \
+                             lease_epoch = lease_epoch + 1 WHERE id = $1 \
+                             AND status NOT IN ('completed', 'failed', 'cancelled') \
+                             AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at < {now}) \
+                             AND {due} {claimable} RETURNING lease_epoch",
+                            now = super::NOW_MS,
+                            due = due(),
+                            claimable = super::CLAIMABLE,
+                        )
+                    });
+                    sqlx::query_scalar::<_, i64>(CLAIM_ONE.as_str())
+                        .bind(id.0)
+                        .bind(node)
+                        .bind(lease_ttl_ms)
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(db_error)
+                }
+
+                async fn decide_approval(&self, request: &DecisionRequest) -> Result<Option<Decided>, StoreError> {
+                    static DECIDE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "UPDATE approvals SET decision = $3, decided_by = $4, decided_at = $5, comment = $6 \
+                             WHERE execution_id = $1 AND step_key = $2 AND decision IS NULL \
+                             AND attempt = (SELECT attempt FROM steps WHERE execution_id = $1 AND key = $2 \
+                             AND status = 'waiting') \
+                             AND ($3 <> 'timed_out' OR (deadline_ms IS NOT NULL AND deadline_ms <= $7)) \
+                             RETURNING {APPROVAL_COLUMNS}"
+                        )
+                    });
+                    static LATEST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!(
+                            "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE execution_id = $1 AND step_key = $2 \
+                             ORDER BY attempt DESC LIMIT 1"
+                        )
+                    });
+                    let decided = sqlx::query(DECIDE.as_str())
+                        .bind(request.execution_id.0)
+                        .bind(&request.step_key)
+                        .bind(request.decision.as_str())
+                        .bind(request.by.map(|user| user.0))
+                        .bind(request.at)
+                        .bind(request.comment.as_deref())
+                        .bind(request.at.timestamp_millis())
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    if let Some(row) = decided {
+                        return Ok(Some(Decided { record: approval_from_row(&row)?, recorded: true }));
+                    }
+                    let latest = sqlx::query(LATEST.as_str())
+                        .bind(request.execution_id.0)
+                        .bind(&request.step_key)
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    latest.map(|row| Ok(Decided { record: approval_from_row(&row)?, recorded: false })).transpose()
+                }
+
+                async fn list_approvals(&self, id: ExecutionId) -> Result<Vec<ApprovalRecord>, StoreError> {
+                    static LIST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                        format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE execution_id = $1 ORDER BY step_key, attempt")
+                    });
+                    let rows = sqlx::query(LIST.as_str()).bind(id.0).fetch_all(&self.reader).await.map_err(db_error)?;
+                    rows.iter().map(approval_from_row).collect()
                 }
 
                 async fn renew_leases(&self, node: &str, lease_ttl_ms: i64) -> Result<Vec<ExecutionId>, StoreError> {

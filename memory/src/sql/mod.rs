@@ -1,9 +1,11 @@
-//! The SQL stores. Two macros, `sql_store!` and `sql_accounts!`, implement `ExecutionStore` and
-//! `AccountStore` for both databases from the same statements; only connecting, migrating and
-//! applying write batches differ.
+//! The SQL stores. Macros (`sql_store!`, `sql_accounts!`, `sql_memories!`, `sql_files!`)
+//! implement `ExecutionStore`, `AccountStore`, `MemoryStore` and `FileStore` for both databases
+//! from the same statements; only connecting, migrating and applying write batches differ.
 
 #[macro_use]
 mod accounts;
+#[macro_use]
+mod files;
 #[macro_use]
 mod macros;
 #[macro_use]

@@ -61,6 +61,7 @@ impl PostgresStore {
 sql_store!(super::PostgresStore, sqlx::Postgres);
 sql_accounts!(super::PostgresStore, sqlx::Postgres);
 sql_memories!(super::PostgresStore, sqlx::Postgres);
+sql_files!(super::PostgresStore, sqlx::Postgres);
 
 /// One statement per table whatever the number of rows: the rows travel as arrays and
 /// `UNNEST` turns them back into rows, so the statement is prepared once per connection and a
@@ -81,10 +82,13 @@ mod statements {
     /// a claim that committed meanwhile is seen).
     /// (By the primary key: a join with `UNNEST` was planned as a scan of every execution.)
     pub const FENCE: &str = "SELECT id, lease_epoch FROM executions WHERE id = ANY($1) AND lease_owner = $2";
+    /// A parked (`waiting`) execution gives its lease back in the same statement.
     pub const UPDATE_EXECUTIONS: &str = "UPDATE executions AS e SET status = u.status, error = u.error, \
-        updated_at = u.updated_at, started_at = u.started_at, finished_at = u.finished_at \
-        FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[]) \
-        AS u(id, status, error, updated_at, started_at, finished_at) WHERE e.id = u.id";
+        updated_at = u.updated_at, started_at = u.started_at, finished_at = u.finished_at, wake_ms = u.wake_ms, \
+        lease_owner = CASE WHEN u.status = 'waiting' THEN NULL ELSE e.lease_owner END, \
+        lease_expires_at = CASE WHEN u.status = 'waiting' THEN NULL ELSE e.lease_expires_at END \
+        FROM UNNEST($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], \
+        $7::int8[]) AS u(id, status, error, updated_at, started_at, finished_at, wake_ms) WHERE e.id = u.id";
     pub const UPDATE_PIPELINE: &str = "UPDATE executions SET pipeline = $2, pipeline_hash = $3 WHERE id = $1";
     pub const UPSERT_STEPS: &str = "INSERT INTO steps (execution_id, key, agent, status, attempt, corrections, error, \
         started_at, finished_at, updated_at) SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
@@ -191,6 +195,7 @@ impl PostgresStore {
                 .bind(updates.iter().map(|update| update.updated_at).collect::<Vec<_>>())
                 .bind(updates.iter().map(|update| update.started_at).collect::<Vec<_>>())
                 .bind(updates.iter().map(|update| update.finished_at).collect::<Vec<_>>())
+                .bind(updates.iter().map(|update| update.wake_at.map(|at| at.timestamp_millis())).collect::<Vec<_>>())
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;

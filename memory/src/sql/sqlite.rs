@@ -110,6 +110,7 @@ async fn checkpoint_periodically(pool: SqlitePool, alive: Weak<()>) {
 sql_store!(super::SqliteStore, sqlx::Sqlite);
 sql_accounts!(super::SqliteStore, sqlx::Sqlite);
 sql_memories!(super::SqliteStore, sqlx::Sqlite);
+sql_files!(super::SqliteStore, sqlx::Sqlite);
 
 /// Chunk sizes of multi-row statements. Every batch is cut into chunks of these sizes only,
 /// so each table has at most four statement texts, all of which stay in the connection's
@@ -202,8 +203,9 @@ impl SqliteStore {
         };
         for update in last_per_key(&batch.execution_updates, |update| update.id) {
             sqlx::query(
-                "UPDATE executions SET status = $2, error = $3, updated_at = $4, started_at = $5, finished_at = $6 \
-                 WHERE id = $1",
+                "UPDATE executions SET status = $2, error = $3, updated_at = $4, started_at = $5, finished_at = $6, \
+                 wake_ms = $7, lease_owner = CASE WHEN $2 = 'waiting' THEN NULL ELSE lease_owner END, \
+                 lease_expires_at = CASE WHEN $2 = 'waiting' THEN NULL ELSE lease_expires_at END WHERE id = $1",
             )
             .bind(update.id.0)
             .bind(update.status.as_str())
@@ -211,6 +213,7 @@ impl SqliteStore {
             .bind(update.updated_at)
             .bind(update.started_at)
             .bind(update.finished_at)
+            .bind(update.wake_at.map(|at| at.timestamp_millis()))
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;

@@ -57,6 +57,14 @@ pub(crate) enum ShardMsg {
     Lost(Vec<ExecutionId>),
     /// This node claimed the execution: load it from the store and run it.
     Adopt(ExecutionId),
+    /// This node claimed a parked execution to cancel it: load it and cancel it at once.
+    CancelParked {
+        execution_id: ExecutionId,
+        reply: oneshot::Sender<bool>,
+    },
+    /// An approval of the execution may have been decided or timed out: if this shard holds
+    /// it, read its approvals and act on the decisions.
+    Approvals(ExecutionId),
     /// A lease renewal that started at `since` found this node holding only `held`.
     Renewed {
         held: std::sync::Arc<std::collections::HashSet<ExecutionId>>,

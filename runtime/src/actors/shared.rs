@@ -36,6 +36,52 @@ pub(crate) struct Shared {
     pub signals: Option<Arc<dyn crate::cluster::ClusterSignals>>,
     /// Executions dropped because another node took their lease.
     pub leases_lost: AtomicU64,
+    /// Approval deadlines to act on (one timer for all: see `runtime::lease::deadline_loop`).
+    pub deadlines: Deadlines,
+}
+
+/// When an execution's approval times out.
+type Deadline = (chrono::DateTime<chrono::Utc>, ExecutionId);
+
+/// Approval deadlines, earliest first. A parked execution holds no task: one loop per runtime
+/// sleeps until the earliest deadline and then takes the execution up.
+#[derive(Default)]
+pub(crate) struct Deadlines {
+    heap: Mutex<std::collections::BinaryHeap<std::cmp::Reverse<Deadline>>>,
+    /// Fires when an earlier deadline than the loop sleeps for was added.
+    pub changed: tokio::sync::Notify,
+}
+
+impl Deadlines {
+    /// Adds a deadline of execution `id`.
+    pub fn add(&self, at: chrono::DateTime<chrono::Utc>, id: ExecutionId) {
+        let mut heap = self.heap.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let earliest = heap.peek().is_none_or(|std::cmp::Reverse((first, _))| at < *first);
+        heap.push(std::cmp::Reverse((at, id)));
+        drop(heap);
+        if earliest {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Returns the earliest deadline.
+    pub fn next(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let heap = self.heap.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        heap.peek().map(|std::cmp::Reverse((at, _))| *at)
+    }
+
+    /// Removes and returns the executions whose deadline is at or before `now`.
+    pub fn take_due(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<ExecutionId> {
+        let mut heap = self.heap.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut due = Vec::new();
+        while heap.peek().is_some_and(|std::cmp::Reverse((at, _))| *at <= now) {
+            let std::cmp::Reverse((_, id)) = heap.pop().expect("peeked");
+            if !due.contains(&id) {
+                due.push(id);
+            }
+        }
+        due
+    }
 }
 
 impl Shared {

@@ -5,6 +5,7 @@
 //! [`ValidatedPipeline`] — durations parsed, conditions compiled, the DAG checked — or returns
 //! every problem at once, each naming the step and the field.
 
+pub mod approval;
 mod condition;
 mod validate;
 

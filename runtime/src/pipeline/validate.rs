@@ -135,6 +135,8 @@ pub struct StepPlan {
     pub params: Arc<Value>,
     /// What an attempt records as its input: `{"dependencies": [<keys>]}`, made once.
     pub attempt_input: Arc<Value>,
+    /// For an approval step (agent `approval`): its prompt, approvers and timeout.
+    pub approval: Option<Arc<super::approval::ApprovalPlan>>,
 }
 
 /// A pipeline that passed every check; the only form the runtime runs.
@@ -299,9 +301,23 @@ impl PipelineDef {
         let mut plans = Vec::with_capacity(self.steps.len());
         for (position, step) in self.steps.iter().enumerate() {
             let key = Some(step.key.as_str());
-            if !env.has_agent(&step.agent) {
-                issue(key, "agent", format!("unknown agent `{}`", step.agent));
-            }
+            let approval = if step.agent == super::approval::APPROVAL_AGENT {
+                if !step.validate.is_empty() {
+                    issue(key, "validate", "an approval step has no output to validate".into());
+                }
+                match super::approval::ApprovalPlan::from_params(step.params.as_ref()) {
+                    Ok(plan) => Some(Arc::new(plan)),
+                    Err((field, message)) => {
+                        issue(key, &field, message);
+                        None
+                    }
+                }
+            } else {
+                if !env.has_agent(&step.agent) {
+                    issue(key, "agent", format!("unknown agent `{}`", step.agent));
+                }
+                None
+            };
             let mut depends_on = Vec::with_capacity(step.depends_on.len());
             let mut seen = HashSet::new();
             for dependency in &step.depends_on {
@@ -382,12 +398,16 @@ impl PipelineDef {
                 output_schema: step.output_schema.clone().map(Arc::new),
                 params: Arc::new(step.params.clone().unwrap_or(Value::Null)),
                 attempt_input: Arc::new(serde_json::json!({ "dependencies": step.depends_on })),
+                approval,
             });
         }
 
         let handlers: HashSet<usize> = plans.iter().filter_map(|plan| plan.on_failure).collect();
         for &handler in &handlers {
             plans[handler].is_handler = true;
+            if plans[handler].approval.is_some() {
+                issue(Some(&plans[handler].key), "agent", "an approval step cannot be an on_failure step".into());
+            }
             if !plans[handler].depends_on.is_empty() {
                 issue(
                     Some(&plans[handler].key),

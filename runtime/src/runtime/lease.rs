@@ -60,6 +60,44 @@ fn cancel_here(shared: &Shared, id: ExecutionId) {
     shared.send_to_shard(shared.shard_of(id), ShardMsg::Cancel { execution_id: id, reply });
 }
 
+/// Claims execution `id` here if it can be claimed now (a parked one that is due, or one
+/// nobody holds) and hands it to its shard; returns whether it did.
+pub(crate) async fn take_up(shared: &Shared, id: ExecutionId) -> Result<bool, crate::store::StoreError> {
+    if shared.stopping.load(Ordering::Acquire) {
+        return Ok(false);
+    }
+    let ttl_ms = shared.config.lease_ttl.as_millis() as i64;
+    let claimed = shared.store.claim_execution(id, &shared.node_id, ttl_ms).await?.is_some();
+    if claimed {
+        shared.send_to_shard(shared.shard_of(id), ShardMsg::Adopt(id));
+    }
+    Ok(claimed)
+}
+
+/// Acts on approval deadlines as they pass: a parked execution is taken up (its shard records
+/// the timeout), one held here is told to look at its approvals. One task for every deadline.
+pub(crate) async fn deadline_loop(shared: Arc<Shared>) {
+    loop {
+        let sleep = match shared.deadlines.next() {
+            Some(at) => (at - crate::model::now()).to_std().unwrap_or_default(),
+            None => Duration::from_secs(3600),
+        };
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            () = shared.deadlines.changed.notified() => continue,
+        }
+        for id in shared.deadlines.take_due(crate::model::now()) {
+            match take_up(&shared, id).await {
+                Ok(true) => {}
+                Ok(false) => shared.send_to_shard(shared.shard_of(id), ShardMsg::Approvals(id)),
+                Err(error) => {
+                    warn!(%error, execution_id = %id, "cannot take up an execution whose approval timed out; the claim loop will")
+                }
+            }
+        }
+    }
+}
+
 /// Takes up to the node's free capacity of executions nobody holds.
 async fn claim_round(shared: &Shared) {
     if shared.stopping.load(Ordering::Acquire) {
@@ -130,6 +168,7 @@ pub(crate) async fn signal_loop(shared: Arc<Shared>, signals: Arc<dyn ClusterSig
             }
             Signal::Work => shared.wake.wake(),
             Signal::Cancel(id) => cancel_here(&shared, *id),
+            Signal::Decided(id) => shared.send_to_shard(shared.shard_of(*id), ShardMsg::Approvals(*id)),
             Signal::ReleaseAgent(kind) => {
                 if let Err(error) = super::release_agent(&shared, kind) {
                     debug!(%error, kind, "cannot release an agent kind here");

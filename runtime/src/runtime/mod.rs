@@ -210,12 +210,16 @@ impl RuntimeBuilder {
             wake: Arc::default(),
             signals: self.signals,
             leases_lost: Default::default(),
+            deadlines: Default::default(),
             config,
         });
         let (root, _) = Actor::spawn(None, RootSupervisor, Arc::clone(&shared))
             .await
             .map_err(|error| RuntimeError::Start(error.to_string()))?;
-        let mut tasks = vec![tokio::spawn(lease::lease_loop(Arc::clone(&shared)))];
+        let mut tasks = vec![
+            tokio::spawn(lease::lease_loop(Arc::clone(&shared))),
+            tokio::spawn(lease::deadline_loop(Arc::clone(&shared))),
+        ];
         if let Some(signals) = &shared.signals {
             tasks.push(tokio::spawn(lease::signal_loop(Arc::clone(&shared), Arc::clone(signals))));
         }
@@ -395,6 +399,18 @@ impl Runtime {
             let record = self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
             return Err(RuntimeError::AlreadyFinished { id, status: record.status });
         }
+        // Parked (or held by nobody): take it up here and cancel it at once.
+        let ttl_ms = self.shared.config.lease_ttl.as_millis() as i64;
+        if self.shared.store.claim_execution(id, &self.shared.node_id, ttl_ms).await?.is_some() {
+            let (reply, answer) = oneshot::channel();
+            shard
+                .send_message(ShardMsg::CancelParked { execution_id: id, reply })
+                .map_err(|_| RuntimeError::Unavailable("the orchestrator is restarting".into()))?;
+            if answer.await.unwrap_or(false) {
+                let record = self.shared.store.get_execution(id).await?.ok_or(RuntimeError::NotFound(id))?;
+                return Ok(Cancelled { record, done: true });
+            }
+        }
         self.signal(&[crate::cluster::Signal::Cancel(id)]).await;
         let mut subscription = self.subscribe(id, 0);
         let finished =
@@ -409,6 +425,48 @@ impl Runtime {
             return Err(RuntimeError::AlreadyFinished { id, status: record.status });
         }
         Ok(Cancelled { record, done: false })
+    }
+
+    /// Decides the approval step `step` of execution `id` is waiting for, as user `by`; the
+    /// first decision wins, on whichever node it arrives, and wakes the execution wherever it
+    /// is taken up. Who may decide is the caller's check (see [`Approvers::allows`]).
+    ///
+    /// [`Approvers::allows`]: crate::pipeline::approval::Approvers::allows
+    pub async fn decide(
+        &self,
+        id: ExecutionId,
+        step: &str,
+        decision: crate::pipeline::approval::Decision,
+        by: crate::ids::UserId,
+        comment: Option<String>,
+    ) -> Result<crate::pipeline::approval::Decided, RuntimeError> {
+        let request = crate::pipeline::approval::DecisionRequest {
+            execution_id: id,
+            step_key: step.to_owned(),
+            decision,
+            by: Some(by),
+            comment,
+            at: crate::model::now(),
+        };
+        let not_waiting = || RuntimeError::NotWaiting { id, step: step.to_owned() };
+        let decided = self.shared.store.decide_approval(&request).await?.ok_or_else(not_waiting)?;
+        if decided.record.decision.is_none() {
+            return Err(not_waiting());
+        }
+        if decided.recorded && !lease::take_up(&self.shared, id).await? {
+            // Held by a node (this one or another) while other steps run: tell its holder.
+            self.shared.send_to_shard(self.shared.shard_of(id), ShardMsg::Approvals(id));
+            self.signal(&[crate::cluster::Signal::Decided(id)]).await;
+        }
+        Ok(decided)
+    }
+
+    /// Returns an execution's approvals, by step then attempt.
+    pub async fn approvals(
+        &self,
+        id: ExecutionId,
+    ) -> Result<Vec<crate::pipeline::approval::ApprovalRecord>, RuntimeError> {
+        Ok(self.shared.store.list_approvals(id).await?)
     }
 
     /// Runs a failed execution again from its failed steps, keeping the outputs of completed

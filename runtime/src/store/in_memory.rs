@@ -12,6 +12,7 @@ use crate::model::{
     ArtifactRecord, AttemptRecord, CorrectionRecord, Event, ExecutionRecord, LogRecord, StepRecord, Usage, UsageRecord,
 };
 use crate::pipeline::PipelineDef;
+use crate::pipeline::approval::{ApprovalRecord, Decided, Decision, DecisionRequest};
 use crate::status::{AttemptStatus, StepStatus};
 
 /// An [`ExecutionStore`] in process memory.
@@ -36,7 +37,28 @@ struct ExecutionData {
     logs: Vec<LogRecord>,
     artifacts: BTreeMap<(String, String), ArtifactRecord>,
     usage: Vec<UsageRecord>,
+    approvals: BTreeMap<(String, u32), ApprovalRecord>,
+    /// While parked: when it is due without a decision (epoch milliseconds).
+    wake_ms: Option<i64>,
     purged: bool,
+}
+
+impl ExecutionData {
+    /// Whether a parked execution may be claimed: its wake time passed, an approval of a
+    /// waiting step was decided, or a cancellation was asked. Others always may.
+    fn due(&self, now_ms: i64, cancel_requested: bool) -> bool {
+        if self.record.status != crate::status::ExecutionStatus::Waiting || cancel_requested {
+            return true;
+        }
+        self.wake_ms.is_some_and(|wake| wake <= now_ms)
+            || self.steps.iter().any(|step| {
+                step.status == crate::status::StepStatus::Waiting
+                    && self
+                        .approvals
+                        .get(&(step.key.clone(), step.attempt))
+                        .is_some_and(|approval| approval.decision.is_some())
+            })
+    }
 }
 
 impl InMemoryStore {
@@ -118,6 +140,8 @@ impl ExecutionStore for InMemoryStore {
                     logs: Vec::new(),
                     artifacts: BTreeMap::new(),
                     usage: Vec::new(),
+                    approvals: BTreeMap::new(),
+                    wake_ms: None,
                     purged: false,
                 },
             );
@@ -131,6 +155,12 @@ impl ExecutionStore for InMemoryStore {
             record.updated_at = update.updated_at;
             record.started_at = update.started_at;
             record.finished_at = update.finished_at;
+            data.wake_ms = update.wake_at.map(|at| at.timestamp_millis());
+            if update.status == crate::status::ExecutionStatus::Waiting {
+                // Parked: nobody holds it until it is due.
+                record.lease_owner = None;
+                record.lease_expires_at = None;
+            }
         }
         for (id, hash, def) in &batch.pipeline_updates {
             let data = inner.executions.get_mut(id).ok_or_else(|| missing(id))?;
@@ -173,6 +203,11 @@ impl ExecutionStore for InMemoryStore {
             let data = inner.executions.get_mut(&usage.execution_id).ok_or_else(|| missing(&usage.execution_id))?;
             data.usage.push(usage.clone());
         }
+        for approval in &batch.approvals {
+            let data =
+                inner.executions.get_mut(&approval.execution_id).ok_or_else(|| missing(&approval.execution_id))?;
+            data.approvals.entry((approval.step_key.clone(), approval.attempt)).or_insert_with(|| approval.clone());
+        }
         inner.corrections.extend(batch.corrections.iter().cloned());
         Ok(lost)
     }
@@ -205,6 +240,7 @@ impl ExecutionStore for InMemoryStore {
     ) -> Result<Vec<ExecutionId>, StoreError> {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut inner = self.lock();
+        let inner = &mut *inner;
         let mut claimable: Vec<ExecutionId> = inner
             .executions
             .values()
@@ -215,7 +251,7 @@ impl ExecutionStore for InMemoryStore {
                     (Some(owner), _) if owner == node && mine => true,
                     (Some(_), expires) => expires.is_none_or(|expires| expires < now_ms),
                 };
-                !record.status.is_terminal() && free
+                !record.status.is_terminal() && free && data.due(now_ms, inner.cancel_requested.contains(&record.id))
             })
             .map(|data| data.record.id)
             .collect();
@@ -228,6 +264,50 @@ impl ExecutionStore for InMemoryStore {
             record.lease_epoch += 1;
         }
         Ok(claimable)
+    }
+
+    async fn claim_execution(&self, id: ExecutionId, node: &str, lease_ttl_ms: i64) -> Result<Option<i64>, StoreError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let cancel_requested = inner.cancel_requested.contains(&id);
+        let Some(data) = inner.executions.get_mut(&id) else { return Ok(None) };
+        let free = data.record.lease_owner.is_none() || data.record.lease_expires_at.is_none_or(|at| at < now_ms);
+        if data.record.status.is_terminal() || !free || !data.due(now_ms, cancel_requested) {
+            return Ok(None);
+        }
+        data.record.lease_owner = Some(node.to_owned());
+        data.record.lease_expires_at = Some(now_ms + lease_ttl_ms);
+        data.record.lease_epoch += 1;
+        Ok(Some(data.record.lease_epoch))
+    }
+
+    async fn decide_approval(&self, request: &DecisionRequest) -> Result<Option<Decided>, StoreError> {
+        let mut inner = self.lock();
+        let Some(data) = inner.executions.get_mut(&request.execution_id) else { return Ok(None) };
+        let waiting = data
+            .steps
+            .iter()
+            .find(|step| step.key == request.step_key && step.status == crate::status::StepStatus::Waiting)
+            .map(|step| step.attempt);
+        let Some(((_, _), latest)) =
+            data.approvals.range_mut((request.step_key.clone(), 0)..=(request.step_key.clone(), u32::MAX)).next_back()
+        else {
+            return Ok(None);
+        };
+        let due = request.decision != Decision::TimedOut || latest.deadline.is_some_and(|at| at <= request.at);
+        let recorded = latest.decision.is_none() && waiting == Some(latest.attempt) && due;
+        if recorded {
+            latest.decision = Some(request.decision);
+            latest.decided_by = request.by;
+            latest.decided_at = Some(request.at);
+            latest.comment = request.comment.clone();
+        }
+        Ok(Some(Decided { record: latest.clone(), recorded }))
+    }
+
+    async fn list_approvals(&self, id: ExecutionId) -> Result<Vec<ApprovalRecord>, StoreError> {
+        Ok(self.lock().executions.get(&id).map(|data| data.approvals.values().cloned().collect()).unwrap_or_default())
     }
 
     async fn renew_leases(&self, node: &str, lease_ttl_ms: i64) -> Result<Vec<ExecutionId>, StoreError> {

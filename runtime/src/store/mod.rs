@@ -19,6 +19,7 @@ use crate::model::{
     Usage, UsageRecord,
 };
 use crate::pipeline::PipelineDef;
+use crate::pipeline::approval::{ApprovalRecord, Decided, DecisionRequest};
 use crate::status::ExecutionStatus;
 
 /// Returned by store operations.
@@ -60,6 +61,8 @@ pub struct WriteBatch {
     pub usage: Vec<UsageRecord>,
     /// Corrections to append.
     pub corrections: Vec<CorrectionRecord>,
+    /// Approvals asked (inserted once per step attempt; a decision is never overwritten).
+    pub approvals: Vec<ApprovalRecord>,
     /// The leases the rows of existing executions are written under (new executions carry
     /// their own); `None`: unfenced (tests, single-process tools).
     pub fence: Option<Fence>,
@@ -89,6 +92,7 @@ impl WriteBatch {
         ids.extend(self.artifacts.iter().map(|artifact| artifact.execution_id));
         ids.extend(self.usage.iter().map(|usage| usage.execution_id));
         ids.extend(self.corrections.iter().map(|correction| correction.execution_id));
+        ids.extend(self.approvals.iter().map(|approval| approval.execution_id));
         ids
     }
 
@@ -106,6 +110,7 @@ impl WriteBatch {
             artifacts: self.artifacts.iter().filter(|a| keep(&a.execution_id)).cloned().collect(),
             usage: self.usage.iter().filter(|u| keep(&u.execution_id)).cloned().collect(),
             corrections: self.corrections.iter().filter(|c| keep(&c.execution_id)).cloned().collect(),
+            approvals: self.approvals.iter().filter(|a| keep(&a.execution_id)).cloned().collect(),
             fence: None,
         }
     }
@@ -122,6 +127,7 @@ impl WriteBatch {
             && self.artifacts.is_empty()
             && self.usage.is_empty()
             && self.corrections.is_empty()
+            && self.approvals.is_empty()
     }
 
     /// Returns the total number of rows the batch writes.
@@ -134,6 +140,7 @@ impl WriteBatch {
             + self.events.len()
             + self.logs.len()
             + self.artifacts.len()
+            + self.approvals.len()
     }
 }
 
@@ -229,8 +236,9 @@ pub trait ExecutionStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Claims up to `limit` (all when `None`) non-terminal executions whose lease is free or
-    /// expired (by the database's clock), and with `mine` also those `node` holds (a node that
-    /// restarted under its id): each claim is atomic (one winner), raises the execution's epoch
+    /// expired (by the database's clock) — a parked (`waiting`) one only once it is due: its
+    /// wake time passed, an approval of a waiting step was decided, or a cancellation asked —
+    /// and with `mine` also those `node` holds (a node that restarted under its id): each claim is atomic (one winner), raises the execution's epoch
     /// and lasts `lease_ttl_ms`. Returns the claimed ids, oldest first.
     async fn claim_executions(
         &self,
@@ -239,6 +247,25 @@ pub trait ExecutionStore: Send + Sync + 'static {
         limit: Option<usize>,
         mine: bool,
     ) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Claims one execution now if it can be claimed (as [`claim_executions`] would: not
+    /// terminal, lease free or expired, and when parked, due); returns its new epoch.
+    ///
+    /// [`claim_executions`]: ExecutionStore::claim_executions
+    async fn claim_execution(&self, id: ExecutionId, node: &str, lease_ttl_ms: i64) -> Result<Option<i64>, StoreError>;
+
+    /// Records the decision of the approval the step's current `waiting` attempt asked, unless
+    /// it is decided already (one winner, on any node); a [`Decision::TimedOut`] only once its
+    /// deadline has passed. Returns the step's latest approval as stored afterwards and whether
+    /// this call decided it; `None` when the step never asked for one.
+    ///
+    /// A decided approval of a `waiting` step makes its parked execution claimable.
+    ///
+    /// [`Decision::TimedOut`]: crate::pipeline::approval::Decision::TimedOut
+    async fn decide_approval(&self, request: &DecisionRequest) -> Result<Option<Decided>, StoreError>;
+
+    /// Returns an execution's approvals, by step then attempt.
+    async fn list_approvals(&self, id: ExecutionId) -> Result<Vec<ApprovalRecord>, StoreError>;
 
     /// Extends every lease `node` holds on a non-terminal execution by `lease_ttl_ms` from the
     /// database's now; returns the executions it still holds.

@@ -538,3 +538,61 @@ async fn a_database_outage_mid_run_is_survived_by_every_node() {
     store.close().await;
     cluster.stop().await;
 }
+
+/// An execution waiting for an approval holds no lease: its node is killed, the decision
+/// arrives at two nodes at once (one of them the restarted one), it has one effect, and the
+/// execution runs to its end on whichever node takes it up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_on_any_node_wakes_a_parked_execution_once() {
+    let Some(mut cluster) = Cluster::new("cluster_approvals", Duration::from_secs(30)).await else { return };
+    cluster.start("a");
+    cluster.start("b");
+    let client = cluster.admin("a").await;
+    let store = cluster.store().await;
+    let pipeline = json!({"pipeline": {"name": "reviewed", "steps": [
+        {"key": "draft", "agent": "sleep", "params": {"ms": 10}},
+        {"key": "review", "agent": "approval", "depends_on": ["draft"], "params": {"prompt": "Go on?"}},
+        {"key": "ship", "agent": "sleep", "depends_on": ["review"], "params": {"ms": 10}}
+    ]}, "input": {}});
+    let (status, body) = client.call("POST", cluster.addr("a"), "/api/v1/executions", Some(pipeline), None).await;
+    assert_eq!(status, 201, "{body}");
+    let id = ExecutionId(body["id"].as_str().unwrap().parse().unwrap());
+    let store_ref = &store;
+    poll(DEADLINE, "the execution parks", || async move {
+        let record = store_ref.get_execution(id).await.unwrap().unwrap();
+        (record.status == ExecutionStatus::Waiting).then_some(record)
+    })
+    .await;
+    let parked = store.get_execution(id).await.unwrap().unwrap();
+    assert_eq!(parked.lease_owner, None, "a parked execution holds no lease");
+
+    // Its node dies; the lease it does not hold cannot delay anything.
+    cluster.nodes.get_mut("a").unwrap().kill();
+    cluster.start("a");
+    let path = format!("/api/v1/executions/{}/steps/review/approve", id.0);
+    let comment = json!({"comment": "ship it"});
+    let (one, two) = tokio::join!(
+        client.call("POST", cluster.addr("a"), &path, Some(comment.clone()), None),
+        client.call("POST", cluster.addr("b"), &path, Some(comment), None),
+    );
+    assert_eq!((one.0, two.0), (200, 200), "{one:?} {two:?}");
+    assert_eq!(one.1["decided_at"], two.1["decided_at"], "one decision");
+    let records = wait_all(&store, &[id]).await;
+    assert_eq!(records[0].status, ExecutionStatus::Completed, "{:?}", records[0].error);
+    let events = store.list_events(id, 0, 10_000).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
+    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>(), "a dense event log");
+    let decided = events.iter().filter(|event| event.kind.name() == "approval_decided").count();
+    assert_eq!(decided, 1, "one decision acted on");
+    let succeeded: Vec<String> = store
+        .list_attempts(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|attempt| attempt.status == AttemptStatus::Succeeded)
+        .map(|attempt| attempt.step_key)
+        .collect();
+    assert_eq!(succeeded, ["draft", "review", "ship"], "each step once");
+    store.close().await;
+    cluster.stop().await;
+}

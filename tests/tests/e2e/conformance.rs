@@ -146,6 +146,7 @@ async fn progress(store: &dyn ExecutionStore, id: ExecutionId) {
         updated_at: Utc::now(),
         started_at: Some(Utc::now()),
         finished_at: None,
+        wake_at: None,
     });
     batch.attempts.push(attempt(id, "zeta", 1, AttemptStatus::Failed, None));
     batch.attempts.push(attempt(id, "zeta", 2, AttemptStatus::Running, None));
@@ -261,6 +262,7 @@ async fn leases_are_claimed_only_once_expired_and_never_when_finished(store: &dy
         updated_at: Utc::now(),
         started_at: stored.started_at,
         finished_at: Some(Utc::now()),
+        wake_at: None,
     });
     store.apply(&finish).await.unwrap();
     assert!(store.leased_by("node-c").await.unwrap().is_empty());
@@ -295,6 +297,7 @@ async fn listing_filters_orders_pages_and_finds_idempotency_keys(store: &dyn Exe
         updated_at: Utc::now(),
         started_at: None,
         finished_at: Some(Utc::now()),
+        wake_at: None,
     });
     store.apply(&finish).await.unwrap();
     let other_owner = UserId::new();

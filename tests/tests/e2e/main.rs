@@ -67,5 +67,7 @@ mod memories;
 mod memory_service;
 // The research track's store on SQLite and PostgreSQL.
 mod research_store;
+// Approval steps under a killed and restarted server.
+mod approvals;
 // The generated Python client against a live server.
 mod python_client;

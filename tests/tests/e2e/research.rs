@@ -20,7 +20,7 @@ use troupe_runtime::{Runtime, SubmitRequest};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A two-page PDF with a title in its metadata.
-fn pdf(pages: &[&str]) -> Vec<u8> {
+pub(crate) fn pdf(pages: &[&str]) -> Vec<u8> {
     let mut doc = Document::with_version("1.5");
     let pages_id = doc.new_object_id();
     let font_id = doc.add_object(dictionary! { "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Courier" });

@@ -30,7 +30,9 @@ async fn the_software_pipeline_builds_and_tests_a_project_offline() {
     let steps = store.list_steps(id).await.unwrap();
     assert_eq!(record.status, ExecutionStatus::Completed, "{:#?}", record.error);
     for step in &steps {
-        let expected = if step.key == "recovery" { StepStatus::Skipped } else { StepStatus::Completed };
+        // Nobody asked for the architecture to be approved, nor did anything fail.
+        let skipped = ["recovery", troupe_agents::software::APPROVE_ARCHITECTURE].contains(&step.key.as_str());
+        let expected = if skipped { StepStatus::Skipped } else { StepStatus::Completed };
         assert_eq!(step.status, expected, "{step:#?}");
         assert_eq!(step.corrections, 0, "step `{}` needed corrections", step.key);
     }
@@ -73,6 +75,45 @@ async fn the_software_pipeline_builds_and_tests_a_project_offline() {
             }
         }
     }
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asked_to_the_software_pipeline_waits_for_its_architecture_to_be_approved() {
+    use troupe_agents::software::APPROVE_ARCHITECTURE;
+    use troupe_runtime::pipeline::approval::Decision;
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
+    let config = AgentsConfig { workspaces: dir.path().to_path_buf(), ..AgentsConfig::default() };
+    let builder = Runtime::builder().store(Arc::clone(&store)).config(RuntimeConfig::default());
+    let runtime = troupe_agents::register_builtins_with(builder, config).start().await.unwrap();
+    let def = troupe_agents::builtin_pipelines().into_iter().find(|def| def.name == "software").unwrap();
+    let pipeline = runtime.validate(def).unwrap();
+    let input = json!({"idea": "a recipe box for a family kitchen", "approve_architecture": true});
+    let id = runtime.submit(SubmitRequest::new(pipeline, input)).await.unwrap();
+    let store_ref = &store;
+    crate::poll(DEADLINE, "the execution waits for the architecture's approval", || async move {
+        let record = store_ref.get_execution(id).await.unwrap().unwrap();
+        (record.status == ExecutionStatus::Waiting).then_some(())
+    })
+    .await;
+    let status = |steps: &[troupe_runtime::model::StepRecord], key: &str| {
+        steps.iter().find(|step| step.key == key).map(|step| step.status).unwrap()
+    };
+    let steps = store.list_steps(id).await.unwrap();
+    assert_eq!(status(&steps, "architect"), StepStatus::Completed);
+    assert_eq!(status(&steps, APPROVE_ARCHITECTURE), StepStatus::Waiting);
+    assert_eq!(status(&steps, "api_design"), StepStatus::Pending);
+    let approvals = runtime.approvals(id).await.unwrap();
+    assert!(approvals[0].prompt.contains("Components:"), "{}", approvals[0].prompt);
+    assert!(!approvals[0].prompt.contains("{{"), "the prompt quotes the architecture: {}", approvals[0].prompt);
+
+    let owner = troupe_runtime::ids::UserId::LOCAL;
+    let comment = Some("keep it to one service".to_owned());
+    let decided = runtime.decide(id, APPROVE_ARCHITECTURE, Decision::Approved, owner, comment).await.unwrap();
+    assert!(decided.recorded);
+    let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
+    assert_eq!(record.status, ExecutionStatus::Completed, "{:#?}", record.error);
     runtime.shutdown().await;
 }
 

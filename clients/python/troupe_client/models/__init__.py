@@ -3,6 +3,8 @@
 from .agent_view import AgentView
 from .api_key_request import ApiKeyRequest
 from .api_key_view import ApiKeyView
+from .approval_view import ApprovalView
+from .approvers_view import ApproversView
 from .artifact_view import ArtifactView
 from .asyncapi_json_response_200 import AsyncapiJsonResponse200
 from .attempt_kind_name import AttemptKindName
@@ -16,6 +18,9 @@ from .capabilities import Capabilities
 from .consent_request import ConsentRequest
 from .consent_view import ConsentView
 from .create_execution import CreateExecution
+from .decide_request import DecideRequest
+from .decision import Decision
+from .decision_name import DecisionName
 from .deleted import Deleted
 from .error_body import ErrorBody
 from .error_fields import ErrorFields
@@ -27,6 +32,8 @@ from .event_type_3 import EventType3
 from .event_type_4 import EventType4
 from .event_type_5 import EventType5
 from .event_type_6 import EventType6
+from .event_type_7 import EventType7
+from .event_type_8 import EventType8
 from .execution_page import ExecutionPage
 from .execution_status import ExecutionStatus
 from .execution_status_name import ExecutionStatusName
@@ -35,6 +42,8 @@ from .experiment_patch import ExperimentPatch
 from .experiment_request import ExperimentRequest
 from .experiment_status_name import ExperimentStatusName
 from .experiment_view import ExperimentView
+from .file_list import FileList
+from .file_view import FileView
 from .flag_body import FlagBody
 from .flag_view import FlagView
 from .health import Health
@@ -83,6 +92,7 @@ from .store_memory_request import StoreMemoryRequest
 from .store_memory_request_metadata_type_0 import StoreMemoryRequestMetadataType0
 from .token_view import TokenView
 from .track import Track
+from .upload_form import UploadForm
 from .usage_call_view import UsageCallView
 from .usage_view import UsageView
 from .user_patch import UserPatch
@@ -92,6 +102,8 @@ __all__ = (
     "AgentView",
     "ApiKeyRequest",
     "ApiKeyView",
+    "ApprovalView",
+    "ApproversView",
     "ArtifactView",
     "AsyncapiJsonResponse200",
     "AttemptKindName",
@@ -105,6 +117,9 @@ __all__ = (
     "ConsentRequest",
     "ConsentView",
     "CreateExecution",
+    "DecideRequest",
+    "Decision",
+    "DecisionName",
     "Deleted",
     "ErrorBody",
     "ErrorFields",
@@ -116,6 +131,8 @@ __all__ = (
     "EventType4",
     "EventType5",
     "EventType6",
+    "EventType7",
+    "EventType8",
     "ExecutionPage",
     "ExecutionStatus",
     "ExecutionStatusName",
@@ -124,6 +141,8 @@ __all__ = (
     "ExperimentRequest",
     "ExperimentStatusName",
     "ExperimentView",
+    "FileList",
+    "FileView",
     "FlagBody",
     "FlagView",
     "Health",
@@ -172,6 +191,7 @@ __all__ = (
     "StoreMemoryRequestMetadataType0",
     "TokenView",
     "Track",
+    "UploadForm",
     "UsageCallView",
     "UsageView",
     "UserPatch",

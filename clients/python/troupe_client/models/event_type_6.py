@@ -8,7 +8,6 @@ from uuid import UUID
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.log_level import LogLevel
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="EventType6")
@@ -16,33 +15,37 @@ T = TypeVar("T", bound="EventType6")
 
 @_attrs_define
 class EventType6:
-    """A step logged a line.
+    """An approval step asks people to decide (the step is `waiting`).
 
     Attributes:
-        type_ (Literal['log']):
-        level (LogLevel): Severity of a log line.
-        message (str): The text.
+        type_ (Literal['approval_requested']):
+        step (str): The step key.
+        attempt (int): The attempt.
+        prompt (str): What is to be approved.
         execution_id (UUID): Identifies one execution of a pipeline.
         seq (int): Position in the execution's log, from 1.
         at (datetime.datetime): When it happened.
-        step (None | str | Unset): The step key, if any.
+        deadline (datetime.datetime | None | Unset): When it times out, if it does.
     """
 
-    type_: Literal["log"]
-    level: LogLevel
-    message: str
+    type_: Literal["approval_requested"]
+    step: str
+    attempt: int
+    prompt: str
     execution_id: UUID
     seq: int
     at: datetime.datetime
-    step: None | str | Unset = UNSET
+    deadline: datetime.datetime | None | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         type_ = self.type_
 
-        level = self.level.value
+        step = self.step
 
-        message = self.message
+        attempt = self.attempt
+
+        prompt = self.prompt
 
         execution_id = str(self.execution_id)
 
@@ -50,39 +53,44 @@ class EventType6:
 
         at = self.at.isoformat()
 
-        step: None | str | Unset
-        if isinstance(self.step, Unset):
-            step = UNSET
+        deadline: None | str | Unset
+        if isinstance(self.deadline, Unset):
+            deadline = UNSET
+        elif isinstance(self.deadline, datetime.datetime):
+            deadline = self.deadline.isoformat()
         else:
-            step = self.step
+            deadline = self.deadline
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
                 "type": type_,
-                "level": level,
-                "message": message,
+                "step": step,
+                "attempt": attempt,
+                "prompt": prompt,
                 "execution_id": execution_id,
                 "seq": seq,
                 "at": at,
             }
         )
-        if step is not UNSET:
-            field_dict["step"] = step
+        if deadline is not UNSET:
+            field_dict["deadline"] = deadline
 
         return field_dict
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
-        type_ = cast(Literal["log"], d.pop("type"))
-        if type_ != "log":
-            raise ValueError(f"type must match const 'log', got '{type_}'")
+        type_ = cast(Literal["approval_requested"], d.pop("type"))
+        if type_ != "approval_requested":
+            raise ValueError(f"type must match const 'approval_requested', got '{type_}'")
 
-        level = LogLevel(d.pop("level"))
+        step = d.pop("step")
 
-        message = d.pop("message")
+        attempt = d.pop("attempt")
+
+        prompt = d.pop("prompt")
 
         execution_id = UUID(d.pop("execution_id"))
 
@@ -90,23 +98,32 @@ class EventType6:
 
         at = datetime.datetime.fromisoformat(d.pop("at"))
 
-        def _parse_step(data: object) -> None | str | Unset:
+        def _parse_deadline(data: object) -> datetime.datetime | None | Unset:
             if data is None:
                 return data
             if isinstance(data, Unset):
                 return data
-            return cast(None | str | Unset, data)
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                deadline_type_0 = datetime.datetime.fromisoformat(data)
 
-        step = _parse_step(d.pop("step", UNSET))
+                return deadline_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        deadline = _parse_deadline(d.pop("deadline", UNSET))
 
         event_type_6 = cls(
             type_=type_,
-            level=level,
-            message=message,
+            step=step,
+            attempt=attempt,
+            prompt=prompt,
             execution_id=execution_id,
             seq=seq,
             at=at,
-            step=step,
+            deadline=deadline,
         )
 
         event_type_6.additional_properties = d

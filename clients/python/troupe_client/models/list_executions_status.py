@@ -9,6 +9,7 @@ class ListExecutionsStatus(StrEnum):
     PLANNED = "planned"
     RUNNING = "running"
     VALIDATING = "validating"
+    WAITING = "waiting"
 
     def __str__(self) -> str:
         return str(self.value)

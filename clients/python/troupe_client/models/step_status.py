@@ -10,6 +10,7 @@ class StepStatus(StrEnum):
     RUNNING = "running"
     SKIPPED = "skipped"
     VALIDATING = "validating"
+    WAITING = "waiting"
 
     def __str__(self) -> str:
         return str(self.value)

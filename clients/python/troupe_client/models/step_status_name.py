@@ -10,6 +10,7 @@ class StepStatusName(StrEnum):
     RUNNING = "running"
     SKIPPED = "skipped"
     VALIDATING = "validating"
+    WAITING = "waiting"
 
     def __str__(self) -> str:
         return str(self.value)

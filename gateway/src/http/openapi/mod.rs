@@ -18,7 +18,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::health;
 use super::metrics;
-use super::routes::{agents, auth, executions, memories, nodes, pipelines, plugins, projects, research, users};
+use super::routes::{
+    agents, approvals, auth, executions, files, memories, nodes, pipelines, plugins, projects, research, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +32,7 @@ use super::routes::{agents, auth, executions, memories, nodes, pipelines, plugin
         (name = "projects", description = "Groups of executions"),
         (name = "pipelines", description = "Pipeline definitions"),
         (name = "executions", description = "Runs of pipelines"),
+        (name = "files", description = "Files users upload (research sources)"),
         (name = "agents", description = "Agent kinds and their health"),
         (name = "cluster", description = "The nodes sharing this store"),
         (name = "memories", description = "A user's memories: stored encrypted, searched by meaning"),
@@ -71,6 +74,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::list_events))
         .routes(routes!(executions::list_artifacts))
         .routes(routes!(executions::download_artifact))
+        .routes(routes!(approvals::list_approvals))
+        .routes(routes!(approvals::approve_step))
+        .routes(routes!(approvals::reject_step))
+        .routes(routes!(files::upload_file, files::list_files))
+        .routes(routes!(files::download_file, files::delete_file))
         .routes(routes!(agents::list_agents))
         .routes(routes!(agents::get_agent))
         .routes(routes!(agents::release_agent))

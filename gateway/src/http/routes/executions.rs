@@ -129,6 +129,7 @@ pub async fn create_execution(
     };
     let requester = Requester { id: caller.id(), admin: caller.is_admin(), budget: caller.user.budget.clone() };
     let input = request.input.unwrap_or_else(|| Value::Object(Default::default()));
+    check_files(&state, &caller, &input).await?;
     let new = NewExecution { pipeline, input, project, budget, idempotency_key };
     let Created { record, created } = state.executions.create(&requester, new).await?;
     if !created {
@@ -139,6 +140,28 @@ pub async fn create_execution(
         response.headers_mut().insert(LOCATION, location);
     }
     Ok(response)
+}
+
+/// The most sources of an input checked for uploaded files (the research planner caps sources
+/// far below this).
+const MAX_CHECKED_SOURCES: usize = 100;
+
+/// Every `input.sources[].file` must name one of the caller's uploaded files: another user's
+/// (or none) answers 404, naming the field, before anything runs.
+async fn check_files(state: &AppState, caller: &Caller, input: &Value) -> Result<(), ApiError> {
+    let sources = input.get("sources").and_then(Value::as_array).into_iter().flatten();
+    for (index, source) in sources.enumerate().take(MAX_CHECKED_SOURCES) {
+        let Some(file) = source.get("file") else { continue };
+        let field = format!("input.sources[{index}].file");
+        let id: Uuid = file
+            .as_str()
+            .and_then(|text| text.parse().ok())
+            .ok_or_else(|| ApiError::invalid_field(field.clone(), "must be the id of a file you uploaded"))?;
+        if state.files.get_file(caller.id(), id).await?.is_none() {
+            return Err(ApiError::not_found("file").with_details(serde_json::json!({ "field": field })));
+        }
+    }
+    Ok(())
 }
 
 /// Lists the caller's executions, newest first (an admin sees everyone's).

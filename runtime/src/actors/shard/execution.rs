@@ -17,6 +17,7 @@ use crate::model::{
     ExecutionUpdate, LogLevel, LogRecord, StepRecord, Usage, UsageRecord,
 };
 use crate::pipeline::ValidatedPipeline;
+use crate::pipeline::approval::{ApprovalRecord, Decision};
 use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
 use crate::validator::ValidationIssue;
 
@@ -56,6 +57,8 @@ pub(super) struct StepState {
     pub(super) finished_at: Option<DateTime<Utc>>,
     pub(super) current: Option<AttemptState>,
     pub(super) failure: Option<FailureReport>,
+    /// While an approval step waits: when it times out.
+    pub(super) deadline: Option<DateTime<Utc>>,
 }
 
 impl StepState {
@@ -71,6 +74,7 @@ impl StepState {
             finished_at: None,
             current: None,
             failure: None,
+            deadline: None,
         }
     }
 }
@@ -131,13 +135,50 @@ impl ExecState {
             updated_at: pending.now,
             started_at: self.started_at,
             finished_at: self.finished_at,
+            wake_at: None,
         });
         self.event(pending, EventKind::ExecutionStatus { status, error });
     }
 
-    /// Keeps the execution `correcting` while any step is, `running` otherwise.
+    /// Returns whether only decisions are awaited: an approval step waits and no step runs.
+    pub(super) fn parkable(&self) -> bool {
+        self.steps.iter().any(|step| step.status == StepStatus::Waiting)
+            && !self.steps.iter().any(|step| step.status.is_active())
+    }
+
+    /// Parks the execution: `waiting`, its lease given back when the batch is durable, due again
+    /// at its earliest approval deadline (or once decided). The shard stops holding it.
+    pub(super) fn park(&mut self, pending: &mut Pending) {
+        let wake_at =
+            self.steps.iter().filter(|step| step.status == StepStatus::Waiting).filter_map(|step| step.deadline).min();
+        let changed = self.status != ExecutionStatus::Waiting;
+        self.status = ExecutionStatus::Waiting;
+        self.error = None;
+        pending.batch.execution_updates.push(ExecutionUpdate {
+            id: self.id,
+            status: ExecutionStatus::Waiting,
+            error: None,
+            updated_at: pending.now,
+            started_at: self.started_at,
+            finished_at: None,
+            wake_at,
+        });
+        if changed {
+            self.event(pending, EventKind::ExecutionStatus { status: ExecutionStatus::Waiting, error: None });
+        }
+        pending.parked.push(self.id);
+    }
+
+    /// Keeps the execution `correcting` while any step is, `running` otherwise (a woken
+    /// `waiting` one included).
     pub(super) fn sync_status(&mut self, pending: &mut Pending) {
-        if !matches!(self.status, ExecutionStatus::Running | ExecutionStatus::Validating | ExecutionStatus::Correcting)
+        if !matches!(
+            self.status,
+            ExecutionStatus::Running
+                | ExecutionStatus::Waiting
+                | ExecutionStatus::Validating
+                | ExecutionStatus::Correcting
+        ) || self.parkable()
         {
             return;
         }
@@ -266,6 +307,98 @@ impl ExecState {
             memories: Vec::new(),
         };
         pending.jobs.push(StepJob { shard: self.shard, execution_id: self.id, attempt, plan, ctx });
+    }
+
+    /// Starts an approval step: it waits for a decision, whose request (the prompt rendered over
+    /// the outputs so far, who may decide, the deadline) is recorded. Returns the deadline.
+    pub(super) fn request_approval(&mut self, pending: &mut Pending, index: usize) -> Option<DateTime<Utc>> {
+        let plan = Arc::clone(&self.pipeline.steps()[index]);
+        let approval = plan.approval.as_ref()?;
+        let now = pending.now;
+        let prompt = approval.prompt.render(&self.condition_data());
+        let deadline =
+            approval.timeout.and_then(|timeout| chrono::Duration::from_std(timeout).ok()).map(|timeout| now + timeout);
+        let step = &mut self.steps[index];
+        step.attempt += 1;
+        step.status = StepStatus::Waiting;
+        step.started_at.get_or_insert(now);
+        step.deadline = deadline;
+        step.current = Some(AttemptState {
+            kind: AttemptKind::Initial,
+            started_at: now,
+            input: Arc::clone(&plan.attempt_input),
+            cancel: CancellationToken::new(),
+            telemetry: Default::default(),
+            correcting: None,
+        });
+        let attempt = step.attempt;
+        let row = self.step_row(index, now);
+        pending.batch.steps.push(row);
+        self.step_event(pending, index, StepStatus::Waiting, None);
+        pending.batch.approvals.push(ApprovalRecord {
+            execution_id: self.id,
+            step_key: plan.key.clone(),
+            attempt,
+            prompt: prompt.clone(),
+            approvers: approval.approvers.clone(),
+            requested_at: now,
+            deadline,
+            decision: None,
+            decided_by: None,
+            decided_at: None,
+            comment: None,
+        });
+        self.event(pending, EventKind::ApprovalRequested { step: plan.key.clone(), attempt, prompt, deadline });
+        deadline
+    }
+
+    /// Acts on the decision of a waiting approval step: approved, it completes with the
+    /// decision as its output; rejected or timed out, it fails (and its `on_failure` runs).
+    pub(super) fn apply_decision(
+        &mut self,
+        pending: &mut Pending,
+        index: usize,
+        approval: &ApprovalRecord,
+        shared: &Shared,
+    ) {
+        let Some(decision) = approval.decision else { return };
+        let key = self.pipeline.steps()[index].key.clone();
+        let at = approval.decided_at.unwrap_or(pending.now);
+        self.event(
+            pending,
+            EventKind::ApprovalDecided {
+                step: key.clone(),
+                attempt: approval.attempt,
+                decision,
+                by: approval.decided_by,
+                comment: approval.comment.clone(),
+            },
+        );
+        self.steps[index].deadline = None;
+        let output = json!({
+            "decision": decision,
+            "decided_by": approval.decided_by,
+            "decided_at": at,
+            "comment": approval.comment,
+            "prompt": approval.prompt,
+        });
+        let (status, error) = match decision {
+            Decision::Approved => {
+                self.complete_step(pending, index, StepOutput::new(output), at, shared);
+                return;
+            }
+            Decision::Rejected => (
+                AttemptStatus::Failed,
+                ErrorInfo::new(crate::ErrorCode::ApprovalRejected, format!("`{key}` was rejected")),
+            ),
+            Decision::TimedOut => (
+                AttemptStatus::TimedOut,
+                ErrorInfo::new(crate::ErrorCode::ApprovalTimedOut, format!("nobody decided `{key}` in time")),
+            ),
+        };
+        let error = error.with_details(output.clone());
+        self.finish_attempt(pending, index, status, Some(Arc::new(output)), Some(error.clone()), at);
+        self.fail_step(pending, index, error);
     }
 
     /// Records how the current attempt ended.
@@ -569,7 +702,7 @@ impl ExecState {
     ) {
         for index in 0..self.steps.len() {
             let step_status = self.steps[index].status;
-            if step_status.is_active() {
+            if step_status.is_active() || step_status == StepStatus::Waiting {
                 self.finish_attempt(pending, index, AttemptStatus::Cancelled, None, None, crate::model::now());
             }
             if !step_status.is_terminal() {
@@ -624,6 +757,16 @@ impl ExecState {
             pending.remember.push((self.owner, memory));
         }
         pending.batch.corrections.push(record);
+    }
+
+    /// Returns whether the steps after step `dep` may run: it completed, or it is an approval
+    /// step skipped because its condition was false (a gate not asked for is open).
+    pub(super) fn dependency_met(&self, dep: usize) -> bool {
+        let step = &self.steps[dep];
+        step.status == StepStatus::Completed
+            || (self.pipeline.steps()[dep].approval.is_some()
+                && step.status == StepStatus::Skipped
+                && step.error.as_ref().is_some_and(|error| error.code == crate::ErrorCode::ConditionFalse.as_str()))
     }
 
     /// Returns the failure the handler step at `handler` was started for, if one is recorded.

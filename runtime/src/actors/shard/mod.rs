@@ -55,6 +55,8 @@ pub(crate) struct ShardState {
     /// What the last transitions asked for that is not a write: carried out by the actor
     /// right after it handled a message ([`ShardState::take_effects`]).
     effects: Vec<Effect>,
+    /// Parked executions being taken up to be cancelled, with whom to answer.
+    cancel_on_adopt: HashMap<ExecutionId, oneshot::Sender<bool>, IdHashing>,
 }
 
 /// What a transition asks the actor to do besides writing (writes go to [`Pending`]).
@@ -79,6 +81,9 @@ pub(super) struct Pending {
     /// Lease epochs of executions retired since the last flush (no longer in the shard's map
     /// but still written by this batch).
     retired: HashMap<ExecutionId, i64, IdHashing>,
+    /// Executions this batch parks: once it is durable, any of them decided meanwhile is taken
+    /// up again at once.
+    parked: Vec<ExecutionId>,
 }
 
 impl Pending {
@@ -91,6 +96,7 @@ impl Pending {
             cancelled: Vec::new(),
             remember: Vec::new(),
             retired: HashMap::default(),
+            parked: Vec::new(),
         }
     }
 }
@@ -123,6 +129,7 @@ impl Actor for OrchestratorShard {
             pending: Pending::at(crate::model::now()),
             flushing: false,
             effects: Vec::new(),
+            cancel_on_adopt: HashMap::default(),
         };
         // At the first start a runtime resumes only if asked to; a restarted shard always
         // reloads, since what it held in memory is gone.
@@ -201,6 +208,23 @@ impl Actor for OrchestratorShard {
                         warn!(execution_id = %id, %error, "cannot take up a held execution; trying again at the next renewal");
                     }
                 }
+            }
+            ShardMsg::CancelParked { execution_id, reply } => {
+                state.pending.now = crate::model::now().max(state.pending.now);
+                state.cancel_on_adopt.insert(execution_id, reply);
+                if let Err(error) = state.adopt(execution_id).await {
+                    warn!(%execution_id, %error, "cannot take up a parked execution to cancel it; its cancellation stays requested");
+                }
+                if let Some(reply) = state.cancel_on_adopt.remove(&execution_id) {
+                    let _ = reply.send(false);
+                }
+            }
+            ShardMsg::Approvals(id) => {
+                state.pending.now = crate::model::now().max(state.pending.now);
+                if let Err(error) = state.settle(id).await {
+                    warn!(execution_id = %id, %error, "cannot read the approvals of an execution; its next wake reads them");
+                }
+                state.advance(id);
             }
             ShardMsg::AdmitWaiting => state.admit_waiting(),
             ShardMsg::Redispatch { agent } => state.redispatch(&agent),
@@ -368,9 +392,7 @@ impl ShardState {
                 // Shared by every execution of the pipeline: clone it only for a step that moves.
                 let plan = Arc::clone(&exec.pipeline.steps()[index]);
                 changed = true;
-                if let Some(&blocked) =
-                    plan.depends_on.iter().find(|&&dep| exec.steps[dep].status != StepStatus::Completed)
-                {
+                if let Some(&blocked) = plan.depends_on.iter().find(|&&dep| !exec.dependency_met(dep)) {
                     let dependency = &exec.pipeline.steps()[blocked].key;
                     let reason = ErrorInfo::new(
                         crate::ErrorCode::DependencyNotCompleted,
@@ -400,7 +422,13 @@ impl ShardState {
                         }
                     }
                 }
-                exec.start_attempt(pending, index, AttemptKind::Initial, None);
+                if plan.approval.is_some() {
+                    if let Some(deadline) = exec.request_approval(pending, index) {
+                        self.shared.deadlines.add(deadline, id);
+                    }
+                } else {
+                    exec.start_attempt(pending, index, AttemptKind::Initial, None);
+                }
             }
             if !changed {
                 break;
@@ -409,7 +437,69 @@ impl ShardState {
         exec.sync_status(pending);
         if exec.try_finish(pending) {
             self.retire(id);
+        } else if exec.parkable() {
+            exec.park(pending);
+            self.retire(id);
         }
+    }
+
+    /// Reads the approvals of a held execution's waiting steps and acts on those decided;
+    /// records the timeout of those past their deadline (unless a decision won the race).
+    async fn settle(&mut self, id: ExecutionId) -> Result<(), StoreError> {
+        use crate::pipeline::approval::{Decision, DecisionRequest};
+        let waiting = |exec: &ExecState| -> Vec<(usize, String, u32)> {
+            exec.steps
+                .iter()
+                .enumerate()
+                .filter(|(_, step)| step.status == StepStatus::Waiting)
+                .map(|(index, step)| (index, exec.pipeline.steps()[index].key.clone(), step.attempt))
+                .collect()
+        };
+        let Some(steps) = self.executions.get(&id).map(waiting).filter(|steps| !steps.is_empty()) else {
+            return Ok(());
+        };
+        let approvals = self.shared.store.list_approvals(id).await?;
+        let now = crate::model::now();
+        for (index, key, attempt) in steps {
+            let Some(mut approval) =
+                approvals.iter().find(|approval| approval.step_key == key && approval.attempt == attempt).cloned()
+            else {
+                continue;
+            };
+            if approval.decision.is_none() {
+                match approval.deadline {
+                    Some(deadline) if deadline <= now => {
+                        let request = DecisionRequest {
+                            execution_id: id,
+                            step_key: key.clone(),
+                            decision: Decision::TimedOut,
+                            by: None,
+                            comment: None,
+                            at: now,
+                        };
+                        if let Some(decided) = self.shared.store.decide_approval(&request).await? {
+                            approval = decided.record;
+                        }
+                    }
+                    Some(deadline) => {
+                        if let Some(exec) = self.executions.get_mut(&id) {
+                            exec.steps[index].deadline = Some(deadline);
+                        }
+                        self.shared.deadlines.add(deadline, id);
+                    }
+                    None => {}
+                }
+            }
+            if approval.decision.is_none() || approval.attempt != attempt {
+                continue;
+            }
+            let Some(exec) = self.executions.get_mut(&id) else { return Ok(()) };
+            if exec.steps[index].status == StepStatus::Waiting && exec.steps[index].attempt == attempt {
+                self.pending.now = self.pending.now.max(now);
+                exec.apply_decision(&mut self.pending, index, &approval, &self.shared);
+            }
+        }
+        Ok(())
     }
 
     fn step_done(&mut self, done: StepDone) {
@@ -760,7 +850,22 @@ impl ShardState {
                 exec.start_attempt(&mut self.pending, index, kind, None);
             }
         }
+        for step in exec.steps.iter_mut().filter(|step| step.status == StepStatus::Waiting) {
+            step.current = Some(AttemptState {
+                kind: AttemptKind::Initial,
+                started_at: step.started_at.unwrap_or_else(crate::model::now),
+                input: Arc::new(Value::Null),
+                cancel: CancellationToken::new(),
+                telemetry: Default::default(),
+                correcting: None,
+            });
+        }
         self.executions.insert(id, exec);
+        if let Some(reply) = self.cancel_on_adopt.remove(&id) {
+            self.cancel(id, reply);
+            return Ok(true);
+        }
+        self.settle(id).await?;
         self.advance(id);
         Ok(true)
     }
@@ -850,6 +955,7 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
         let gone: std::collections::HashSet<ExecutionId> = lost.iter().copied().collect();
         pending.batch.events.retain(|event| !gone.contains(&event.execution_id));
         pending.jobs.retain(|job| !gone.contains(&job.execution_id));
+        pending.parked.retain(|id| !gone.contains(id));
         // A submission that was not stored (its idempotency key was taken elsewhere) is
         // answered by dropping its reply: the submitter looks the key up.
         pending.submitted.retain(|(id, _)| !gone.contains(id));
@@ -862,6 +968,19 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
         }
     }
     shared.dispatch_all(pending.jobs);
+    for id in std::mem::take(&mut pending.parked) {
+        // Decided (or cancelled) while it was being parked: the decider could not take it up.
+        let ttl_ms = shared.config.lease_ttl.as_millis() as i64;
+        match shared.store.claim_execution(id, &shared.node_id, ttl_ms).await {
+            Ok(Some(_)) => {
+                let _ = shard.send_message(ShardMsg::Adopt(id));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                warn!(execution_id = %id, %error, "cannot check a parked execution for decisions; the claim loop will")
+            }
+        }
+    }
     if let Some(memories) = &shared.memories
         && !pending.remember.is_empty()
     {

@@ -46,6 +46,7 @@ fn shared(shards: usize, max_live: Option<usize>) -> Arc<Shared> {
         wake: Arc::default(),
         signals: None,
         leases_lost: Default::default(),
+        deadlines: Default::default(),
         agent_changes: tokio::sync::watch::Sender::new(0),
     })
 }
@@ -59,18 +60,25 @@ fn shard(shared: Arc<Shared>) -> ShardState {
         pending: Pending::at(crate::model::now()),
         flushing: false,
         effects: Vec::new(),
+        cancel_on_adopt: HashMap::default(),
     }
 }
 
 /// Two steps, `one` then `two`, each retried with the given backoff.
 fn submission(shared: &Shared, initial_backoff: &str) -> Submission {
     let retry = json!({"max_attempts": 3, "backoff": {"initial": initial_backoff, "max": initial_backoff}});
-    let def = PipelineDef::from_value(json!({"name": "p", "steps": [
-        {"key": "one", "agent": KIND, "retry": retry},
-        {"key": "two", "agent": KIND, "depends_on": ["one"], "retry": retry},
-    ]}))
-    .unwrap();
-    let pipeline = def.validate(shared).unwrap();
+    submission_of(
+        shared,
+        json!({"name": "p", "steps": [
+            {"key": "one", "agent": KIND, "retry": retry},
+            {"key": "two", "agent": KIND, "depends_on": ["one"], "retry": retry},
+        ]}),
+    )
+}
+
+/// A new execution of the pipeline `def`.
+fn submission_of(shared: &Shared, def: serde_json::Value) -> Submission {
+    let pipeline = PipelineDef::from_value(def).unwrap().validate(shared).unwrap();
     let now = crate::model::now();
     let record = ExecutionRecord {
         id: ExecutionId::new(),
@@ -231,4 +239,56 @@ fn past_the_admission_cap_a_submission_waits_in_planned() {
     let jobs = dispatched(&mut state);
     assert!(jobs.contains(&("one".to_owned(), 1)), "{jobs:?}");
     assert_eq!(state.executions[&second_id].status, ExecutionStatus::Running);
+}
+
+#[test]
+fn an_execution_left_with_only_a_decision_to_wait_for_is_parked_and_holds_nothing() {
+    let shared = shared(1, Some(1));
+    let mut state = shard(Arc::clone(&shared));
+    let submission = submission_of(
+        &shared,
+        json!({"name": "p", "steps": [
+            {"key": "one", "agent": KIND},
+            {"key": "ok", "agent": "approval", "depends_on": ["one"],
+             "params": {"prompt": "Ship {{ steps.one.output.ok }}?", "timeout": "1h"}},
+            {"key": "two", "agent": KIND, "depends_on": ["ok"]},
+        ]}),
+    );
+    let id = submission.record.id;
+    state.submit(submission);
+    dispatched(&mut state);
+    assert_eq!(shared.admission.live.load(std::sync::atomic::Ordering::Relaxed), 1);
+    state.pending.batch = WriteBatch::default();
+    state.step_done(done(id, 0, 1, output()));
+
+    assert!(!state.executions.contains_key(&id), "the shard no longer holds it");
+    assert_eq!(shared.admission.live.load(std::sync::atomic::Ordering::Relaxed), 0, "its slot is free");
+    assert!(dispatched(&mut state).is_empty(), "nothing runs");
+    let batch = &state.pending.batch;
+    let update = batch.execution_updates.last().unwrap();
+    assert_eq!(update.status, ExecutionStatus::Waiting);
+    let deadline = update.wake_at.expect("it wakes at its deadline");
+    assert_eq!(batch.approvals.len(), 1);
+    assert_eq!(batch.approvals[0].prompt, "Ship true?");
+    assert_eq!(batch.approvals[0].deadline, Some(deadline));
+    assert!(batch.steps.iter().any(|row| row.key == "ok" && row.status == StepStatus::Waiting));
+    assert_eq!(state.pending.parked, [id]);
+    assert_eq!(shared.deadlines.next(), Some(deadline), "one timer for every deadline");
+}
+
+#[test]
+fn an_approval_whose_condition_is_false_opens_its_gate() {
+    let shared = shared(1, None);
+    let mut state = shard(Arc::clone(&shared));
+    let submission = submission_of(
+        &shared,
+        json!({"name": "p", "steps": [
+            {"key": "ok", "agent": "approval", "when": "input.review"},
+            {"key": "two", "agent": KIND, "depends_on": ["ok"]},
+        ]}),
+    );
+    let id = submission.record.id;
+    state.submit(submission);
+    assert_eq!(dispatched(&mut state), [("two".to_owned(), 1)], "a gate not asked for is open");
+    assert_eq!(state.executions[&id].steps[0].status, StepStatus::Skipped);
 }

@@ -78,6 +78,14 @@ impl Condition {
         let result = bounded::evaluate(&self.source, self.expression.as_ast(), variable, EVALUATION_BUDGET)?;
         Ok(result.is_truthy())
     }
+
+    /// Evaluates the expression against `data` and returns its result as JSON (under the same
+    /// bounds as a condition).
+    pub fn value(&self, data: &Value) -> Result<Value, String> {
+        let variable = jmespath::Variable::try_from(data).map_err(|error| error.to_string())?;
+        let result = bounded::evaluate(&self.source, self.expression.as_ast(), variable, EVALUATION_BUDGET)?;
+        serde_json::to_value(&*result).map_err(|error| error.to_string())
+    }
 }
 
 /// Counts the tokens that make the parser recurse, outside string literals.

@@ -2,9 +2,11 @@
 //! router with `oneshot` (no socket), the WebSocket over a real socket (tokio-tungstenite), on
 //! SQLite and on the real PostgreSQL.
 
+mod approvals;
 mod auth;
 mod client;
 mod document;
+mod files;
 mod flow;
 mod input;
 mod live;

@@ -15,6 +15,8 @@ from ...models.event_type_3 import EventType3
 from ...models.event_type_4 import EventType4
 from ...models.event_type_5 import EventType5
 from ...models.event_type_6 import EventType6
+from ...models.event_type_7 import EventType7
+from ...models.event_type_8 import EventType8
 from ...types import UNSET, Response, Unset
 
 
@@ -46,7 +48,21 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6] | None:
+) -> (
+    ErrorBody
+    | list[
+        EventType0
+        | EventType1
+        | EventType2
+        | EventType3
+        | EventType4
+        | EventType5
+        | EventType6
+        | EventType7
+        | EventType8
+    ]
+    | None
+):
     if response.status_code == 200:
         response_200 = []
         _response_200 = response.json()
@@ -54,7 +70,17 @@ def _parse_response(
 
             def _parse_response_200_item(
                 data: object,
-            ) -> EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6:
+            ) -> (
+                EventType0
+                | EventType1
+                | EventType2
+                | EventType3
+                | EventType4
+                | EventType5
+                | EventType6
+                | EventType7
+                | EventType8
+            ):
                 try:
                     if not isinstance(data, dict):
                         raise TypeError()
@@ -103,11 +129,27 @@ def _parse_response(
                     return componentsschemas_event_type_5
                 except (TypeError, ValueError, AttributeError, KeyError):
                     pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_event_type_6 = EventType6.from_dict(data)
+
+                    return componentsschemas_event_type_6
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
+                try:
+                    if not isinstance(data, dict):
+                        raise TypeError()
+                    componentsschemas_event_type_7 = EventType7.from_dict(data)
+
+                    return componentsschemas_event_type_7
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    pass
                 if not isinstance(data, dict):
                     raise TypeError()
-                componentsschemas_event_type_6 = EventType6.from_dict(data)
+                componentsschemas_event_type_8 = EventType8.from_dict(data)
 
-                return componentsschemas_event_type_6
+                return componentsschemas_event_type_8
 
             response_200_item = _parse_response_200_item(response_200_item_data)
 
@@ -159,7 +201,18 @@ def _parse_response(
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> Response[
-    ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6]
+    ErrorBody
+    | list[
+        EventType0
+        | EventType1
+        | EventType2
+        | EventType3
+        | EventType4
+        | EventType5
+        | EventType6
+        | EventType7
+        | EventType8
+    ]
 ]:
     return Response(
         status_code=HTTPStatus(response.status_code),
@@ -176,7 +229,18 @@ def sync_detailed(
     after_seq: int | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> Response[
-    ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6]
+    ErrorBody
+    | list[
+        EventType0
+        | EventType1
+        | EventType2
+        | EventType3
+        | EventType4
+        | EventType5
+        | EventType6
+        | EventType7
+        | EventType8
+    ]
 ]:
     """Returns the events of an execution after `after_seq`, in order (the WebSocket's replay).
 
@@ -190,7 +254,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6]]
+        Response[ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6 | EventType7 | EventType8]]
     """
 
     kwargs = _get_kwargs(
@@ -212,7 +276,21 @@ def sync(
     client: AuthenticatedClient,
     after_seq: int | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6] | None:
+) -> (
+    ErrorBody
+    | list[
+        EventType0
+        | EventType1
+        | EventType2
+        | EventType3
+        | EventType4
+        | EventType5
+        | EventType6
+        | EventType7
+        | EventType8
+    ]
+    | None
+):
     """Returns the events of an execution after `after_seq`, in order (the WebSocket's replay).
 
     Args:
@@ -225,7 +303,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6]
+        ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6 | EventType7 | EventType8]
     """
 
     return sync_detailed(
@@ -243,7 +321,18 @@ async def asyncio_detailed(
     after_seq: int | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> Response[
-    ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6]
+    ErrorBody
+    | list[
+        EventType0
+        | EventType1
+        | EventType2
+        | EventType3
+        | EventType4
+        | EventType5
+        | EventType6
+        | EventType7
+        | EventType8
+    ]
 ]:
     """Returns the events of an execution after `after_seq`, in order (the WebSocket's replay).
 
@@ -257,7 +346,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6]]
+        Response[ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6 | EventType7 | EventType8]]
     """
 
     kwargs = _get_kwargs(
@@ -277,7 +366,21 @@ async def asyncio(
     client: AuthenticatedClient,
     after_seq: int | Unset = UNSET,
     limit: int | Unset = UNSET,
-) -> ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6] | None:
+) -> (
+    ErrorBody
+    | list[
+        EventType0
+        | EventType1
+        | EventType2
+        | EventType3
+        | EventType4
+        | EventType5
+        | EventType6
+        | EventType7
+        | EventType8
+    ]
+    | None
+):
     """Returns the events of an execution after `after_seq`, in order (the WebSocket's replay).
 
     Args:
@@ -290,7 +393,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6]
+        ErrorBody | list[EventType0 | EventType1 | EventType2 | EventType3 | EventType4 | EventType5 | EventType6 | EventType7 | EventType8]
     """
 
     return (

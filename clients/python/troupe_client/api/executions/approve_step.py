@@ -1,0 +1,246 @@
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+
+from ... import errors
+from ...client import AuthenticatedClient, Client
+from ...models.approval_view import ApprovalView
+from ...models.decide_request import DecideRequest
+from ...models.error_body import ErrorBody
+from ...types import Response
+
+
+def _get_kwargs(
+    id: UUID,
+    key: str,
+    *,
+    body: DecideRequest,
+) -> dict[str, Any]:
+    headers: dict[str, Any] = {}
+
+    _kwargs: dict[str, Any] = {
+        "method": "post",
+        "url": "/api/v1/executions/{id}/steps/{key}/approve".format(
+            id=quote(str(id), safe=""),
+            key=quote(str(key), safe=""),
+        ),
+    }
+
+    _kwargs["json"] = body.to_dict()
+
+    headers["Content-Type"] = "application/json"
+
+    _kwargs["headers"] = headers
+    return _kwargs
+
+
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> ApprovalView | ErrorBody | None:
+    if response.status_code == 200:
+        response_200 = ApprovalView.from_dict(response.json())
+
+        return response_200
+
+    if response.status_code == 400:
+        response_400 = ErrorBody.from_dict(response.json())
+
+        return response_400
+
+    if response.status_code == 401:
+        response_401 = ErrorBody.from_dict(response.json())
+
+        return response_401
+
+    if response.status_code == 403:
+        response_403 = ErrorBody.from_dict(response.json())
+
+        return response_403
+
+    if response.status_code == 404:
+        response_404 = ErrorBody.from_dict(response.json())
+
+        return response_404
+
+    if response.status_code == 409:
+        response_409 = ErrorBody.from_dict(response.json())
+
+        return response_409
+
+    if response.status_code == 413:
+        response_413 = ErrorBody.from_dict(response.json())
+
+        return response_413
+
+    if response.status_code == 415:
+        response_415 = ErrorBody.from_dict(response.json())
+
+        return response_415
+
+    if response.status_code == 429:
+        response_429 = ErrorBody.from_dict(response.json())
+
+        return response_429
+
+    if response.status_code == 500:
+        response_500 = ErrorBody.from_dict(response.json())
+
+        return response_500
+
+    if response.status_code == 503:
+        response_503 = ErrorBody.from_dict(response.json())
+
+        return response_503
+
+    if client.raise_on_unexpected_status:
+        raise errors.UnexpectedStatus(response.status_code, response.content)
+    else:
+        return None
+
+
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[ApprovalView | ErrorBody]:
+    return Response(
+        status_code=HTTPStatus(response.status_code),
+        content=response.content,
+        headers=response.headers,
+        parsed=_parse_response(client=client, response=response),
+    )
+
+
+def sync_detailed(
+    id: UUID,
+    key: str,
+    *,
+    client: AuthenticatedClient,
+    body: DecideRequest,
+) -> Response[ApprovalView | ErrorBody]:
+    """Approves the approval step `key` is waiting for: the step completes and the execution goes
+    on (on whichever node takes it up).
+
+    Args:
+        id (UUID):
+        key (str):
+        body (DecideRequest): A decision's optional comment.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ApprovalView | ErrorBody]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        key=key,
+        body=body,
+    )
+
+    response = client.get_httpx_client().request(
+        **kwargs,
+    )
+
+    return _build_response(client=client, response=response)
+
+
+def sync(
+    id: UUID,
+    key: str,
+    *,
+    client: AuthenticatedClient,
+    body: DecideRequest,
+) -> ApprovalView | ErrorBody | None:
+    """Approves the approval step `key` is waiting for: the step completes and the execution goes
+    on (on whichever node takes it up).
+
+    Args:
+        id (UUID):
+        key (str):
+        body (DecideRequest): A decision's optional comment.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ApprovalView | ErrorBody
+    """
+
+    return sync_detailed(
+        id=id,
+        key=key,
+        client=client,
+        body=body,
+    ).parsed
+
+
+async def asyncio_detailed(
+    id: UUID,
+    key: str,
+    *,
+    client: AuthenticatedClient,
+    body: DecideRequest,
+) -> Response[ApprovalView | ErrorBody]:
+    """Approves the approval step `key` is waiting for: the step completes and the execution goes
+    on (on whichever node takes it up).
+
+    Args:
+        id (UUID):
+        key (str):
+        body (DecideRequest): A decision's optional comment.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        Response[ApprovalView | ErrorBody]
+    """
+
+    kwargs = _get_kwargs(
+        id=id,
+        key=key,
+        body=body,
+    )
+
+    response = await client.get_async_httpx_client().request(**kwargs)
+
+    return _build_response(client=client, response=response)
+
+
+async def asyncio(
+    id: UUID,
+    key: str,
+    *,
+    client: AuthenticatedClient,
+    body: DecideRequest,
+) -> ApprovalView | ErrorBody | None:
+    """Approves the approval step `key` is waiting for: the step completes and the execution goes
+    on (on whichever node takes it up).
+
+    Args:
+        id (UUID):
+        key (str):
+        body (DecideRequest): A decision's optional comment.
+
+    Raises:
+        errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
+        httpx.TimeoutException: If the request takes longer than Client.timeout.
+
+    Returns:
+        ApprovalView | ErrorBody
+    """
+
+    return (
+        await asyncio_detailed(
+            id=id,
+            key=key,
+            client=client,
+            body=body,
+        )
+    ).parsed

@@ -1,0 +1,10 @@
+from enum import StrEnum
+
+
+class DecisionName(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    TIMED_OUT = "timed_out"
+
+    def __str__(self) -> str:
+        return str(self.value)
