@@ -163,4 +163,7 @@ pub enum BenchCommand {
     Plugins(crate::bench::plugins::PluginBenchArgs),
     /// Measures several nodes sharing PostgreSQL: throughput, cross-node events, takeover.
     Cluster(crate::bench::cluster::ClusterBenchArgs),
+    /// Measures the web console in headless Chromium: first render of the executions list and
+    /// of a large execution.
+    Console(crate::bench::console::ConsoleBenchArgs),
 }

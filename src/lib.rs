@@ -16,6 +16,7 @@ pub mod jobs;
 mod progress;
 pub mod retention;
 pub mod system;
+pub mod webdriver;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

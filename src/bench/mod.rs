@@ -2,6 +2,7 @@
 //! its figures and the parameters that produced them (docs/benchmarks.md records them).
 
 pub mod cluster;
+pub mod console;
 pub mod http;
 pub mod memory;
 pub mod pipeline;

@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Http(args)) => crate::bench::http::http(args),
         Command::Bench(BenchCommand::Memory(args)) => crate::bench::memory::memory(args),
         Command::Bench(BenchCommand::Plugins(args)) => crate::bench::plugins::plugins(args),
+        Command::Bench(BenchCommand::Console(args)) => crate::bench::console::console(args),
         Command::Bench(BenchCommand::Cluster(args)) => {
             crate::bench::cluster::cluster(args, cli.settings.database_url.as_deref())
         }

@@ -345,6 +345,27 @@ pub fn pipeline() -> PipelineDef {
         max_dynamic_steps: Some(MAX_PLANNED_SOURCES as u32 + 2),
         max_recoveries: Some(1),
         budget: None,
+        input_schema: Some(json!({
+            "type": "object",
+            "required": ["question", "sources"],
+            "properties": {
+                "question": {"type": "string", "title": "Question", "minLength": 1, "maxLength": 2000},
+                "sources": {
+                    "type": "array", "title": "Sources", "minItems": 1, "maxItems": MAX_PLANNED_SOURCES,
+                    "items": {
+                        "type": "object", "required": ["kind"],
+                        "properties": {
+                            "kind": {"title": "Kind", "enum": ["pdf", "web", "code", "youtube"]},
+                            "file": {"type": "string", "title": "Uploaded PDF", "x-troupe-upload": true},
+                            "url": {"type": "string", "title": "URL"},
+                            "path": {"type": "string", "title": "Server path"},
+                            "video_id": {"type": "string", "title": "YouTube video id"},
+                            "max_pages": {"type": "integer", "title": "Most pages", "minimum": 1, "maximum": 50}
+                        }
+                    }
+                }
+            }
+        })),
         steps: vec![plan, step("recovery".into(), "recovery", Vec::new(), None)],
     }
 }

@@ -420,6 +420,16 @@ pub fn pipeline() -> PipelineDef {
         max_dynamic_steps: None,
         max_recoveries: Some(1),
         budget: None,
+        input_schema: Some(serde_json::json!({
+            "type": "object",
+            "required": ["idea"],
+            "properties": {
+                "idea": {"type": "string", "title": "Idea", "description": "What to build, in a sentence or two",
+                         "minLength": 1, "maxLength": 4000, "x-troupe-multiline": true},
+                "approve_architecture": {"type": "boolean", "title": "Approve the architecture before it is built on",
+                                         "default": false}
+            }
+        })),
         steps,
     }
 }

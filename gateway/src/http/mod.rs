@@ -6,6 +6,7 @@
 
 pub mod asyncapi;
 mod bundle;
+pub mod console;
 mod error;
 pub mod extract;
 mod health;

@@ -176,9 +176,14 @@ pub struct ExecutionView {
     pub updated_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// LLM use (on the execution detail only).
+    /// LLM use: totals in lists, with each call on the execution detail.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageView>,
+    /// The pinned pipeline definition, steps appended at run time included (on the execution
+    /// detail only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub definition: Option<Value>,
 }
 
 /// Tokens and cost of LLM calls.
@@ -254,6 +259,7 @@ impl From<&ExecutionRecord> for ExecutionView {
             started_at: record.started_at,
             finished_at: record.finished_at,
             usage: None,
+            definition: None,
         }
     }
 }

@@ -108,6 +108,9 @@ impl Executions {
         if def.budget.is_none() {
             def.budget = requester.budget.clone().or_else(|| self.default_budget.clone());
         }
+        if let Some(schema) = &def.input_schema {
+            check_input(schema, &request.input)?;
+        }
         let pipeline = self.runtime.validate(def)?;
         // One create per (user, key) at a time on this node, so two concurrent repeats cannot
         // both miss the first one's row.
@@ -137,4 +140,26 @@ impl Executions {
         let record = store.get_execution(id).await?.ok_or_else(|| ServiceError::NotFound("execution".into()))?;
         Ok(Created { record, created })
     }
+}
+
+/// Checks an input against its pipeline's `input_schema`; every problem names its field under
+/// `input`.
+fn check_input(schema: &serde_json::Value, input: &serde_json::Value) -> Result<(), ServiceError> {
+    let validator = jsonschema::validator_for(schema).map_err(|error| {
+        ServiceError::InvalidFields(vec![(
+            "pipeline.input_schema".into(),
+            format!("not a usable JSON Schema: {error}"),
+        )])
+    })?;
+    let problems: Vec<(String, String)> = validator
+        .iter_errors(input)
+        .take(20)
+        .map(|error| {
+            let pointer = error.instance_path().to_string();
+            let field = pointer.trim_start_matches('/').replace('/', ".");
+            let field = if field.is_empty() { "input".to_owned() } else { format!("input.{field}") };
+            (field, error.to_string())
+        })
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(ServiceError::InvalidFields(problems)) }
 }

@@ -44,6 +44,10 @@ pub struct PipelineDef {
     /// Caps on LLM use per execution; crossing one stops the execution with `budget_exceeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetDef>,
+    /// A JSON Schema (draft 2020-12) the execution's input must satisfy: a request whose input
+    /// does not is refused naming the field, and the web console builds its form from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
     /// The steps; order does not matter, `depends_on` decides it.
     pub steps: Vec<StepDef>,
 }

@@ -258,6 +258,13 @@ impl PipelineDef {
         if self.steps.is_empty() {
             issue(None, "steps", "a pipeline needs at least one step".into());
         }
+        if let Some(schema) = &self.input_schema {
+            if !schema.is_object() {
+                issue(None, "input_schema", "must be a JSON Schema object".into());
+            } else if let Some(problem) = json_limits(schema, MAX_SCHEMA_BYTES) {
+                issue(None, "input_schema", problem);
+            }
+        }
         if self.steps.len() > MAX_STEPS {
             issue(None, "steps", format!("a pipeline may have at most {MAX_STEPS} steps, got {}", self.steps.len()));
             // Checking thousands of steps one by one would only repeat the problem.

@@ -67,6 +67,8 @@ mod memories;
 mod memory_service;
 // The research track's store on SQLite and PostgreSQL.
 mod research_store;
+// The web console in a headless Chromium.
+mod browser;
 // Approval steps under a killed and restarted server.
 mod approvals;
 // The generated Python client against a live server.

@@ -14,17 +14,25 @@ use troupe_runtime::{Runtime, RuntimeConfig, SubmitRequest};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// An in-memory runtime with the built-in agents on the offline provider, workspaces in `dir`.
+async fn offline(dir: &std::path::Path) -> (Arc<dyn ExecutionStore>, Runtime) {
+    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
+    let config = AgentsConfig { workspaces: dir.to_path_buf(), ..AgentsConfig::default() };
+    let builder = Runtime::builder().store(Arc::clone(&store)).config(RuntimeConfig::default());
+    (store, troupe_agents::register_builtins_with(builder, config).start().await.unwrap())
+}
+
+async fn submit_software(runtime: &Runtime, input: serde_json::Value) -> troupe_runtime::ids::ExecutionId {
+    let def = troupe_agents::builtin_pipelines().into_iter().find(|def| def.name == "software").unwrap();
+    let pipeline = runtime.validate(def).unwrap();
+    runtime.submit(SubmitRequest::new(pipeline, input)).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_software_pipeline_builds_and_tests_a_project_offline() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
-    let config = AgentsConfig { workspaces: dir.path().to_path_buf(), ..AgentsConfig::default() };
-    let builder = Runtime::builder().store(Arc::clone(&store)).config(RuntimeConfig::default());
-    let runtime = troupe_agents::register_builtins_with(builder, config).start().await.unwrap();
-    let def = troupe_agents::builtin_pipelines().into_iter().find(|def| def.name == "software").unwrap();
-    let pipeline = runtime.validate(def).unwrap();
-    let input = json!({"idea": "a recipe box for a family kitchen"});
-    let id = runtime.submit(SubmitRequest::new(pipeline, input)).await.unwrap();
+    let (store, runtime) = offline(dir.path()).await;
+    let id = submit_software(&runtime, json!({"idea": "a recipe box for a family kitchen"})).await;
     let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
 
     let steps = store.list_steps(id).await.unwrap();
@@ -83,14 +91,9 @@ async fn asked_to_the_software_pipeline_waits_for_its_architecture_to_be_approve
     use troupe_agents::software::APPROVE_ARCHITECTURE;
     use troupe_runtime::pipeline::approval::Decision;
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn ExecutionStore> = Arc::new(InMemoryStore::default());
-    let config = AgentsConfig { workspaces: dir.path().to_path_buf(), ..AgentsConfig::default() };
-    let builder = Runtime::builder().store(Arc::clone(&store)).config(RuntimeConfig::default());
-    let runtime = troupe_agents::register_builtins_with(builder, config).start().await.unwrap();
-    let def = troupe_agents::builtin_pipelines().into_iter().find(|def| def.name == "software").unwrap();
-    let pipeline = runtime.validate(def).unwrap();
+    let (store, runtime) = offline(dir.path()).await;
     let input = json!({"idea": "a recipe box for a family kitchen", "approve_architecture": true});
-    let id = runtime.submit(SubmitRequest::new(pipeline, input)).await.unwrap();
+    let id = submit_software(&runtime, input).await;
     let store_ref = &store;
     crate::poll(DEADLINE, "the execution waits for the architecture's approval", || async move {
         let record = store_ref.get_execution(id).await.unwrap().unwrap();

@@ -38,6 +38,7 @@ from .execution_page import ExecutionPage
 from .execution_status import ExecutionStatus
 from .execution_status_name import ExecutionStatusName
 from .execution_view import ExecutionView
+from .execution_view_definition_type_0 import ExecutionViewDefinitionType0
 from .experiment_patch import ExperimentPatch
 from .experiment_request import ExperimentRequest
 from .experiment_status_name import ExperimentStatusName
@@ -137,6 +138,7 @@ __all__ = (
     "ExecutionStatus",
     "ExecutionStatusName",
     "ExecutionView",
+    "ExecutionViewDefinitionType0",
     "ExperimentPatch",
     "ExperimentRequest",
     "ExperimentStatusName",

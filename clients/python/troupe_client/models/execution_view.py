@@ -13,6 +13,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.error_info import ErrorInfo
+    from ..models.execution_view_definition_type_0 import ExecutionViewDefinitionType0
     from ..models.usage_view import UsageView
 
 
@@ -32,6 +33,9 @@ class ExecutionView:
         pipeline_hash (str):
         status (ExecutionStatusName): An execution's status.
         updated_at (datetime.datetime):
+        definition (ExecutionViewDefinitionType0 | None | Unset): The pinned pipeline definition, steps appended at run
+            time included (on the execution
+            detail only).
         error (ErrorInfo | None | Unset):
         finished_at (datetime.datetime | None | Unset):
         idempotency_key (None | str | Unset):
@@ -48,6 +52,7 @@ class ExecutionView:
     pipeline_hash: str
     status: ExecutionStatusName
     updated_at: datetime.datetime
+    definition: ExecutionViewDefinitionType0 | None | Unset = UNSET
     error: ErrorInfo | None | Unset = UNSET
     finished_at: datetime.datetime | None | Unset = UNSET
     idempotency_key: None | str | Unset = UNSET
@@ -58,6 +63,7 @@ class ExecutionView:
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.error_info import ErrorInfo  # noqa: PLC0415
+        from ..models.execution_view_definition_type_0 import ExecutionViewDefinitionType0  # noqa: PLC0415
         from ..models.usage_view import UsageView  # noqa: PLC0415
 
         created_at = self.created_at.isoformat()
@@ -75,6 +81,14 @@ class ExecutionView:
         status = self.status.value
 
         updated_at = self.updated_at.isoformat()
+
+        definition: dict[str, Any] | None | Unset
+        if isinstance(self.definition, Unset):
+            definition = UNSET
+        elif isinstance(self.definition, ExecutionViewDefinitionType0):
+            definition = self.definition.to_dict()
+        else:
+            definition = self.definition
 
         error: dict[str, Any] | None | Unset
         if isinstance(self.error, Unset):
@@ -136,6 +150,8 @@ class ExecutionView:
                 "updated_at": updated_at,
             }
         )
+        if definition is not UNSET:
+            field_dict["definition"] = definition
         if error is not UNSET:
             field_dict["error"] = error
         if finished_at is not UNSET:
@@ -154,6 +170,7 @@ class ExecutionView:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.error_info import ErrorInfo  # noqa: PLC0415
+        from ..models.execution_view_definition_type_0 import ExecutionViewDefinitionType0  # noqa: PLC0415
         from ..models.usage_view import UsageView  # noqa: PLC0415
 
         d = dict(src_dict)
@@ -172,6 +189,23 @@ class ExecutionView:
         status = ExecutionStatusName(d.pop("status"))
 
         updated_at = datetime.datetime.fromisoformat(d.pop("updated_at"))
+
+        def _parse_definition(data: object) -> ExecutionViewDefinitionType0 | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, dict):
+                    raise TypeError()
+                definition_type_0 = ExecutionViewDefinitionType0.from_dict(data)
+
+                return definition_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(ExecutionViewDefinitionType0 | None | Unset, data)
+
+        definition = _parse_definition(d.pop("definition", UNSET))
 
         def _parse_error(data: object) -> ErrorInfo | None | Unset:
             if data is None:
@@ -276,6 +310,7 @@ class ExecutionView:
             pipeline_hash=pipeline_hash,
             status=status,
             updated_at=updated_at,
+            definition=definition,
             error=error,
             finished_at=finished_at,
             idempotency_key=idempotency_key,

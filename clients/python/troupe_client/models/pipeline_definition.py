@@ -30,6 +30,9 @@ class PipelineDefinition:
             (default 2).
         budget (BudgetDef | None | Unset): Caps on LLM use per execution; crossing one stops the execution with
             `budget_exceeded`.
+        input_schema (Any | Unset): A JSON Schema (draft 2020-12) the execution's input must satisfy: a request whose
+            input
+            does not is refused naming the field, and the web console builds its form from it.
     """
 
     name: str
@@ -39,6 +42,7 @@ class PipelineDefinition:
     max_dynamic_steps: int | None | Unset = UNSET
     max_recoveries: int | None | Unset = UNSET
     budget: BudgetDef | None | Unset = UNSET
+    input_schema: Any | Unset = UNSET
 
     def to_dict(self) -> dict[str, Any]:
         from ..models.budget_def import BudgetDef  # noqa: PLC0415
@@ -82,6 +86,8 @@ class PipelineDefinition:
         else:
             budget = self.budget
 
+        input_schema = self.input_schema
+
         field_dict: dict[str, Any] = {}
 
         field_dict.update(
@@ -100,6 +106,8 @@ class PipelineDefinition:
             field_dict["max_recoveries"] = max_recoveries
         if budget is not UNSET:
             field_dict["budget"] = budget
+        if input_schema is not UNSET:
+            field_dict["input_schema"] = input_schema
 
         return field_dict
 
@@ -171,6 +179,8 @@ class PipelineDefinition:
 
         budget = _parse_budget(d.pop("budget", UNSET))
 
+        input_schema = d.pop("input_schema", UNSET)
+
         pipeline_definition = cls(
             name=name,
             steps=steps,
@@ -179,6 +189,7 @@ class PipelineDefinition:
             max_dynamic_steps=max_dynamic_steps,
             max_recoveries=max_recoveries,
             budget=budget,
+            input_schema=input_schema,
         )
 
         return pipeline_definition

@@ -33,6 +33,7 @@ use super::routes::{
         (name = "pipelines", description = "Pipeline definitions"),
         (name = "executions", description = "Runs of pipelines"),
         (name = "files", description = "Files users upload (research sources)"),
+        (name = "console", description = "The web console (a static page that uses this API)"),
         (name = "agents", description = "Agent kinds and their health"),
         (name = "cluster", description = "The nodes sharing this store"),
         (name = "memories", description = "A user's memories: stored encrypted, searched by meaning"),
@@ -98,6 +99,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(research::create_release, research::list_releases))
         .routes(routes!(research::list_flags))
         .routes(routes!(research::put_flag))
+        .routes(routes!(super::console::index))
+        .routes(routes!(super::console::asset))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))

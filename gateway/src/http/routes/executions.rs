@@ -164,7 +164,8 @@ async fn check_files(state: &AppState, caller: &Caller, input: &Value) -> Result
     Ok(())
 }
 
-/// Lists the caller's executions, newest first (an admin sees everyone's).
+/// Lists the caller's executions, newest first (an admin sees everyone's), each with its LLM
+/// use in all.
 #[utoipa::path(get, path = "/api/v1/executions", tag = "executions", params(ListQuery),
     responses((status = 200, body = ExecutionPage), (status = 400, body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_executions(
@@ -194,7 +195,19 @@ pub async fn list_executions(
     } else {
         None
     };
-    Ok(Json(ExecutionPage { items: records.iter().map(ExecutionView::from).collect(), next_cursor }))
+    // Each row's LLM use in all (a page is at most 200 rows; their ledgers are read at once).
+    let store = state.runtime.store();
+    let usages = futures::future::try_join_all(records.iter().map(|record| store.execution_usage(record.id))).await?;
+    let items = records
+        .iter()
+        .zip(usages)
+        .map(|(record, rows)| {
+            let mut view = ExecutionView::from(record);
+            view.usage = Some(UsageView::total(rows.iter().map(|row| row.usage).sum()));
+            view
+        })
+        .collect();
+    Ok(Json(ExecutionPage { items, next_cursor }))
 }
 
 /// Returns an execution.
@@ -209,6 +222,7 @@ pub async fn get_execution(
     let rows = state.runtime.store().execution_usage(record.id).await?;
     let mut view = ExecutionView::from(&record);
     view.usage = Some(UsageView::of(&rows));
+    view.definition = serde_json::to_value(&record.pipeline).ok();
     Ok(Json(view))
 }
 

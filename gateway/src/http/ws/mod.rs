@@ -78,17 +78,43 @@ impl EventFrames {
 /// (the protocol: `/api/docs/asyncapi.json`).
 #[utoipa::path(get, path = "/api/v1/ws", tag = "operations",
     responses((status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, body = crate::http::ErrorBody, description = "Not a WebSocket upgrade (`websocket_required`)")))]
+        (status = 400, body = crate::http::ErrorBody, description = "Not a WebSocket upgrade (`websocket_required`)"),
+        (status = 403, body = crate::http::ErrorBody, description = "A browser page of another origin (`forbidden`)")))]
 pub async fn upgrade(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if !origin_allowed(&headers, &state.settings.cors_origins) {
+        return ApiError::new(ErrorCode::Forbidden, "WebSockets are open to pages of this origin only").into_response();
+    }
     match upgrade {
         Ok(upgrade) => {
             upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, socket)).into_response()
         }
         Err(rejection) => ApiError::new(ErrorCode::WebsocketRequired, rejection.body_text()).into_response(),
     }
+}
+
+/// Whether a WebSocket upgrade may proceed: a browser sends the page's `Origin`, which must be
+/// this server's own (its `Host`) or one `TROUPE_CORS_ORIGINS` allows; programs send none.
+/// (Browsers let any page open a WebSocket to any server, so this is what stops another site
+/// from using a visitor's network position or session.)
+fn origin_allowed(headers: &axum::http::HeaderMap, allowed: &[String]) -> bool {
+    use axum::http::header::{HOST, ORIGIN};
+    let Some(origin) = headers.get(ORIGIN) else { return true };
+    let Ok(origin) = origin.to_str() else { return false };
+    if allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let host = headers.get(HOST).and_then(|host| host.to_str().ok()).unwrap_or_default();
+    let Ok(url) = url::Url::parse(origin) else { return false };
+    let origin_host = match (url.host_str(), url.port()) {
+        (Some(name), Some(port)) => format!("{name}:{port}"),
+        (Some(name), None) => name.to_owned(),
+        _ => return false,
+    };
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
 fn close(code: u16, reason: &'static str) -> Message {

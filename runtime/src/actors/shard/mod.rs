@@ -899,6 +899,7 @@ fn placeholder_pipeline(record: &ExecutionRecord) -> ValidatedPipeline {
             max_dynamic_steps: None,
             max_recoveries: None,
             budget: None,
+            input_schema: None,
             steps: vec![crate::pipeline::StepDef::new("unknown", "unknown")],
         }
         .validate(&Anything)

@@ -244,6 +244,8 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "GET /api/v1/flags",
         "PUT /api/v1/flags/{name}",
         "GET /api/v1/ws",
+        "GET /",
+        "GET /console/{file}",
         "GET /api/docs",
         "GET /api/docs/openapi.json",
         "GET /api/docs/asyncapi.json",
