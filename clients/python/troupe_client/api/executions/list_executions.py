@@ -118,7 +118,8 @@ def sync_detailed(
     cursor: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> Response[ErrorBody | ExecutionPage]:
-    """Lists the caller's executions, newest first (an admin sees everyone's).
+    """Lists the caller's executions, newest first (an admin sees everyone's), each with its LLM
+    use in all.
 
     Args:
         status (ListExecutionsStatus | Unset): An execution's status.
@@ -159,7 +160,8 @@ def sync(
     cursor: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> ErrorBody | ExecutionPage | None:
-    """Lists the caller's executions, newest first (an admin sees everyone's).
+    """Lists the caller's executions, newest first (an admin sees everyone's), each with its LLM
+    use in all.
 
     Args:
         status (ListExecutionsStatus | Unset): An execution's status.
@@ -195,7 +197,8 @@ async def asyncio_detailed(
     cursor: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> Response[ErrorBody | ExecutionPage]:
-    """Lists the caller's executions, newest first (an admin sees everyone's).
+    """Lists the caller's executions, newest first (an admin sees everyone's), each with its LLM
+    use in all.
 
     Args:
         status (ListExecutionsStatus | Unset): An execution's status.
@@ -234,7 +237,8 @@ async def asyncio(
     cursor: UUID | Unset = UNSET,
     limit: int | Unset = UNSET,
 ) -> ErrorBody | ExecutionPage | None:
-    """Lists the caller's executions, newest first (an admin sees everyone's).
+    """Lists the caller's executions, newest first (an admin sees everyone's), each with its LLM
+    use in all.
 
     Args:
         status (ListExecutionsStatus | Unset): An execution's status.
