@@ -55,19 +55,12 @@ impl Browser {
             base: format!("http://127.0.0.1:{port}"),
             _profile: profile,
         };
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        let mut every = tokio::time::interval(Duration::from_millis(50));
-        loop {
-            every.tick().await;
-            if let Ok(response) = browser.http.get(format!("{}/status", browser.base)).send().await
-                && response.status().is_success()
-            {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("ChromeDriver did not answer within 20 s");
-            }
-        }
+        let status = format!("{}/status", browser.base);
+        let ready = || async {
+            let answer = browser.http.get(&status).send().await;
+            anyhow::Ok(answer.is_ok_and(|response| response.status().is_success()).then_some(()))
+        };
+        poll(Duration::from_secs(20), ready).await?.context("ChromeDriver did not answer within 20 s")?;
         let args = vec![
             "--headless=new".to_owned(),
             // As root (CI) Chromium refuses to start without this; the page is our own.
@@ -125,34 +118,20 @@ impl Browser {
 
     /// Waits until `selector` matches an element; fails past `deadline`.
     pub async fn wait_for(&self, selector: &str, deadline: Duration) -> anyhow::Result<Element> {
-        let until = tokio::time::Instant::now() + deadline;
-        let mut every = tokio::time::interval(Duration::from_millis(50));
-        loop {
-            every.tick().await;
-            if let Some(element) = self.find(selector).await? {
-                return Ok(element);
-            }
-            if tokio::time::Instant::now() > until {
-                bail!("nothing matched `{selector}` within {deadline:?}");
-            }
-        }
+        poll(deadline, || self.find(selector))
+            .await?
+            .with_context(|| format!("nothing matched `{selector}` within {deadline:?}"))
     }
 
     /// Waits until `script` (an expression) is truthy in the page; fails past `deadline`.
     pub async fn wait_until(&self, expression: &str, deadline: Duration) -> anyhow::Result<Value> {
-        let until = tokio::time::Instant::now() + deadline;
-        let mut every = tokio::time::interval(Duration::from_millis(50));
         let script = format!("return ({expression});");
-        loop {
-            every.tick().await;
+        let truthy = || async {
             let value = self.execute(&script, Vec::new()).await?;
-            if !(value.is_null() || value == json!(false) || value == json!("") || value == json!(0)) {
-                return Ok(value);
-            }
-            if tokio::time::Instant::now() > until {
-                bail!("`{expression}` was not true within {deadline:?} (last: {value})");
-            }
-        }
+            let falsy = value.is_null() || value == json!(false) || value == json!("") || value == json!(0);
+            anyhow::Ok((!falsy).then_some(value))
+        };
+        poll(deadline, truthy).await?.with_context(|| format!("`{expression}` was not true within {deadline:?}"))
     }
 
     /// Clicks an element.
@@ -190,6 +169,25 @@ impl Browser {
         let _ = self.command("DELETE", "", None).await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// Asks `check` every 50 ms until it answers `Some` or `deadline` passes (then `None`).
+async fn poll<T, F, Fut>(deadline: Duration, mut check: F) -> anyhow::Result<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    let mut every = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        every.tick().await;
+        if let Some(found) = check().await? {
+            return Ok(Some(found));
+        }
+        if tokio::time::Instant::now() > until {
+            return Ok(None);
+        }
     }
 }
 

@@ -67,9 +67,6 @@ pub trait FileStore: Send + Sync + 'static {
 
     /// Deletes an owner's file; returns whether it existed.
     async fn delete_file(&self, owner: UserId, id: Uuid) -> Result<bool, StoreError>;
-
-    /// Returns the bytes an owner's files take.
-    async fn files_usage(&self, owner: UserId) -> Result<u64, StoreError>;
 }
 
 /// Decides what `content` is from its bytes; `name`'s extension only chooses among text types

@@ -117,17 +117,6 @@ macro_rules! sql_files {
                         .map_err(db_error)?;
                     Ok(result.rows_affected() > 0)
                 }
-
-                async fn files_usage(&self, owner: UserId) -> Result<u64, StoreError> {
-                    let used: i64 = sqlx::query_scalar(
-                        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM files WHERE owner_id = $1",
-                    )
-                    .bind(owner.0)
-                    .fetch_one(&self.reader)
-                    .await
-                    .map_err(db_error)?;
-                    Ok(used.max(0) as u64)
-                }
             }
         }
     };

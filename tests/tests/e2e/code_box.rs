@@ -3,7 +3,7 @@
 //! to feed the box or reach demo agents, and conditions written to hurt the orchestrator.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use troupe_agents::sandbox::SandboxPolicy;
@@ -44,15 +44,10 @@ fn processes_with(marker: &str) -> Vec<String> {
 }
 
 async fn assert_none_left(marker: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = processes_with(marker);
-        if left.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes outlived their box: {left:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::poll(Duration::from_secs(10), "no process outlives its box", || async {
+        processes_with(marker).is_empty().then_some(())
+    })
+    .await;
 }
 
 /// A client of a `troupe serve` process, signed in as its first user.
@@ -101,16 +96,12 @@ impl Client {
     }
 
     async fn wait_terminal(&self, id: &str) -> Value {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
+        crate::poll(DEADLINE, "the execution finishes", || async {
             let (_, body) = self.get(&format!("/api/v1/executions/{id}")).await;
             let execution: Value = serde_json::from_str(&body).unwrap();
-            if ["completed", "failed", "cancelled"].contains(&execution["status"].as_str().unwrap_or_default()) {
-                return execution;
-            }
-            assert!(Instant::now() < deadline, "the execution did not finish: {execution}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            is_finished(&execution).then_some(execution)
+        })
+        .await
     }
 }
 
@@ -244,11 +235,10 @@ async fn a_server_killed_mid_build_leaves_no_process_behind() {
     let client = Client::sign_up(&server.addr).await;
     client.execute("software", json!({"idea": "a plant watering reminder"})).await;
     // Both the command and the daemon it started are running in the box.
-    let deadline = Instant::now() + DEADLINE;
-    while processes_with(&marker).len() < 2 {
-        assert!(Instant::now() < deadline, "the build never started");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::poll(DEADLINE, "the build and its daemon run", || async {
+        (processes_with(&marker).len() >= 2).then_some(())
+    })
+    .await;
     server.kill();
     assert_none_left(&marker).await;
 }
@@ -311,15 +301,16 @@ async fn an_ordinary_user_cannot_reach_demo_agents_in_production_nor_choose_buil
 }
 
 async fn wait(api: &Api, token: &str, id: &str) -> (u16, Value) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
+    crate::poll(DEADLINE, "the execution finishes", || async {
         let (status, execution) = api.get(&format!("/api/v1/executions/{id}"), token).await;
-        if ["completed", "failed", "cancelled"].contains(&execution["status"].as_str().unwrap_or_default()) {
-            return (status, execution);
-        }
-        assert!(Instant::now() < deadline, "the execution did not finish: {execution}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        is_finished(&execution).then_some((status, execution))
+    })
+    .await
+}
+
+/// Whether an execution (as the API shows it) reached a terminal status.
+fn is_finished(execution: &Value) -> bool {
+    ["completed", "failed", "cancelled"].contains(&execution["status"].as_str().unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

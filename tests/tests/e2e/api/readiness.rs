@@ -64,13 +64,9 @@ async fn readiness(api: &Api) -> u16 {
 /// Polls `/readyz` until it answers `expected`; returns how long that took.
 async fn until(api: &Api, expected: u16) -> Duration {
     let started = Instant::now();
-    loop {
-        if readiness(api).await == expected {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < Duration::from_secs(10), "/readyz never answered {expected}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = format!("/readyz answers {expected}");
+    crate::poll(Duration::from_secs(10), &what, || async { (readiness(api).await == expected).then_some(()) }).await;
+    started.elapsed()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
