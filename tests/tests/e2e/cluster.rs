@@ -36,7 +36,34 @@ struct Cluster {
     database: troupe_memory::scratch::ScratchDatabase,
     lease: Duration,
     env: Vec<(&'static str, String)>,
-    nodes: BTreeMap<String, Server>,
+    nodes: Nodes,
+}
+
+/// The cluster's running nodes by id; a failing test shows what each of them logged.
+#[derive(Default)]
+struct Nodes(BTreeMap<String, Server>);
+
+impl std::ops::Deref for Nodes {
+    type Target = BTreeMap<String, Server>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Nodes {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (id, server) in &self.0 {
+                eprintln!("--- node {id} logged:\n{}", server.log_tail(200));
+            }
+        }
+    }
 }
 
 impl Cluster {
@@ -56,7 +83,7 @@ impl Cluster {
             ("TROUPE_RATE_LIMIT_PER_IP", "100000".to_owned()),
             ("TROUPE_RATE_LIMIT_PER_USER", "100000".to_owned()),
         ];
-        Some(Self { dir: tempfile::tempdir().unwrap(), database, lease, env, nodes: BTreeMap::new() })
+        Some(Self { dir: tempfile::tempdir().unwrap(), database, lease, env, nodes: Nodes::default() })
     }
 
     fn data_dir(&self, node: &str) -> PathBuf {
@@ -110,7 +137,7 @@ impl Cluster {
     }
 
     async fn stop(mut self) {
-        for (_, mut server) in std::mem::take(&mut self.nodes) {
+        for (_, mut server) in std::mem::take(&mut self.nodes.0) {
             server.kill();
         }
         self.database.drop_database().await;
@@ -148,11 +175,26 @@ impl Client {
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
-    /// Starts an execution of `steps` sleep steps of `ms` each through node `addr`.
+    /// Starts an execution of `steps` sleep steps of `ms` each through node `addr`. Like any
+    /// careful client it sends an idempotency key and submits again after a 503 ("the
+    /// execution was not stored; submit it again": a node under load may answer so), which
+    /// starts the execution at most once.
     async fn submit(&self, addr: &str, steps: usize, ms: u64) -> ExecutionId {
-        let (status, body) = self.call("POST", addr, "/api/v1/executions", Some(execution(steps, ms)), None).await;
-        assert_eq!(status, 201, "{body}");
-        ExecutionId(body["id"].as_str().unwrap().parse().unwrap())
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut answers = Vec::new();
+        for _ in 0..5 {
+            let (status, body) =
+                self.call("POST", addr, "/api/v1/executions", Some(execution(steps, ms)), Some(&key)).await;
+            match status {
+                200 | 201 => return ExecutionId(body["id"].as_str().unwrap().parse().unwrap()),
+                503 => {
+                    eprintln!("{addr} refused a submission, submitting it again: {body}");
+                    answers.push(body);
+                }
+                _ => panic!("{status}: {body}"),
+            }
+        }
+        panic!("submitted five times, refused every time: {answers:?}")
     }
 }
 

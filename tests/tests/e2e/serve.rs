@@ -17,6 +17,8 @@ pub(crate) struct Server {
     child: Option<Child>,
     /// `host:port`.
     pub addr: String,
+    /// Where the server's log (standard error) goes: next to its data dir.
+    log: std::path::PathBuf,
 }
 
 impl Drop for Server {
@@ -44,6 +46,14 @@ impl Server {
             let _ = child.wait();
         }
     }
+
+    /// The last `lines` lines the server logged (warnings and errors unless `RUST_LOG` says
+    /// otherwise), for a failing test to show.
+    pub(crate) fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
 }
 
 /// Starts `troupe serve` on a free port of loopback.
@@ -53,11 +63,13 @@ pub(crate) fn serve(data_dir: &Path) -> Server {
 
 /// Starts `troupe serve` on a free port of loopback with these environment variables.
 pub(crate) fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+    let log = data_dir.with_extension("log");
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
     let mut child = troupe(data_dir)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log_file)
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
@@ -71,7 +83,7 @@ pub(crate) fn serve_with(data_dir: &Path, env: &[(&str, &str)]) -> Server {
         }
     });
     let addr = receiver.recv_timeout(Duration::from_secs(60)).expect("the server announced its address");
-    Server { child: Some(child), addr }
+    Server { child: Some(child), addr, log }
 }
 
 /// Sends one HTTP/1.1 request; returns the status, the headers (lowercased names) and the
@@ -192,7 +204,7 @@ fn a_fresh_production_server_is_set_up_with_its_one_time_token() {
             break addr.to_owned();
         }
     };
-    let server = Server { child: Some(child), addr };
+    let server = Server { child: Some(child), addr, log: logs.clone() };
     // The rest of what it printed at start.
     while let Ok(line) = receiver.recv_timeout(Duration::from_millis(500)) {
         printed.push(line);
