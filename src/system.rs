@@ -118,13 +118,33 @@ pub async fn open_plugins(config: &Config, stores: &Stores, secrets: &Secrets) -
 }
 
 /// Builds the account service.
-pub fn auth(config: &Config, stores: &Stores, secrets: &Secrets) -> Auth {
-    Auth::new(
+pub fn auth(config: &Config, stores: &Stores, secrets: &Secrets) -> anyhow::Result<Auth> {
+    let auth = Auth::new(
         Arc::clone(&stores.accounts),
         Passwords::new(config.hash_cost),
         Jwt::new(&secrets.jwt, config.access_token_ttl),
         REFRESH_TOKEN_TTL,
-    )
+    );
+    Ok(auth.with_mail(troupe_gateway::auth::mailed::AccountMail::new(mailer(config)?, config.mail.public_url.clone())))
+}
+
+/// Where account mail goes: the SMTP server; else, in development, the data dir's outbox;
+/// else nowhere (production without SMTP says so at start).
+fn mailer(config: &Config) -> anyhow::Result<troupe_gateway::mail::Mailer> {
+    use troupe_gateway::mail::Mailer;
+    let from = config.mail.from.as_deref().unwrap_or("troupe <troupe@localhost>");
+    Ok(match &config.mail.smtp_url {
+        Some(url) => Mailer::smtp(url, from)?,
+        None if config.environment == crate::config::Environment::Development => {
+            Mailer::outbox(&config.data_dir.join("outbox"), from)?
+        }
+        None => {
+            tracing::warn!(
+                "no TROUPE_SMTP_URL: this server sends no mail, so email verification and password reset are off"
+            );
+            Mailer::off()
+        }
+    })
 }
 
 /// The built-in agents' configuration.
@@ -211,7 +231,7 @@ impl System {
         for (name, error) in &report.failed {
             tracing::warn!(plugin = %name, %error, "a registered plugin did not load");
         }
-        let auth = auth(&config, &stores, &secrets);
+        let auth = auth(&config, &stores, &secrets)?;
         Ok(Self { config, runtime, auth, memories, plugins, code_box, stores, signals })
     }
 

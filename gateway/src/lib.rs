@@ -14,4 +14,5 @@
 
 pub mod auth;
 pub mod http;
+pub mod mail;
 pub mod services;

@@ -71,6 +71,8 @@ pub struct UserRecord {
     pub last_login_at: Option<DateTime<Utc>>,
     /// The budget of this user's executions that set none (else the server's default).
     pub budget: Option<crate::pipeline::BudgetDef>,
+    /// When the user proved they read mail at `email` (`None`: not yet).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -86,6 +88,46 @@ pub struct UserUpdate {
     pub last_login_at: Option<DateTime<Utc>>,
     /// Set (`Some(Some(..))`) or clear (`Some(None)`) the user's default budget.
     pub budget: Option<Option<crate::pipeline::BudgetDef>>,
+    /// Record that the email address was verified at this time.
+    pub email_verified_at: Option<DateTime<Utc>>,
+}
+
+/// What a mailed token lets its holder do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPurpose {
+    /// Prove that the account's email address reaches its owner.
+    Verify,
+    /// Choose a new password without the old one.
+    Reset,
+}
+
+impl TokenPurpose {
+    /// The purpose's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Verify => "verify",
+            TokenPurpose::Reset => "reset",
+        }
+    }
+}
+
+/// A single-use token sent by mail; the store keeps its SHA-256 only.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountToken {
+    /// The id.
+    pub id: Uuid,
+    /// The account it acts on.
+    pub user_id: UserId,
+    /// What it allows.
+    pub purpose: TokenPurpose,
+    /// SHA-256 of the token (hex).
+    pub token_hash: String,
+    /// The address it was sent to (a verification proves this address only).
+    pub email: String,
+    /// When it was issued.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// One refresh token of a login. Every refresh replaces the session with a new one of the same
@@ -266,4 +308,17 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Returns the newest audit records, newest first.
     async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Stores a mailed token.
+    async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError>;
+
+    /// Uses the token with this hash and purpose: returns it once if it is unused and not
+    /// expired at `now`, and `None` ever after (concurrent uses have one winner). Using a
+    /// token also spends the account's other tokens of the same purpose.
+    async fn use_account_token(
+        &self,
+        token_hash: &str,
+        purpose: TokenPurpose,
+        now: DateTime<Utc>,
+    ) -> Result<Option<AccountToken>, StoreError>;
 }

@@ -181,6 +181,12 @@ pub enum ErrorCode {
     UnsupportedFileType,
     /// The user's storage quota would be exceeded.
     QuotaExceeded,
+    /// A mailed code (verification, password reset) is unknown, used or expired.
+    InvalidToken,
+    /// The account's email address is not verified, and this server requires it.
+    EmailUnverified,
+    /// The server sends no mail, which this needs.
+    MailUnavailable,
     /// Something broke on the server (the cause is in its log).
     Internal,
 }
@@ -248,6 +254,9 @@ impl ErrorCode {
             AlreadyDecided => "already_decided",
             UnsupportedFileType => "unsupported_file_type",
             QuotaExceeded => "quota_exceeded",
+            InvalidToken => "invalid_token",
+            EmailUnverified => "email_unverified",
+            MailUnavailable => "mail_unavailable",
             Internal => "internal",
         }
     }

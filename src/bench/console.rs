@@ -44,7 +44,14 @@ pub fn console(args: &ConsoleBenchArgs) -> anyhow::Result<std::process::ExitCode
         let server = System::open(Config::for_tests(dir.path()), Mode::Serve).await?.serve().await?;
         let auth = &server.state.auth;
         let admin = auth
-            .create_user("bench@example.com", "bench-password-1", None, troupe_runtime::accounts::Role::Admin, false)
+            .create_user(
+                "bench@example.com",
+                "bench-password-1",
+                None,
+                troupe_runtime::accounts::Role::Admin,
+                false,
+                true,
+            )
             .await
             .context("cannot create the benchmark's user")?;
         let store = server.state.runtime.store();

@@ -79,9 +79,9 @@ pub async fn admin(config: Config, command: &AdminCommand) -> anyhow::Result<Exi
             troupe_gateway::services::accounts::check_credentials(email, &password)
                 .map_err(|error| anyhow::anyhow!(error.to_string()))?;
             let stores = system::open_stores(&config).await?;
-            let auth = system::auth(&config, &stores, &Secrets::load(&config)?);
+            let auth = system::auth(&config, &stores, &Secrets::load(&config)?)?;
             let user = auth
-                .create_user(email, &password, name.clone(), (*role).into(), true)
+                .create_user(email, &password, name.clone(), (*role).into(), true, true)
                 .await
                 .context("cannot create the user")?;
             println!("created {} ({}) with id {}", user.email, user.role.as_str(), user.id);

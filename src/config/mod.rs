@@ -195,6 +195,19 @@ pub struct Config {
     pub node_id: Option<String>,
     /// How long a node holds an execution without renewing it.
     pub lease_ttl: Duration,
+    /// Account mail.
+    pub mail: MailSettings,
+}
+
+/// Where account mail goes.
+#[derive(Clone, Debug, Default)]
+pub struct MailSettings {
+    /// The SMTP server (`None`: the outbox in development, no mail in production).
+    pub smtp_url: Option<String>,
+    /// The sender.
+    pub from: Option<String>,
+    /// The server's public address, for links in mail.
+    pub public_url: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -215,6 +228,7 @@ impl std::fmt::Debug for Config {
             .field("embedder", &self.embedder)
             .field("research_key", &given(&self.research_key))
             .field("retention", &self.retention)
+            .field("smtp_url", &self.mail.smtp_url.as_deref().map(troupe_memory::redact))
             .finish_non_exhaustive()
     }
 }
@@ -249,6 +263,7 @@ impl Config {
             retention: RetentionPolicy::default(),
             node_id: None,
             lease_ttl: LEASE_TTL,
+            mail: MailSettings::default(),
         }
     }
 
@@ -344,6 +359,11 @@ impl Config {
             vectors: memory::vectors(settings, &data_dir),
             embedder: memory::embedder(settings)?,
             research_key: settings.research_key.clone(),
+            mail: MailSettings {
+                smtp_url: settings.smtp_url.clone(),
+                from: settings.mail_from.clone(),
+                public_url: settings.public_url.clone(),
+            },
             plugins,
             retention: RetentionPolicy {
                 executions: settings.retention_executions,
@@ -444,6 +464,7 @@ fn http_settings(settings: &Settings, environment: Environment) -> anyhow::Resul
         default_budget: (max_tokens.is_some() || max_cost_usd.is_some())
             .then_some(troupe_runtime::pipeline::BudgetDef { max_tokens, max_cost_usd }),
         restrict_demo_agents: environment == Environment::Production,
+        require_verified_email: settings.require_verified_email.unwrap_or(false),
         ..defaults
     })
 }

@@ -43,6 +43,20 @@ pub struct Settings {
     /// Secret that signs access tokens (HS256); at least 32 bytes in production.
     #[arg(long, global = true, env = "TROUPE_JWT_SECRET", hide_env_values = true, help_heading = "Server")]
     pub jwt_secret: Option<String>,
+    /// The SMTP server of account mail (verification, password reset): `smtp://host:587` (with
+    /// `?tls=required` for STARTTLS), `smtps://user:password@host:465` (TLS from the start).
+    /// Without it, development writes mail to `<data dir>/outbox` and production sends none.
+    #[arg(long, global = true, env = "TROUPE_SMTP_URL", hide_env_values = true, help_heading = "Server")]
+    pub smtp_url: Option<String>,
+    /// The sender of account mail (default `troupe <troupe@localhost>`).
+    #[arg(long, global = true, env = "TROUPE_MAIL_FROM", help_heading = "Server")]
+    pub mail_from: Option<String>,
+    /// The address people reach this server at (`https://troupe.example.com`), for links in mail.
+    #[arg(long, global = true, env = "TROUPE_PUBLIC_URL", help_heading = "Server")]
+    pub public_url: Option<String>,
+    /// Whether accounts must verify their email address before they run executions (default false).
+    #[arg(long, global = true, env = "TROUPE_REQUIRE_VERIFIED_EMAIL", help_heading = "Server")]
+    pub require_verified_email: Option<bool>,
     /// Whether anyone may register an account (the first account always may).
     #[arg(long, global = true, env = "TROUPE_ALLOW_REGISTRATION", help_heading = "Server")]
     pub allow_registration: Option<bool>,

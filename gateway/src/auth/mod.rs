@@ -2,6 +2,7 @@
 //! the audit trail of it all. HTTP-free; the gateway's handlers call it.
 
 pub mod cache;
+pub mod mailed;
 pub mod password;
 pub mod throttle;
 pub mod tokens;
@@ -54,6 +55,15 @@ pub enum AuthError {
     /// Hashing failed.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too many mails were asked for this address or from this client.
+    #[error("too many mails were asked for; try again later")]
+    MailLimited,
+    /// This server sends no mail (production without `TROUPE_SMTP_URL`).
+    #[error("this server sends no mail: email verification and password reset need TROUPE_SMTP_URL")]
+    MailOff,
+    /// A mailed token that is unknown, used, expired, or for an address the account no longer has.
+    #[error("the code is invalid, used or expired; ask for a new one")]
+    BadMailToken,
 }
 
 /// Where a request came from (for sessions and the audit log).
@@ -131,12 +141,25 @@ pub struct Auth {
     refresh_ttl: Duration,
     cache: Arc<cache::CredentialCache>,
     throttle: Arc<throttle::LoginThrottle>,
+    mail: mailed::SharedMail,
 }
 
 impl Auth {
     /// Builds the service.
     pub fn new(store: Arc<dyn AccountStore>, passwords: Passwords, jwt: Jwt, refresh_ttl: Duration) -> Self {
-        Self { store, passwords, jwt, refresh_ttl, cache: Arc::default(), throttle: Arc::default() }
+        let mail = Arc::new(mailed::AccountMail::off());
+        Self { store, passwords, jwt, refresh_ttl, cache: Arc::default(), throttle: Arc::default(), mail }
+    }
+
+    /// Sends account mail (verification, password reset) through `mail`.
+    pub fn with_mail(mut self, mail: mailed::AccountMail) -> Self {
+        self.mail = Arc::new(mail);
+        self
+    }
+
+    /// Whether this server sends mail.
+    pub fn sends_mail(&self) -> bool {
+        self.mail.is_on()
     }
 
     /// How long access tokens live.
@@ -155,7 +178,8 @@ impl Auth {
     }
 
     /// Creates an account; with `claim_first_admin` it becomes the first admin (role `admin`)
-    /// unless somebody already did.
+    /// unless somebody already did. `verified`: its address counts as verified (an operator
+    /// created it); else it is not until the owner uses the mailed code.
     pub async fn create_user(
         &self,
         email: &str,
@@ -163,8 +187,12 @@ impl Auth {
         name: Option<String>,
         role: Role,
         claim_first_admin: bool,
+        verified: bool,
     ) -> Result<UserRecord, AuthError> {
-        let user = self.new_user(email, password, name, role).await?;
+        let mut user = self.new_user(email, password, name, role).await?;
+        if verified {
+            user.email_verified_at = Some(user.created_at);
+        }
         match self.store.create_user(&user, claim_first_admin).await {
             Ok(user) => {
                 self.audit(Some(user.id), "user_created", Some(user.id.to_string()), None, json!({"role": user.role}))
@@ -197,6 +225,7 @@ impl Auth {
             updated_at: now,
             last_login_at: None,
             budget: None,
+            email_verified_at: None,
         })
     }
 
@@ -381,7 +410,8 @@ impl Auth {
         name: Option<String>,
     ) -> Result<UserRecord, AuthError> {
         if token.starts_with(tokens::SETUP_PREFIX) {
-            let user = self.new_user(email, password, name, Role::Admin).await?;
+            let mut user = self.new_user(email, password, name, Role::Admin).await?;
+            user.email_verified_at = Some(user.created_at);
             match self.store.create_first_admin(&user, &tokens::digest(token)).await {
                 Ok(Some(user)) => {
                     self.audit(Some(user.id), "setup_done", Some(user.id.to_string()), None, Value::Null).await;

@@ -54,11 +54,12 @@ pub struct ErrorFields {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     use ErrorCode::*;
     match code {
-        ValidationFailed | InvalidManifest | BadBody | MalformedJson | WebsocketRequired => StatusCode::BAD_REQUEST,
-        Unauthorized | InvalidCredentials | RefreshTokenReused => StatusCode::UNAUTHORIZED,
-        Forbidden | AccountDisabled | ReadOnlyKey | RegistrationClosed | NotPermitted | SetupRefused => {
-            StatusCode::FORBIDDEN
+        ValidationFailed | InvalidManifest | BadBody | MalformedJson | WebsocketRequired | InvalidToken => {
+            StatusCode::BAD_REQUEST
         }
+        Unauthorized | InvalidCredentials | RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        Forbidden | AccountDisabled | ReadOnlyKey | RegistrationClosed | NotPermitted | SetupRefused
+        | EmailUnverified => StatusCode::FORBIDDEN,
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         Conflict
@@ -77,7 +78,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         InvalidPipeline | PipelineInvalid | InvalidPlan => StatusCode::UNPROCESSABLE_ENTITY,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Timeout | StoreUnavailable | MemoryUnavailable | Restarting | Unavailable | SandboxUnavailable
-        | AgentUnavailable | AgentQuarantined => StatusCode::SERVICE_UNAVAILABLE,
+        | AgentUnavailable | AgentQuarantined | MailUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         // The rest describe steps and executions; they never answer a request themselves.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -243,6 +244,13 @@ impl From<AuthError> for ApiError {
             }
             AuthError::SetupRefused => Self::new(ErrorCode::SetupRefused, error.to_string()),
             AuthError::Internal(cause) => Self::internal(cause),
+            AuthError::MailLimited => {
+                let mut error = Self::new(ErrorCode::RateLimited, error.to_string());
+                error.retry_after = Some(60);
+                error
+            }
+            AuthError::MailOff => Self::new(ErrorCode::MailUnavailable, error.to_string()),
+            AuthError::BadMailToken => Self::new(ErrorCode::InvalidToken, error.to_string()),
         }
     }
 }

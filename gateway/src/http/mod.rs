@@ -70,6 +70,8 @@ pub struct HttpSettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The operator's caps on experiments' privacy budgets.
     pub epsilon_caps: EpsilonCaps,
+    /// Whether accounts must verify their email address before they run executions.
+    pub require_verified_email: bool,
 }
 
 /// The most privacy budget a researcher may give an experiment.
@@ -107,6 +109,7 @@ impl Default for HttpSettings {
             ws_max_connections_per_user: 20,
             trusted_proxies: Vec::new(),
             epsilon_caps: EpsilonCaps::default(),
+            require_verified_email: false,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct UserView {
     /// The default budget of the user's executions, when one is set.
     #[schema(value_type = Option<Budget>)]
     pub budget: Option<Value>,
+    /// Whether the owner proved that mail to `email` reaches them (the mailed code).
+    pub email_verified: bool,
 }
 
 impl From<&UserRecord> for UserView {
@@ -40,6 +42,7 @@ impl From<&UserRecord> for UserView {
             created_at: user.created_at,
             last_login_at: user.last_login_at,
             budget: user.budget.as_ref().map(to_json),
+            email_verified: user.email_verified_at.is_some(),
         }
     }
 }

@@ -11,7 +11,8 @@ macro_rules! sql_accounts {
             use sqlx::Row;
             use sqlx::types::Json;
             use troupe_runtime::accounts::{
-                AccountStore, ApiKeyRecord, AuditRecord, ProjectRecord, SessionRecord, UserRecord, UserUpdate,
+                AccountStore, AccountToken, ApiKeyRecord, AuditRecord, ProjectRecord, SessionRecord, TokenPurpose,
+                UserRecord, UserUpdate,
             };
             use troupe_runtime::ids::{ProjectId, UserId};
             use troupe_runtime::store::StoreError;
@@ -41,6 +42,7 @@ macro_rules! sql_accounts {
                             max_cost_usd,
                         })
                     },
+                    email_verified_at: row.try_get("email_verified_at").map_err(db_error)?,
                 })
             }
 
@@ -115,8 +117,8 @@ macro_rules! sql_accounts {
                 role: &str,
             ) -> Result<UserRecord, StoreError> {
                 let row = sqlx::query(
-                    "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING *",
+                    "INSERT INTO users (id, email, name, password_hash, role, disabled, created_at, updated_at, \
+                     email_verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8) RETURNING *",
                 )
                 .bind(user.id.0)
                 .bind(&user.email)
@@ -125,6 +127,7 @@ macro_rules! sql_accounts {
                 .bind(role)
                 .bind(user.disabled)
                 .bind(user.created_at)
+                .bind(user.email_verified_at)
                 .fetch_one(&mut **tx)
                 .await
                 .map_err(db_error)?;
@@ -178,7 +181,8 @@ macro_rules! sql_accounts {
                          password_hash = COALESCE($4, password_hash), last_login_at = COALESCE($5, last_login_at), \
                          updated_at = $6, \
                          budget_max_tokens = CASE WHEN $7 THEN $8 ELSE budget_max_tokens END, \
-                         budget_max_cost_usd = CASE WHEN $7 THEN $9 ELSE budget_max_cost_usd END \
+                         budget_max_cost_usd = CASE WHEN $7 THEN $9 ELSE budget_max_cost_usd END, \
+                         email_verified_at = COALESCE($10, email_verified_at) \
                          WHERE id = $1 RETURNING *",
                     )
                     .bind(id.0)
@@ -190,6 +194,7 @@ macro_rules! sql_accounts {
                     .bind(update.budget.is_some())
                     .bind(update.budget.as_ref().and_then(|budget| budget.as_ref()?.max_tokens).map(|tokens| tokens as i64))
                     .bind(update.budget.as_ref().and_then(|budget| budget.as_ref()?.max_cost_usd))
+                    .bind(update.email_verified_at)
                     .fetch_optional(&self.writer)
                     .await
                     .map_err(db_error)?;
@@ -477,6 +482,70 @@ macro_rules! sql_accounts {
                         .await
                         .map_err(db_error)?;
                     rows.iter().map(audit_from_row).collect()
+                }
+
+                async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO account_tokens (id, user_id, purpose, token_hash, email, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(token.id)
+                    .bind(token.user_id.0)
+                    .bind(token.purpose.as_str())
+                    .bind(&token.token_hash)
+                    .bind(&token.email)
+                    .bind(token.created_at)
+                    .bind(token.expires_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn use_account_token(
+                    &self,
+                    token_hash: &str,
+                    purpose: TokenPurpose,
+                    now: chrono::DateTime<Utc>,
+                ) -> Result<Option<AccountToken>, StoreError> {
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    // Spent by whoever updates it first; an expired one is spent too.
+                    let row = sqlx::query(
+                        "UPDATE account_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
+                         AND used_at IS NULL RETURNING *",
+                    )
+                    .bind(token_hash)
+                    .bind(purpose.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let token = AccountToken {
+                        id: row.try_get("id").map_err(db_error)?,
+                        user_id: UserId(row.try_get("user_id").map_err(db_error)?),
+                        purpose,
+                        token_hash: row.try_get("token_hash").map_err(db_error)?,
+                        email: row.try_get("email").map_err(db_error)?,
+                        created_at: row.try_get("created_at").map_err(db_error)?,
+                        expires_at: row.try_get("expires_at").map_err(db_error)?,
+                    };
+                    if token.expires_at <= now {
+                        tx.commit().await.map_err(db_error)?;
+                        return Ok(None);
+                    }
+                    // The account's other tokens of this purpose stop working with it.
+                    sqlx::query(
+                        "UPDATE account_tokens SET used_at = $3 WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+                    )
+                    .bind(token.user_id.0)
+                    .bind(purpose.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    tx.commit().await.map_err(db_error)?;
+                    Ok(Some(token))
                 }
             }
 

@@ -79,6 +79,8 @@ from .register_request import RegisterRequest
 from .release_request import ReleaseRequest
 from .release_view import ReleaseView
 from .research import Research
+from .reset_confirm_request import ResetConfirmRequest
+from .reset_request import ResetRequest
 from .retry_def import RetryDef
 from .role_name import RoleName
 from .search_memories_request import SearchMemoriesRequest
@@ -98,6 +100,7 @@ from .usage_call_view import UsageCallView
 from .usage_view import UsageView
 from .user_patch import UserPatch
 from .user_view import UserView
+from .verify_request import VerifyRequest
 
 __all__ = (
     "AgentView",
@@ -179,6 +182,8 @@ __all__ = (
     "ReleaseRequest",
     "ReleaseView",
     "Research",
+    "ResetConfirmRequest",
+    "ResetRequest",
     "RetryDef",
     "RoleName",
     "SearchMemoriesRequest",
@@ -198,4 +203,5 @@ __all__ = (
     "UsageView",
     "UserPatch",
     "UserView",
+    "VerifyRequest",
 )

@@ -26,6 +26,7 @@ class UserView:
         created_at (datetime.datetime):
         disabled (bool):
         email (str):
+        email_verified (bool): Whether the owner proved that mail to `email` reaches them (the mailed code).
         id (UUID):
         role (RoleName): A user's role.
         budget (Budget | None | Unset):
@@ -36,6 +37,7 @@ class UserView:
     created_at: datetime.datetime
     disabled: bool
     email: str
+    email_verified: bool
     id: UUID
     role: RoleName
     budget: Budget | None | Unset = UNSET
@@ -51,6 +53,8 @@ class UserView:
         disabled = self.disabled
 
         email = self.email
+
+        email_verified = self.email_verified
 
         id = str(self.id)
 
@@ -85,6 +89,7 @@ class UserView:
                 "created_at": created_at,
                 "disabled": disabled,
                 "email": email,
+                "email_verified": email_verified,
                 "id": id,
                 "role": role,
             }
@@ -108,6 +113,8 @@ class UserView:
         disabled = d.pop("disabled")
 
         email = d.pop("email")
+
+        email_verified = d.pop("email_verified")
 
         id = UUID(d.pop("id"))
 
@@ -160,6 +167,7 @@ class UserView:
             created_at=created_at,
             disabled=disabled,
             email=email,
+            email_verified=email_verified,
             id=id,
             role=role,
             budget=budget,

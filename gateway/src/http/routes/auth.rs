@@ -1,4 +1,5 @@
-//! `/api/v1/auth`: register, setup, login, refresh, logout, me, password, sessions.
+//! `/api/v1/auth`: register, setup, login, refresh, logout, me, password, sessions, email
+//! verification and password reset.
 
 use axum::Json;
 use axum::extract::State;
@@ -79,6 +80,33 @@ pub struct SetupRequest {
     pub name: Option<String>,
 }
 
+/// A mailed verification code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    #[schema(min_length = 1, max_length = 256)]
+    pub token: String,
+}
+
+/// Asks for a password-reset mail.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[schema(max_length = 254)]
+    pub email: String,
+}
+
+/// Sets a new password with a mailed reset code.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetConfirmRequest {
+    #[schema(min_length = 1, max_length = 256)]
+    pub token: String,
+    /// 8 to 1024 characters.
+    #[schema(min_length = 8, max_length = 1024)]
+    pub new_password: String,
+}
+
 /// Checks an email and a password; returns every problem.
 pub fn check_credentials(email: &str, password: &str, password_field: &str) -> Result<(), ApiError> {
     Ok(crate::services::accounts::check_credentials_named(email, password, password_field)?)
@@ -102,6 +130,7 @@ fn token_view(issued: Issued) -> Json<TokenView> {
         (status = 409, body = ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
+    client: ClientInfo,
     ApiJson(request): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     check_credentials(&request.email, &request.password, "password")?;
@@ -111,8 +140,91 @@ pub async fn register(
             "registration is closed; ask an admin for an account",
         ));
     }
-    let user = state.auth.create_user(&request.email, &request.password, request.name, Role::User, false).await?;
+    let user =
+        state.auth.create_user(&request.email, &request.password, request.name, Role::User, false, false).await?;
+    mail_verification(&state, &user, &client).await;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+}
+
+/// Mails a new account its verification code, where this server sends mail.
+pub(crate) async fn mail_verification(
+    state: &AppState,
+    user: &troupe_runtime::accounts::UserRecord,
+    client: &ClientInfo,
+) {
+    if state.auth.sends_mail()
+        && let Err(error) = state.auth.send_verification(user, client).await
+    {
+        tracing::warn!(%error, user = %user.id, "cannot mail a verification code");
+    }
+}
+
+/// Verifies the caller's email address with the code mailed to it (no login needed: the code
+/// is the proof). Each code works once, for 48 hours.
+#[utoipa::path(post, path = "/api/v1/auth/verify", tag = "auth", request_body = VerifyRequest,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody,
+        description = "The code is unknown, used or expired (`invalid_token`)")))]
+pub async fn verify(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<VerifyRequest>,
+) -> Result<Json<UserView>, ApiError> {
+    let user = state.auth.verify_email(&request.token).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// Mails the caller a new verification code (rate-limited per address and per client). Earlier
+/// codes keep working until one is used.
+#[utoipa::path(post, path = "/api/v1/auth/verify/resend", tag = "auth",
+    responses((status = 202, description = "A code is on its way"),
+        (status = 409, body = ErrorBody, description = "The address is verified already (`conflict`)"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody,
+        description = "This server sends no mail (`mail_unavailable`)")),
+    security(("bearer" = [])))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: ClientInfo,
+) -> Result<StatusCode, ApiError> {
+    if caller.user.email_verified_at.is_some() {
+        return Err(ApiError::new(ErrorCode::Conflict, "the email address is verified already"));
+    }
+    state.auth.send_verification(&caller.user, &client).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Asks for a password-reset code by mail. The answer is the same whether or not the address
+/// has an account; requests are rate-limited per address and per client.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth", request_body = ResetRequest,
+    responses((status = 202, description = "If the address has an account, a code is on its way"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody,
+        description = "This server sends no mail (`mail_unavailable`)")))]
+pub async fn request_password_reset(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(request): ApiJson<ResetRequest>,
+) -> Result<StatusCode, ApiError> {
+    if request.email.len() > 254 {
+        return Err(ApiError::invalid_field("email", "at most 254 characters"));
+    }
+    state.auth.request_reset(&request.email, &client).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Sets a new password with a mailed reset code. Every session and API key of the account
+/// stops working; the code works once, for an hour.
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest,
+    responses((status = 204), (status = 400, body = ErrorBody,
+        description = "The code is unknown, used or expired (`invalid_token`), or the password is too short")))]
+pub async fn confirm_password_reset(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ResetConfirmRequest>,
+) -> Result<StatusCode, ApiError> {
+    let length = request.new_password.chars().count();
+    if !(crate::auth::MIN_PASSWORD_LEN..=crate::auth::MAX_PASSWORD_LEN).contains(&length) {
+        return Err(ApiError::invalid_field("new_password", "8 to 1024 characters"));
+    }
+    state.auth.reset_password(&request.token, &request.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Creates the first admin with the one-time setup token that `troupe serve` wrote into its

@@ -100,7 +100,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255,
         description = "Makes a repeated create return the same execution (1–255 characters)")),
     responses((status = 201, body = ExecutionView), (status = 200, body = ExecutionView, description = "The execution created earlier with this idempotency key"),
-        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "The server requires a verified email address (`email_unverified`)"),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create_execution(
     State(state): State<AppState>,
@@ -108,6 +110,12 @@ pub async fn create_execution(
     headers: HeaderMap,
     ApiJson(request): ApiJson<CreateExecution>,
 ) -> Result<Response, ApiError> {
+    if state.settings.require_verified_email && caller.user.email_verified_at.is_none() {
+        return Err(ApiError::new(
+            troupe_runtime::ErrorCode::EmailUnverified,
+            "verify your email address first: use the code mailed to you (POST /api/v1/auth/verify)",
+        ));
+    }
     let idempotency_key = idempotency_key(&headers)?;
     let pipeline = match request.pipeline {
         Value::String(name) => PipelineChoice::Name(name),

@@ -77,6 +77,7 @@ pub struct NewUser {
 pub async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
+    client: crate::auth::ClientInfo,
     ApiJson(request): ApiJson<NewUser>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
     require_admin(&caller)?;
@@ -85,7 +86,8 @@ pub async fn create_user(
         Some(role) => role.parse::<Role>().map_err(|error| ApiError::invalid_field("role", error))?,
         None => Role::User,
     };
-    let user = state.auth.create_user(&request.email, &request.password, request.name, role, false).await?;
+    let user = state.auth.create_user(&request.email, &request.password, request.name, role, false, false).await?;
+    crate::http::routes::auth::mail_verification(&state, &user, &client).await;
     state
         .auth
         .audit(Some(caller.id()), "user_invited", Some(user.id.to_string()), None, json!({ "role": role.as_str() }))

@@ -11,6 +11,7 @@ mod flow;
 mod input;
 mod live;
 mod llm;
+mod mail;
 mod memories;
 pub(crate) mod readiness;
 mod research;
@@ -136,7 +137,7 @@ impl Api {
     /// Creates an admin (as `troupe admin create-user` would) and logs in.
     pub async fn admin(&self, email: &str) -> Value {
         let auth = &self.server.as_ref().expect("a running server").state.auth;
-        auth.create_user(email, "password-1", None, troupe_runtime::accounts::Role::Admin, false).await.unwrap();
+        auth.create_user(email, "password-1", None, troupe_runtime::accounts::Role::Admin, false, true).await.unwrap();
         self.login(email, "password-1").await
     }
 

@@ -227,7 +227,7 @@ async fn the_setup_token_works_once(api: &Api) {
     assert_eq!(status, 403, "the token works once");
     // With the first admin there, `troupe admin create-user` makes no second one, and no new
     // token is ever made.
-    let later = auth.create_user("later@example.com", "password-1", None, Role::User, true).await.unwrap();
+    let later = auth.create_user("later@example.com", "password-1", None, Role::User, true, true).await.unwrap();
     assert_eq!(later.role, Role::User);
     assert!(auth.ensure_setup_token().await.unwrap().is_none());
     let admin = token(&api.login(winner["email"].as_str().unwrap(), "password-1").await);
@@ -241,7 +241,7 @@ async fn concurrent_first_admins_make_one(api: &Api) {
     let auth = &api.state().auth;
     // Four `troupe admin create-user` at once on an empty installation (any number of nodes):
     // exactly one becomes the first admin; a setup token is then never made.
-    let create = |email: &'static str| auth.create_user(email, "password-1", None, Role::User, true);
+    let create = |email: &'static str| auth.create_user(email, "password-1", None, Role::User, true, true);
     let created = futures::future::join_all([
         create("a@example.com"),
         create("b@example.com"),

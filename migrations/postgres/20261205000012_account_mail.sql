@@ -1,0 +1,16 @@
+-- Verified email addresses and the single-use tokens sent by mail (verification, password
+-- reset): SHA-256 digests only. Accounts from before this migration count as verified.
+ALTER TABLE users ADD COLUMN email_verified_at TIMESTAMPTZ;
+UPDATE users SET email_verified_at = created_at;
+
+CREATE TABLE account_tokens (
+    id UUID PRIMARY KEY,
+    user_id UUID NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    purpose TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    used_at TIMESTAMPTZ
+);
+CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
