@@ -14,6 +14,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use troupe_gateway::auth::{Auth, Jwt, Passwords};
 use troupe_gateway::http::{AppState, router};
+use troupe_gateway::services::own_models::OwnModels;
 use troupe_memory::{MemoryService, Stores};
 use troupe_plugins::PluginRegistry;
 use troupe_runtime::{Runtime, RuntimeConfig};
@@ -58,6 +59,7 @@ pub struct System {
     /// The plugin track.
     pub plugins: Arc<PluginRegistry>,
     code_box: Arc<troupe_agents::sandbox::CodeBox>,
+    own_models: Arc<OwnModels>,
     stores: Stores,
     /// Signals to and from the other nodes sharing the database (`serve` on PostgreSQL).
     signals: Option<Arc<dyn troupe_runtime::cluster::ClusterSignals>>,
@@ -152,6 +154,7 @@ pub fn agents_config(
     config: &Config,
     memories: Option<Arc<MemoryService>>,
     files: Arc<dyn troupe_runtime::files::FileStore>,
+    own_models: Arc<OwnModels>,
 ) -> anyhow::Result<troupe_agents::AgentsConfig> {
     let llm = match &config.llm_provider {
         Some(provider) => Arc::clone(provider),
@@ -174,6 +177,7 @@ pub fn agents_config(
         ingest_roots: agents.ingest_roots.clone(),
         youtube_base_url: agents.youtube_base_url.clone(),
         files: Some(files),
+        owner_models: Some(own_models),
     })
 }
 
@@ -219,7 +223,12 @@ impl System {
         for (kind, factory) in plugins.preload().await.context("failed to load the registered plugins")? {
             builder = builder.agent_factory(kind, move || factory());
         }
-        let agents = agents_config(&config, memories.clone(), Arc::clone(&stores.files))?;
+        let own_models = Arc::new(OwnModels::new(
+            Arc::clone(&stores.accounts),
+            Arc::clone(&secrets.memory_keys),
+            config.llm.clone(),
+        ));
+        let agents = agents_config(&config, memories.clone(), Arc::clone(&stores.files), Arc::clone(&own_models))?;
         let code_box = Arc::clone(&agents.sandbox);
         let runtime = Arc::new(
             troupe_agents::register_builtins_with(builder, agents)
@@ -232,7 +241,7 @@ impl System {
             tracing::warn!(plugin = %name, %error, "a registered plugin did not load");
         }
         let auth = auth(&config, &stores, &secrets)?;
-        Ok(Self { config, runtime, auth, memories, plugins, code_box, stores, signals })
+        Ok(Self { config, runtime, auth, memories, plugins, code_box, own_models, stores, signals })
     }
 
     /// Returns what the code box looks like here (probing it on first use).
@@ -251,6 +260,7 @@ impl System {
             memories,
             Arc::clone(&self.plugins),
             Arc::clone(&self.stores.files),
+            Arc::clone(&self.own_models),
         ))
     }
 

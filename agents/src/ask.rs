@@ -44,6 +44,27 @@ pub struct AgentsConfig {
     /// Files users uploaded (a PDF source may name one: `{"kind": "pdf", "file": "<id>"}`);
     /// none: such sources are refused.
     pub files: Option<Arc<dyn troupe_runtime::files::FileStore>>,
+    /// Users' own provider keys: an execution whose owner set one asks the model with it
+    /// (and their model) instead of the server's; none: always the server's.
+    pub owner_models: Option<Arc<dyn OwnerModels>>,
+}
+
+/// The model an execution owner chose: their own provider key and model.
+#[derive(Clone)]
+pub struct OwnerModel {
+    /// The provider, configured with the owner's key.
+    pub llm: Arc<dyn LlmProvider>,
+    /// The owner's model (the server's default when `None`).
+    pub model: Option<String>,
+}
+
+/// Looks up the model an execution's owner chose, if any.
+#[async_trait::async_trait]
+pub trait OwnerModels: Send + Sync + 'static {
+    /// `owner`'s own provider and model; `None`: the server's. A key that cannot be opened
+    /// (a lost sealing key) fails the step rather than spend the server's key; a store that
+    /// does not answer is retryable.
+    async fn for_owner(&self, owner: troupe_runtime::ids::UserId) -> Result<Option<OwnerModel>, AgentError>;
 }
 
 impl Default for AgentsConfig {
@@ -59,6 +80,7 @@ impl Default for AgentsConfig {
             ingest_roots: Vec::new(),
             youtube_base_url: YOUTUBE_BASE_URL.into(),
             files: None,
+            owner_models: None,
         }
     }
 }
@@ -169,7 +191,16 @@ pub async fn ask_json(
             "past_examples": examples.len(),
         }));
     }
-    let model = ctx.params["model"].as_str().map(str::to_owned).or_else(|| config.models.get(kind).cloned());
+    let own = match &config.owner_models {
+        Some(models) => models.for_owner(ctx.owner).await?,
+        None => None,
+    };
+    let llm = own.as_ref().map_or(&config.llm, |own| &own.llm);
+    let model = ctx.params["model"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| own.as_ref().and_then(|own| own.model.clone()))
+        .or_else(|| config.models.get(kind).cloned());
     let request_model = model.clone();
     let request_messages = messages.clone();
     let request = ChatRequest {
@@ -187,7 +218,7 @@ pub async fn ask_json(
         }
     });
     let response = tokio::select! {
-        response = config.llm.chat_stream(request, sender) => response,
+        response = llm.chat_stream(request, sender) => response,
         _ = ctx.cancelled() => return Err(AgentError::Cancelled),
     };
     let _ = forward.await;
@@ -208,7 +239,7 @@ pub async fn ask_json(
     let transcript = json!({ "request": transcript_request, "response": response.content });
     let transcript = truncate(redact(&serde_json::to_string_pretty(&transcript).unwrap_or_default()), TRANSCRIPT_LIMIT);
     ctx.telemetry.record(LlmCall {
-        provider: config.llm.name().to_owned(),
+        provider: llm.name().to_owned(),
         model: response.model.clone(),
         usage,
         transcript: Some(transcript),

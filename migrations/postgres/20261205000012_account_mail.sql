@@ -14,3 +14,13 @@ CREATE TABLE account_tokens (
     used_at TIMESTAMPTZ
 );
 CREATE INDEX account_tokens_user ON account_tokens (user_id, purpose);
+
+-- The profile: an address being changed to (it replaces `email` once verified), the user's
+-- own settings, and their own model provider key, sealed like memories (never in the clear).
+ALTER TABLE users ADD COLUMN pending_email TEXT;
+ALTER TABLE users ADD COLUMN preferences JSONB;
+ALTER TABLE users ADD COLUMN llm_key_id TEXT;
+ALTER TABLE users ADD COLUMN llm_key_nonce BYTEA;
+ALTER TABLE users ADD COLUMN llm_key_ciphertext BYTEA;
+ALTER TABLE users ADD COLUMN llm_key_last4 TEXT;
+ALTER TABLE users ADD COLUMN llm_model TEXT;

@@ -159,6 +159,17 @@ impl ResearchBus {
         self.store.forget_pseudonym(experiment, &self.key.pseudonym(experiment, user)).await.map_err(BusError::Store)
     }
 
+    /// Account deletion: the user's pending observations in every experiment and their consent
+    /// history go; what was released stays, in aggregate only. Returns how many rows.
+    pub async fn forget_user(&self, user: UserId) -> Result<u64, BusError> {
+        let mut removed = 0;
+        for experiment in self.store.list_experiments().await.map_err(BusError::Store)? {
+            removed += self.forget(&experiment.id, user).await?;
+        }
+        removed += self.store.delete_consents(user).await.map_err(BusError::Store)?;
+        Ok(removed)
+    }
+
     /// Releases one metric of an experiment with differential privacy, for its owner: spends
     /// the experiment's ε per release, refused once the budget is spent.
     pub async fn release(&self, requester: UserId, experiment: &str, metric: &MetricDecl) -> Result<Release, BusError> {

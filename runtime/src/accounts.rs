@@ -73,6 +73,28 @@ pub struct UserRecord {
     pub budget: Option<crate::pipeline::BudgetDef>,
     /// When the user proved they read mail at `email` (`None`: not yet).
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// The address the user asked to change to; it replaces `email` once verified.
+    pub pending_email: Option<String>,
+    /// The user's own settings for clients (the console's), a JSON object.
+    pub preferences: serde_json::Value,
+    /// The user's own model provider key (sealed) and model, used for their executions.
+    pub llm: Option<UserLlmKey>,
+}
+
+/// A user's own model provider key, sealed at rest like memories (AES-256-GCM, bound to the
+/// user); the store never sees it in the clear and no API returns it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserLlmKey {
+    /// The id of the key that sealed it.
+    pub key_id: String,
+    /// The nonce.
+    pub nonce: Vec<u8>,
+    /// The sealed provider key.
+    pub ciphertext: Vec<u8>,
+    /// The provider key's last four characters, to recognise it.
+    pub last4: String,
+    /// The model to use (the server's default when `None`).
+    pub model: Option<String>,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -90,6 +112,16 @@ pub struct UserUpdate {
     pub budget: Option<Option<crate::pipeline::BudgetDef>>,
     /// Record that the email address was verified at this time.
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// Set (`Some(Some(..))`) or clear (`Some(None)`) the display name.
+    pub name: Option<Option<String>>,
+    /// Set or clear the address the user is changing to.
+    pub pending_email: Option<Option<String>>,
+    /// A new (verified) email address.
+    pub email: Option<String>,
+    /// New preferences (a JSON object).
+    pub preferences: Option<serde_json::Value>,
+    /// Set or clear the user's own model provider key.
+    pub llm: Option<Option<UserLlmKey>>,
 }
 
 /// What a mailed token lets its holder do.

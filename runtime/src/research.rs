@@ -207,6 +207,9 @@ pub trait ResearchStore: Send + Sync + 'static {
     /// Whether the user's latest consent change for the experiment is a grant.
     async fn has_consent(&self, user: UserId, experiment: &str) -> Result<bool, StoreError>;
 
+    /// Account deletion: removes the user's whole consent history; returns how many changes.
+    async fn delete_consents(&self, user: UserId) -> Result<u64, StoreError>;
+
     /// Creates or replaces a flag.
     async fn put_flag(&self, flag: &FeatureFlag) -> Result<(), StoreError>;
 
@@ -370,6 +373,13 @@ impl ResearchStore for InMemoryResearchStore {
             .rev()
             .find(|change| change.user == user && change.experiment == experiment)
             .is_some_and(|change| change.granted))
+    }
+
+    async fn delete_consents(&self, user: UserId) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let before = inner.consent.len();
+        inner.consent.retain(|change| change.user != user);
+        Ok((before - inner.consent.len()) as u64)
     }
 
     async fn put_flag(&self, flag: &FeatureFlag) -> Result<(), StoreError> {

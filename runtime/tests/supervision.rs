@@ -721,6 +721,10 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     ) -> Result<troupe_runtime::store::PurgeReport, troupe_runtime::store::StoreError> {
         self.inner.purge_finished(before, limit).await
     }
+
+    async fn delete_owner(&self, owner: troupe_runtime::ids::UserId) -> Result<u64, troupe_runtime::store::StoreError> {
+        self.inner.delete_owner(owner).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

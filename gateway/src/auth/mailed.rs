@@ -83,10 +83,11 @@ impl AccountMail {
 }
 
 impl Auth {
-    /// Issues a single-use token for `user` and stores its digest.
+    /// Issues a single-use token for `user` at `address` and stores its digest.
     async fn issue_mail_token(
         &self,
         user: &UserRecord,
+        address: &str,
         purpose: TokenPurpose,
         ttl: Duration,
     ) -> Result<String, AuthError> {
@@ -100,7 +101,7 @@ impl Auth {
             user_id: user.id,
             purpose,
             token_hash: digest(&token),
-            email: user.email.clone(),
+            email: address.to_owned(),
             created_at: now,
             expires_at: now + chrono::Duration::from_std(ttl).expect("a short ttl"),
         };
@@ -108,53 +109,84 @@ impl Auth {
         Ok(token)
     }
 
-    /// Mails `user` a token that verifies their address (rate-limited per address and client).
-    pub async fn send_verification(&self, user: &UserRecord, client: &ClientInfo) -> Result<(), AuthError> {
+    /// Mails `user` a token that verifies `address` — their email, or the one they are
+    /// changing to (rate-limited per address and client).
+    pub async fn send_verification(
+        &self,
+        user: &UserRecord,
+        address: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         if !self.mail.is_on() {
             return Err(AuthError::MailOff);
         }
-        self.mail.allow(&user.email, client)?;
-        let token = self.issue_mail_token(user, TokenPurpose::Verify, VERIFY_TTL).await?;
+        self.mail.allow(address, client)?;
+        let token = self.issue_mail_token(user, address, TokenPurpose::Verify, VERIFY_TTL).await?;
         let body = format!(
-            "Welcome to troupe.\n\nTo verify {email}, enter this code in the console or send it to \
+            "To verify {address} for your troupe account, enter this code in the console or send it to \
              POST /api/v1/auth/verify:\n\n{token}{link}\n\nIt works once, for {hours} hours. If you did not \
-             create this account, ignore this mail.\n",
-            email = user.email,
+             ask for this, ignore this mail.\n",
             link = self.mail.link("verify", &token),
             hours = VERIFY_TTL.as_secs() / 3600,
         );
-        self.mail.mailer.send(&user.email, "Verify your troupe account", body);
+        self.mail.mailer.send(address, "Verify your email address for troupe", body);
         Ok(())
     }
 
-    /// Spends a verification token: the address it was sent to is verified, if it is still
-    /// the account's.
+    /// Spends a verification token: the address it was sent to is verified if it is still the
+    /// account's, or becomes the account's email if the user was changing to it.
     pub async fn verify_email(&self, token: &str) -> Result<UserRecord, AuthError> {
-        let used = self.store.use_account_token(&digest(token), TokenPurpose::Verify, Utc::now()).await?;
+        let now = Utc::now();
+        let used = self.store.use_account_token(&digest(token), TokenPurpose::Verify, now).await?;
         let Some(used) = used else { return Err(AuthError::BadMailToken) };
         let user = self.store.get_user(used.user_id).await?.ok_or(AuthError::BadMailToken)?;
-        if user.email != used.email {
+        let (update, action) = if user.email == used.email {
+            (UserUpdate { email_verified_at: Some(now), ..UserUpdate::default() }, "email_verified")
+        } else if user.pending_email.as_deref() == Some(used.email.as_str()) {
+            let update = UserUpdate {
+                email: Some(used.email.clone()),
+                pending_email: Some(None),
+                email_verified_at: Some(now),
+                ..UserUpdate::default()
+            };
+            (update, "email_changed")
+        } else {
             return Err(AuthError::BadMailToken);
-        }
-        let update = UserUpdate { email_verified_at: Some(Utc::now()), ..UserUpdate::default() };
-        let user = self.store.update_user(user.id, &update).await?.ok_or(AuthError::BadMailToken)?;
+        };
+        let user = match self.store.update_user(user.id, &update).await {
+            Ok(user) => user.ok_or(AuthError::BadMailToken)?,
+            Err(troupe_runtime::store::StoreError::Conflict(_)) => return Err(AuthError::EmailTaken),
+            Err(error) => return Err(error.into()),
+        };
         self.cache.forget_user(user.id);
-        self.audit(Some(user.id), "email_verified", Some(user.id.to_string()), None, json!({})).await;
+        self.audit(Some(user.id), action, Some(user.id.to_string()), None, json!({})).await;
         Ok(user)
     }
 
-    /// Mails a password-reset token to `email` if it has an enabled account. The caller
-    /// answers the same either way; the rate limits count unknown addresses too.
+    /// Mails a password-reset token to `email` if it has an enabled account. Only the rate
+    /// limits are checked before answering; the lookup, the token and the mail happen in the
+    /// background, so neither the answer nor its timing tells whether the address exists.
     pub async fn request_reset(&self, email: &str, client: &ClientInfo) -> Result<(), AuthError> {
         if !self.mail.is_on() {
             return Err(AuthError::MailOff);
         }
         let email = normalize_email(email);
         self.mail.allow(&email, client)?;
-        let Some(user) = self.store.get_user_by_email(&email).await?.filter(|user| !user.disabled) else {
+        let auth = self.clone();
+        let ip = client.ip.clone();
+        tokio::spawn(async move {
+            if let Err(error) = auth.mail_reset(&email, ip).await {
+                tracing::warn!(%error, "cannot mail a password-reset code");
+            }
+        });
+        Ok(())
+    }
+
+    async fn mail_reset(&self, email: &str, ip: Option<String>) -> Result<(), AuthError> {
+        let Some(user) = self.store.get_user_by_email(email).await?.filter(|user| !user.disabled) else {
             return Ok(());
         };
-        let token = self.issue_mail_token(&user, TokenPurpose::Reset, RESET_TTL).await?;
+        let token = self.issue_mail_token(&user, &user.email, TokenPurpose::Reset, RESET_TTL).await?;
         let body = format!(
             "Someone asked to reset the password of the troupe account {email}.\n\nTo choose a new one, \
              enter this code in the console or send it with the new password to \
@@ -165,9 +197,19 @@ impl Auth {
             minutes = RESET_TTL.as_secs() / 60,
         );
         self.mail.mailer.send(&user.email, "Reset your troupe password", body);
-        self.audit(Some(user.id), "password_reset_requested", Some(user.id.to_string()), client.ip.clone(), json!({}))
-            .await;
+        self.audit(Some(user.id), "password_reset_requested", Some(user.id.to_string()), ip, json!({})).await;
         Ok(())
+    }
+
+    /// Tells `address` (the account's current email) that a change to another address was
+    /// asked for, so a stolen session cannot move the account away unnoticed.
+    pub fn mail_change_notice(&self, address: &str, new_address: &str) {
+        let body = format!(
+            "Someone signed in to your troupe account asked to change its email address to {new_address}. \
+             The change takes effect once that address is verified. If it was not you, change your \
+             password now.\n"
+        );
+        self.mail.mailer.send(address, "Your troupe email address is being changed", body);
     }
 
     /// Spends a reset token: sets the new password and ends every session and API key of

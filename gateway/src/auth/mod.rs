@@ -226,6 +226,9 @@ impl Auth {
             last_login_at: None,
             budget: None,
             email_verified_at: None,
+            pending_email: None,
+            preferences: json!({}),
+            llm: None,
         })
     }
 

@@ -139,6 +139,8 @@ pub struct AppState {
     pub plugins: Arc<troupe_plugins::PluginRegistry>,
     /// Users' uploaded files.
     pub files: Arc<dyn troupe_runtime::files::FileStore>,
+    /// Users' own model provider keys.
+    pub own_models: Arc<crate::services::own_models::OwnModels>,
 }
 
 impl AppState {
@@ -150,6 +152,7 @@ impl AppState {
         memories: Arc<troupe_memory::MemoryService>,
         plugins: Arc<troupe_plugins::PluginRegistry>,
         files: Arc<dyn troupe_runtime::files::FileStore>,
+        own_models: Arc<crate::services::own_models::OwnModels>,
     ) -> Self {
         let catalog = crate::services::pipelines::Catalog::new(settings.restrict_demo_agents);
         let executions = crate::services::executions::Executions::new(
@@ -170,6 +173,7 @@ impl AppState {
             ws_sockets: Arc::default(),
             plugins,
             files,
+            own_models,
         }
     }
 }

@@ -47,6 +47,40 @@ impl From<&UserRecord> for UserView {
     }
 }
 
+/// The caller's own account, with what only they see.
+#[derive(Serialize, ToSchema)]
+pub struct ProfileView {
+    #[serde(flatten)]
+    pub user: UserView,
+    /// The address being changed to; it replaces `email` once the code mailed to it is used.
+    pub pending_email: Option<String>,
+    /// The user's own settings for clients (a JSON object).
+    #[schema(value_type = Object)]
+    pub preferences: Value,
+    /// The user's own model provider key (its last four characters only) and model.
+    pub llm: Option<OwnModelView>,
+}
+
+/// A user's own model provider key as shown: never the key itself.
+#[derive(Serialize, ToSchema)]
+pub struct OwnModelView {
+    /// The key's last four characters.
+    pub key_last4: String,
+    /// The model (the server's default when null).
+    pub model: Option<String>,
+}
+
+impl From<&UserRecord> for ProfileView {
+    fn from(user: &UserRecord) -> Self {
+        Self {
+            user: UserView::from(user),
+            pending_email: user.pending_email.clone(),
+            preferences: user.preferences.clone(),
+            llm: user.llm.as_ref().map(|llm| OwnModelView { key_last4: llm.last4.clone(), model: llm.model.clone() }),
+        }
+    }
+}
+
 /// One login of the caller.
 #[derive(Serialize, ToSchema)]
 pub struct SessionView {

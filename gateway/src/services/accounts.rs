@@ -8,15 +8,19 @@ pub fn check_credentials(email: &str, password: &str) -> Result<(), ServiceError
     check_credentials_named(email, password, "password")
 }
 
+/// Whether `email` looks like an email address (at most 254 characters, `local@domain`).
+pub fn valid_email(email: &str) -> bool {
+    let email = email.trim();
+    email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace)
+        })
+}
+
 /// Checks an email and a password; a bad password is reported under `password_field`.
 pub fn check_credentials_named(email: &str, password: &str, password_field: &str) -> Result<(), ServiceError> {
     let mut problems = Vec::new();
-    let email = email.trim();
-    let valid_email = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !email.contains(char::is_whitespace)
-        });
-    if !valid_email {
+    if !valid_email(email) {
         problems.push(("email".to_owned(), "must be an email address".to_owned()));
     }
     let length = password.chars().count();

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod executions;
+pub mod own_models;
 pub mod pipelines;
 
 use troupe_runtime::RuntimeError;

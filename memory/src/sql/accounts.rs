@@ -12,7 +12,7 @@ macro_rules! sql_accounts {
             use sqlx::types::Json;
             use troupe_runtime::accounts::{
                 AccountStore, AccountToken, ApiKeyRecord, AuditRecord, ProjectRecord, SessionRecord, TokenPurpose,
-                UserRecord, UserUpdate,
+                UserLlmKey, UserRecord, UserUpdate,
             };
             use troupe_runtime::ids::{ProjectId, UserId};
             use troupe_runtime::store::StoreError;
@@ -43,6 +43,21 @@ macro_rules! sql_accounts {
                         })
                     },
                     email_verified_at: row.try_get("email_verified_at").map_err(db_error)?,
+                    pending_email: row.try_get("pending_email").map_err(db_error)?,
+                    preferences: {
+                        let preferences: Option<Json<Value>> = row.try_get("preferences").map_err(db_error)?;
+                        preferences.map_or_else(|| Value::Object(Default::default()), |Json(value)| value)
+                    },
+                    llm: match row.try_get::<Option<String>, _>("llm_key_id").map_err(db_error)? {
+                        Some(key_id) => Some(UserLlmKey {
+                            key_id,
+                            nonce: row.try_get("llm_key_nonce").map_err(db_error)?,
+                            ciphertext: row.try_get("llm_key_ciphertext").map_err(db_error)?,
+                            last4: row.try_get("llm_key_last4").map_err(db_error)?,
+                            model: row.try_get("llm_model").map_err(db_error)?,
+                        }),
+                        None => None,
+                    },
                 })
             }
 
@@ -176,13 +191,23 @@ macro_rules! sql_accounts {
                 }
 
                 async fn update_user(&self, id: UserId, update: &UserUpdate) -> Result<Option<UserRecord>, StoreError> {
+                    let llm = update.llm.as_ref().and_then(Option::as_ref);
                     let row = sqlx::query(
                         "UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), \
                          password_hash = COALESCE($4, password_hash), last_login_at = COALESCE($5, last_login_at), \
                          updated_at = $6, \
                          budget_max_tokens = CASE WHEN $7 THEN $8 ELSE budget_max_tokens END, \
                          budget_max_cost_usd = CASE WHEN $7 THEN $9 ELSE budget_max_cost_usd END, \
-                         email_verified_at = COALESCE($10, email_verified_at) \
+                         email_verified_at = COALESCE($10, email_verified_at), \
+                         name = CASE WHEN $11 THEN $12 ELSE name END, \
+                         pending_email = CASE WHEN $13 THEN $14 ELSE pending_email END, \
+                         email = COALESCE($15, email), \
+                         preferences = COALESCE($16, preferences), \
+                         llm_key_id = CASE WHEN $17 THEN $18 ELSE llm_key_id END, \
+                         llm_key_nonce = CASE WHEN $17 THEN $19 ELSE llm_key_nonce END, \
+                         llm_key_ciphertext = CASE WHEN $17 THEN $20 ELSE llm_key_ciphertext END, \
+                         llm_key_last4 = CASE WHEN $17 THEN $21 ELSE llm_key_last4 END, \
+                         llm_model = CASE WHEN $17 THEN $22 ELSE llm_model END \
                          WHERE id = $1 RETURNING *",
                     )
                     .bind(id.0)
@@ -195,6 +220,18 @@ macro_rules! sql_accounts {
                     .bind(update.budget.as_ref().and_then(|budget| budget.as_ref()?.max_tokens).map(|tokens| tokens as i64))
                     .bind(update.budget.as_ref().and_then(|budget| budget.as_ref()?.max_cost_usd))
                     .bind(update.email_verified_at)
+                    .bind(update.name.is_some())
+                    .bind(update.name.clone().flatten())
+                    .bind(update.pending_email.is_some())
+                    .bind(update.pending_email.clone().flatten())
+                    .bind(&update.email)
+                    .bind(update.preferences.as_ref().map(Json))
+                    .bind(update.llm.is_some())
+                    .bind(llm.map(|llm| llm.key_id.as_str()))
+                    .bind(llm.map(|llm| llm.nonce.as_slice()))
+                    .bind(llm.map(|llm| llm.ciphertext.as_slice()))
+                    .bind(llm.map(|llm| llm.last4.as_str()))
+                    .bind(llm.and_then(|llm| llm.model.as_deref()))
                     .fetch_optional(&self.writer)
                     .await
                     .map_err(db_error)?;

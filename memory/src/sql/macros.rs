@@ -856,6 +856,24 @@ macro_rules! sql_store {
                     Ok(report)
                 }
 
+                async fn delete_owner(&self, owner: UserId) -> Result<u64, StoreError> {
+                    let mut transaction = self.writer.begin().await.map_err(db_error)?;
+                    // Steps, attempts, events, logs, artifacts, ledgers and approvals cascade.
+                    let executions = sqlx::query("DELETE FROM executions WHERE owner_id = $1")
+                        .bind(owner.0)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                    sqlx::query("DELETE FROM pipelines WHERE owner_id = $1")
+                        .bind(owner.0)
+                        .execute(&mut *transaction)
+                        .await
+                        .map_err(db_error)?;
+                    transaction.commit().await.map_err(db_error)?;
+                    Ok(executions)
+                }
+
                 async fn delete_pipeline(&self, owner: UserId, name: &str) -> Result<bool, StoreError> {
                     let result = sqlx::query("DELETE FROM pipelines WHERE owner_id = $1 AND name = $2")
                         .bind(owner.0)

@@ -384,6 +384,15 @@ macro_rules! sql_research {
                     rows.iter().map(observation_from_row).collect()
                 }
 
+                async fn delete_consents(&self, user: UserId) -> Result<u64, StoreError> {
+                    let done = sqlx::query("DELETE FROM consent_changes WHERE user_id = $1")
+                        .bind(user.0)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    Ok(done.rows_affected())
+                }
+
                 async fn forget_pseudonym(&self, experiment: &str, pseudonym: &str) -> Result<u64, StoreError> {
                     let done = sqlx::query("DELETE FROM observations WHERE experiment_id = $1 AND pseudonym = $2")
                         .bind(experiment)

@@ -477,6 +477,17 @@ impl ExecutionStore for InMemoryStore {
         Ok(report)
     }
 
+    async fn delete_owner(&self, owner: UserId) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let gone: std::collections::HashSet<ExecutionId> =
+            inner.executions.values().filter(|data| data.record.owner == owner).map(|data| data.record.id).collect();
+        inner.executions.retain(|id, _| !gone.contains(id));
+        inner.corrections.retain(|record| !gone.contains(&record.execution_id));
+        inner.cancel_requested.retain(|id| !gone.contains(id));
+        inner.pipelines.retain(|(pipeline_owner, _), _| *pipeline_owner != owner);
+        Ok(gone.len() as u64)
+    }
+
     async fn list_logs(&self, id: ExecutionId) -> Result<Vec<LogRecord>, StoreError> {
         Ok(self.lock().executions.get(&id).map(|data| data.logs.clone()).unwrap_or_default())
     }

@@ -379,4 +379,9 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// marks them purged, in one transaction. The execution, its steps and attempts stay. A
     /// live execution is never touched. Callers repeat until it reports no execution.
     async fn purge_finished(&self, before: DateTime<Utc>, limit: u32) -> Result<PurgeReport, StoreError>;
+
+    /// Account deletion: removes every execution of `owner` — with its steps, attempts,
+    /// events, logs, artifacts, usage, corrections and approvals — and every pipeline of
+    /// theirs, in one transaction; returns how many executions. Callers cancel live ones first.
+    async fn delete_owner(&self, owner: UserId) -> Result<u64, StoreError>;
 }

@@ -12,9 +12,21 @@ pub type Patch = Arc<dyn Fn(DesignKind, &mut Value) + Send + Sync>;
 
 /// Starts the server on loopback; returns its base URL (`http://…/v1`).
 pub async fn model_server(patch: Option<Patch>) -> String {
+    model_server_seeing_keys(patch).await.0
+}
+
+/// The `Authorization` header of every request the server received, in order.
+pub type SeenKeys = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Like [`model_server`], also returning the keys (`Authorization` headers) it was sent.
+pub async fn model_server_seeing_keys(patch: Option<Patch>) -> (String, SeenKeys) {
     use axum::response::IntoResponse;
-    let completions = move |axum::Json(body): axum::Json<Value>| {
+    let seen = SeenKeys::default();
+    let recorder = Arc::clone(&seen);
+    let completions = move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
         let patch = patch.clone();
+        let authorization = headers.get("authorization").and_then(|value| value.to_str().ok()).unwrap_or("");
+        recorder.lock().unwrap().push(authorization.to_owned());
         async move {
             let name = body["response_format"]["json_schema"]["name"].as_str().unwrap_or_default();
             let kind = DesignKind::from_name(name).expect("a design agent");
@@ -46,5 +58,5 @@ pub async fn model_server(patch: Option<Patch>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/v1")
+    (format!("http://{addr}/v1"), seen)
 }

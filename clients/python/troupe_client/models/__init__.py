@@ -63,6 +63,8 @@ from .new_user import NewUser
 from .node_view import NodeView
 from .node_view_status import NodeViewStatus
 from .openapi_json_response_200 import OpenapiJsonResponse200
+from .own_model_patch import OwnModelPatch
+from .own_model_view import OwnModelView
 from .password_request import PasswordRequest
 from .pipeline_definition import PipelineDefinition
 from .pipeline_view import PipelineView
@@ -70,6 +72,10 @@ from .plugin_kind import PluginKind
 from .plugin_manifest import PluginManifest
 from .plugin_view import PluginView
 from .plugin_view_research_type_0 import PluginViewResearchType0
+from .profile_patch import ProfilePatch
+from .profile_patch_preferences_type_0 import ProfilePatchPreferencesType0
+from .profile_view import ProfileView
+from .profile_view_preferences import ProfileViewPreferences
 from .project_patch import ProjectPatch
 from .project_request import ProjectRequest
 from .project_view import ProjectView
@@ -166,6 +172,8 @@ __all__ = (
     "NodeView",
     "NodeViewStatus",
     "OpenapiJsonResponse200",
+    "OwnModelPatch",
+    "OwnModelView",
     "PasswordRequest",
     "PipelineDefinition",
     "PipelineView",
@@ -173,6 +181,10 @@ __all__ = (
     "PluginManifest",
     "PluginView",
     "PluginViewResearchType0",
+    "ProfilePatch",
+    "ProfilePatchPreferencesType0",
+    "ProfileView",
+    "ProfileViewPreferences",
     "ProjectPatch",
     "ProjectRequest",
     "ProjectView",

@@ -60,6 +60,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::resend_verification))
         .routes(routes!(auth::request_password_reset))
         .routes(routes!(auth::confirm_password_reset))
+        .routes(routes!(users::get_me, users::update_me))
         .routes(routes!(users::list_users, users::create_user))
         .routes(routes!(users::get_user, users::update_user))
         .routes(routes!(users::create_api_key, users::list_api_keys))

@@ -153,7 +153,7 @@ pub(crate) async fn mail_verification(
     client: &ClientInfo,
 ) {
     if state.auth.sends_mail()
-        && let Err(error) = state.auth.send_verification(user, client).await
+        && let Err(error) = state.auth.send_verification(user, &user.email, client).await
     {
         tracing::warn!(%error, user = %user.id, "cannot mail a verification code");
     }
@@ -188,7 +188,7 @@ pub async fn resend_verification(
     if caller.user.email_verified_at.is_some() {
         return Err(ApiError::new(ErrorCode::Conflict, "the email address is verified already"));
     }
-    state.auth.send_verification(&caller.user, &client).await?;
+    state.auth.send_verification(&caller.user, &caller.user.email, &client).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

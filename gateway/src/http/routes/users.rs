@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::http::extract::{ApiJson, ApiQuery, parse_id};
 use crate::http::schemas::{Budget, RoleName};
-use crate::http::views::{ApiKeyView, UserView};
+use crate::http::views::{ApiKeyView, ProfileView, UserView};
 use crate::http::{ApiError, AppState, ErrorBody};
 
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
@@ -68,6 +68,148 @@ pub struct NewUser {
     /// The role (default `user`).
     #[schema(value_type = Option<RoleName>)]
     pub role: Option<String>,
+}
+
+/// Changes to the caller's own account; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    /// The display name (at most 200 characters), or `null` to clear it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub name: Option<Value>,
+    /// A new email address: a code is mailed to it, and it replaces the current one once
+    /// that code is used (`POST /auth/verify`). The current address is told.
+    #[schema(format = Email, max_length = 254)]
+    pub email: Option<String>,
+    /// The user's own settings for clients: a JSON object of at most 16 KiB, replaced whole.
+    #[schema(value_type = Option<Object>)]
+    pub preferences: Option<Value>,
+    /// The user's own model provider key and model, used for their executions instead of the
+    /// server's; `null` removes it. The key is sealed at rest and never shown again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<OwnModelPatch>)]
+    pub llm: Option<Value>,
+}
+
+/// A user's own model provider key.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnModelPatch {
+    /// The provider key (8 to 512 visible characters).
+    #[schema(min_length = 8, max_length = 512)]
+    pub api_key: String,
+    /// The model (at most 200 characters; the server's default when absent).
+    #[schema(max_length = 200)]
+    pub model: Option<String>,
+}
+
+/// Largest `preferences` object, serialised.
+const MAX_PREFERENCES: usize = 16 * 1024;
+
+/// The caller's account, with their pending email, preferences and own model key (its last
+/// four characters).
+#[utoipa::path(get, path = "/api/v1/users/me", tag = "users",
+    responses((status = 200, body = ProfileView), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_me(State(state): State<AppState>, caller: Caller) -> Result<Json<ProfileView>, ApiError> {
+    let user = state.auth.store().get_user(caller.id()).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(Json(ProfileView::from(&user)))
+}
+
+/// Changes the caller's display name, email (after verification), preferences or own model
+/// provider key.
+#[utoipa::path(patch, path = "/api/v1/users/me", tag = "users", request_body = ProfilePatch,
+    responses((status = 200, body = ProfileView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "The email is another account's (`email_taken`), or this server has no model provider for a key (`conflict`)"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody,
+            description = "An email change needs mail, which this server does not send (`mail_unavailable`)")),
+    security(("bearer" = [])))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    client: crate::auth::ClientInfo,
+    ApiJson(patch): ApiJson<ProfilePatch>,
+) -> Result<Json<ProfileView>, ApiError> {
+    let mut update = UserUpdate::default();
+    let mut problems = Vec::new();
+    match &patch.name {
+        None => {}
+        Some(Value::Null) => update.name = Some(None),
+        Some(Value::String(name)) if name.chars().count() <= 200 => {
+            update.name = Some(Some(name.trim().to_owned()).filter(|name| !name.is_empty()));
+        }
+        Some(_) => problems.push(("name".to_owned(), "must be a string of at most 200 characters, or null".to_owned())),
+    }
+    if let Some(preferences) = &patch.preferences {
+        if !preferences.is_object() || preferences.to_string().len() > MAX_PREFERENCES {
+            problems.push(("preferences".to_owned(), "must be a JSON object of at most 16 KiB".to_owned()));
+        }
+        update.preferences = Some(preferences.clone());
+    }
+    let new_email = match &patch.email {
+        Some(email) if !crate::services::accounts::valid_email(email) => {
+            problems.push(("email".to_owned(), "must be an email address".to_owned()));
+            None
+        }
+        Some(email) => Some(crate::auth::normalize_email(email)),
+        None => None,
+    };
+    match &patch.llm {
+        None => {}
+        Some(Value::Null) => update.llm = Some(None),
+        Some(value) => match serde_json::from_value::<OwnModelPatch>(value.clone()) {
+            Ok(own) => {
+                let key_ok = (8..=512).contains(&own.api_key.chars().count())
+                    && own.api_key.chars().all(|c| c.is_ascii_graphic());
+                let model_ok = own.model.as_ref().is_none_or(|model| (1..=200).contains(&model.chars().count()));
+                if !key_ok {
+                    problems.push(("llm.api_key".to_owned(), "must be 8 to 512 visible ASCII characters".to_owned()));
+                }
+                if !model_ok {
+                    problems.push(("llm.model".to_owned(), "must be 1 to 200 characters".to_owned()));
+                }
+                if key_ok && model_ok {
+                    if !state.own_models.accepts_keys() {
+                        return Err(ApiError::new(
+                            ErrorCode::Conflict,
+                            "this server runs the offline provider: there is no model provider to use a key with",
+                        ));
+                    }
+                    update.llm = Some(Some(state.own_models.seal(caller.id(), &own.api_key, own.model)));
+                }
+            }
+            Err(error) => {
+                problems.push(("llm".to_owned(), format!("must be {{\"api_key\", \"model\"?}} or null: {error}")))
+            }
+        },
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::invalid_fields(problems));
+    }
+    if let Some(email) = &new_email {
+        if *email == caller.user.email {
+            update.pending_email = Some(None);
+        } else {
+            if !state.auth.sends_mail() {
+                return Err(crate::auth::AuthError::MailOff.into());
+            }
+            if state.auth.store().get_user_by_email(email).await?.is_some() {
+                return Err(crate::auth::AuthError::EmailTaken.into());
+            }
+            state.auth.send_verification(&caller.user, email, &client).await?;
+            state.auth.mail_change_notice(&caller.user.email, email);
+            update.pending_email = Some(Some(email.clone()));
+        }
+    }
+    let user =
+        state.auth.store().update_user(caller.id(), &update).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    state.auth.user_changed(user.id);
+    if patch.llm.is_some() {
+        let action = if user.llm.is_some() { "own_model_key_set" } else { "own_model_key_removed" };
+        state.auth.audit(Some(user.id), action, Some(user.id.to_string()), client.ip.clone(), json!({})).await;
+    }
+    Ok(Json(ProfileView::from(&user)))
 }
 
 /// Creates a user (admin): the way in when registration is closed.

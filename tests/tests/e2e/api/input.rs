@@ -186,6 +186,8 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         "POST /api/v1/auth/verify/resend",
         "POST /api/v1/auth/password-reset",
         "POST /api/v1/auth/password-reset/confirm",
+        "GET /api/v1/users/me",
+        "PATCH /api/v1/users/me",
         "GET /api/v1/users",
         "POST /api/v1/users",
         "GET /api/v1/users/{id}",

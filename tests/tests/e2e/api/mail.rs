@@ -10,7 +10,7 @@ use troupe::Config;
 use super::{Api, Backend};
 
 /// An aiosmtpd server on a free loopback port, writing what it receives to a Maildir.
-struct SmtpServer {
+pub(super) struct SmtpServer {
     child: tokio::process::Child,
     port: u16,
     maildir: PathBuf,
@@ -18,7 +18,7 @@ struct SmtpServer {
 }
 
 impl SmtpServer {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
         let prepared = tokio::process::Command::new(workspace.join("tests/mail/smtp-venv.sh")).output().await.unwrap();
         assert!(prepared.status.success(), "{}", String::from_utf8_lossy(&prepared.stderr));
@@ -44,7 +44,7 @@ impl SmtpServer {
     }
 
     /// Every mail received so far for `to`.
-    fn mails_to(&self, to: &str) -> Vec<String> {
+    pub(super) fn mails_to(&self, to: &str) -> Vec<String> {
         let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else { return Vec::new() };
         entries
             .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
@@ -54,7 +54,7 @@ impl SmtpServer {
 
     /// Waits until `count` mails with a code starting with `prefix` reached `to`; returns
     /// their codes.
-    async fn codes(&self, to: &str, count: usize, prefix: &str) -> Vec<String> {
+    pub(super) async fn codes(&self, to: &str, count: usize, prefix: &str) -> Vec<String> {
         crate::poll(Duration::from_secs(30), &format!("{count} mails to {to} arrive"), || async {
             let codes: Vec<String> = self.mails_to(to).iter().filter_map(|mail| find_code(mail, prefix)).collect();
             (codes.len() >= count).then_some(codes)
@@ -62,7 +62,7 @@ impl SmtpServer {
         .await
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
 }
@@ -75,7 +75,7 @@ fn find_code(mail: &str, prefix: &str) -> Option<String> {
     (code.len() == prefix.len() + 43).then_some(code)
 }
 
-async fn start(backend: Backend, test: &str, smtp: &SmtpServer, require_verified: bool) -> Option<Api> {
+pub(super) async fn start(backend: Backend, test: &str, smtp: &SmtpServer, require_verified: bool) -> Option<Api> {
     let url = smtp.url();
     Api::start_configured(backend, test, move |mut config: Config| {
         config.mail.smtp_url = Some(url);
@@ -199,6 +199,7 @@ async fn password_reset(backend: Backend, test: &str) {
     smtp.stop().await;
 }
 
+/// Runs `$name(backend, test_name)` on SQLite and on PostgreSQL.
 macro_rules! on_both_stores_with_mail {
     ($name:ident) => {
         mod $name {
@@ -214,6 +215,8 @@ macro_rules! on_both_stores_with_mail {
         }
     };
 }
+
+pub(super) use on_both_stores_with_mail;
 
 on_both_stores_with_mail!(verification);
 on_both_stores_with_mail!(password_reset);

@@ -13,6 +13,7 @@ mod live;
 mod llm;
 mod mail;
 mod memories;
+mod profile;
 pub(crate) mod readiness;
 mod research;
 mod sessions;
