@@ -113,6 +113,15 @@ pub enum AdminCommand {
         #[arg(long, value_enum, ignore_case = true, default_value = "user")]
         role: RoleArg,
     },
+    /// Deletes an account and everything it owns, as `DELETE /api/v1/users/{id}` does: its
+    /// executions (live ones cancelled), pipelines, projects, files, memories and their
+    /// vectors, research consent and pending observations, sessions, API keys, workspaces. The
+    /// last admin cannot be deleted. With the embedded vector store, stop the server first.
+    DeleteUser {
+        /// The account's login.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 /// `troupe memory …`.

@@ -244,6 +244,22 @@ impl System {
         Ok(Self { config, runtime, auth, memories, plugins, code_box, own_models, stores, signals })
     }
 
+    /// Account deletion over this system's stores (it needs the memory service: with the
+    /// embedded vector store, no server may hold it).
+    pub fn deletion(&self) -> anyhow::Result<troupe_gateway::services::deletion::Deletion> {
+        let memories = self.memories.clone().context(
+            "the memory store is busy (a server holds the embedded vector store): stop it, or delete the user through \
+             the API",
+        )?;
+        Ok(troupe_gateway::services::deletion::Deletion {
+            auth: self.auth.clone(),
+            runtime: Arc::clone(&self.runtime),
+            memories,
+            plugins: Arc::clone(&self.plugins),
+            workspaces: Some(self.config.data_dir.join("workspaces")),
+        })
+    }
+
     /// Returns what the code box looks like here (probing it on first use).
     pub async fn code_box_status(&self) -> troupe_agents::sandbox::BoxStatus {
         self.code_box.status().await.clone()
@@ -253,10 +269,12 @@ impl System {
     /// router with `oneshot`).
     pub fn app_state(&self) -> anyhow::Result<AppState> {
         let memories = self.memories.clone().context("the server needs the memory service")?;
+        let mut settings = self.config.http.clone();
+        settings.workspaces = Some(self.config.data_dir.join("workspaces"));
         Ok(AppState::new(
             Arc::clone(&self.runtime),
             self.auth.clone(),
-            self.config.http.clone(),
+            settings,
             memories,
             Arc::clone(&self.plugins),
             Arc::clone(&self.stores.files),
@@ -437,10 +455,23 @@ fn background_jobs(
         }
     }));
     if retention.is_active() {
+        let deletion = state.deletion();
+        let accounts = Arc::clone(state.auth.store());
         jobs.push(crate::jobs::spawn("retention", Duration::from_secs(5), retention.interval, stop, move || {
             let executions = Arc::clone(&executions);
             let memories = Arc::clone(&memories);
-            async move { crate::retention::run(retention, executions.as_ref(), Some(&memories)).await.map(|_| ()) }
+            let accounts = Arc::clone(&accounts);
+            let deletion = deletion.clone();
+            async move {
+                let stores = crate::retention::Stores {
+                    executions: executions.as_ref(),
+                    accounts: accounts.as_ref(),
+                    memories: Some(&memories),
+                    workspaces: deletion.workspaces.as_deref(),
+                    deletion: Some(&deletion),
+                };
+                crate::retention::run(retention, stores).await.map(|_| ())
+            }
         }));
     }
     jobs

@@ -95,6 +95,28 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// Account deletion: removes the outbox's mails to `address` (an SMTP server's mail is
+    /// beyond reach once sent). Returns how many.
+    pub fn forget_recipient(&self, address: &str) -> usize {
+        let Transport::Outbox(dir) = &self.transport else { return 0 };
+        let header = format!("to: {}", address.to_lowercase());
+        let mut removed = 0;
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let addressed = text
+                .lines()
+                .take_while(|line| !line.is_empty())
+                .any(|line| line.to_lowercase() == header || line.to_lowercase().ends_with(&format!("<{address}>")));
+            if addressed && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
 fn parse_from(from: &str) -> Result<Mailbox, MailError> {
     from.parse().map_err(|error: lettre::address::AddressError| MailError::From(error.to_string()))
 }
@@ -141,6 +163,11 @@ mod tests {
         assert!(text.contains("To: ada@example.com") && text.contains("the code: 1234"), "{text}");
         assert_eq!(std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::metadata(&outbox).unwrap().permissions().mode() & 0o777, 0o700);
+        mailer.send("grace@example.com", "Verify", "another code".to_owned());
+        assert_eq!(mailer.forget_recipient("ada@example.com"), 1);
+        let left: Vec<_> = std::fs::read_dir(&outbox).unwrap().map(|entry| entry.unwrap().path()).collect();
+        assert_eq!(left.len(), 1);
+        assert!(std::fs::read_to_string(&left[0]).unwrap().contains("To: grace@example.com"));
     }
 
     #[test]

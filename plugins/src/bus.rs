@@ -167,6 +167,7 @@ impl ResearchBus {
             removed += self.forget(&experiment.id, user).await?;
         }
         removed += self.store.delete_consents(user).await.map_err(BusError::Store)?;
+        self.store.scrub().await.map_err(BusError::Store)?;
         Ok(removed)
     }
 

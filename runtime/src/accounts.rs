@@ -341,6 +341,26 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Returns the newest audit records, newest first.
     async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
 
+    /// Retention: removes sessions revoked or expired before `before`; returns how many.
+    async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Retention: the accounts (not admins) created before `before` whose email was never
+    /// verified.
+    async fn unverified_before(&self, before: DateTime<Utc>) -> Result<Vec<UserId>, StoreError>;
+
+    /// How many enabled admins there are besides `user`.
+    async fn other_admins(&self, user: UserId) -> Result<u64, StoreError>;
+
+    /// Account deletion: removes the user with their projects, sessions, API keys, mailed
+    /// tokens and uploaded files, and strips their earlier audit rows of personal data (the
+    /// client address, the details and the user's id). Returns whether the user existed.
+    async fn delete_user(&self, user: UserId) -> Result<bool, StoreError>;
+
+    /// Makes deleted rows unrecoverable from the database's own files where the engine keeps
+    /// them (SQLite: deleted content is zeroed, `secure_delete`, and the write-ahead log is
+    /// checkpointed and truncated); nothing to do on PostgreSQL.
+    async fn scrub(&self) -> Result<(), StoreError>;
+
     /// Stores a mailed token.
     async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError>;
 

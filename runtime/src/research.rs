@@ -210,6 +210,10 @@ pub trait ResearchStore: Send + Sync + 'static {
     /// Account deletion: removes the user's whole consent history; returns how many changes.
     async fn delete_consents(&self, user: UserId) -> Result<u64, StoreError>;
 
+    /// Makes deleted rows unrecoverable from the store's own files (see
+    /// [`crate::accounts::AccountStore::scrub`]).
+    async fn scrub(&self) -> Result<(), StoreError>;
+
     /// Creates or replaces a flag.
     async fn put_flag(&self, flag: &FeatureFlag) -> Result<(), StoreError>;
 
@@ -373,6 +377,10 @@ impl ResearchStore for InMemoryResearchStore {
             .rev()
             .find(|change| change.user == user && change.experiment == experiment)
             .is_some_and(|change| change.granted))
+    }
+
+    async fn scrub(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn delete_consents(&self, user: UserId) -> Result<u64, StoreError> {

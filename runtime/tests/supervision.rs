@@ -725,6 +725,23 @@ impl troupe_runtime::store::ExecutionStore for FlakyStore {
     async fn delete_owner(&self, owner: troupe_runtime::ids::UserId) -> Result<u64, troupe_runtime::store::StoreError> {
         self.inner.delete_owner(owner).await
     }
+
+    async fn delete_finished(
+        &self,
+        statuses: &[troupe_runtime::status::ExecutionStatus],
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<troupe_runtime::ids::ExecutionId>, troupe_runtime::store::StoreError> {
+        self.inner.delete_finished(statuses, before, limit).await
+    }
+
+    async fn purge_logs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<u64, troupe_runtime::store::StoreError> {
+        self.inner.purge_logs(before, limit).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

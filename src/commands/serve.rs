@@ -87,6 +87,23 @@ pub async fn admin(config: Config, command: &AdminCommand) -> anyhow::Result<Exi
             println!("created {} ({}) with id {}", user.email, user.role.as_str(), user.id);
             Ok(ExitCode::SUCCESS)
         }
+        AdminCommand::DeleteUser { email } => {
+            let system = system::System::open(config, system::Mode::Run { max_live: None }).await?;
+            let deletion = system.deletion()?;
+            let email = troupe_gateway::auth::normalize_email(email);
+            let Some(user) = system.auth.store().get_user_by_email(&email).await? else {
+                anyhow::bail!("no account has the email {email}");
+            };
+            let report = deletion.delete(user.id, user.id).await.map_err(|error| anyhow::anyhow!(error.to_string()));
+            drop(deletion);
+            system.shutdown().await;
+            let report = report?;
+            println!(
+                "deleted {email} ({}): {} executions ({} cancelled), {} memories, {} research rows",
+                user.id, report.executions, report.cancelled, report.memories, report.research
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -367,6 +367,11 @@ impl Config {
             plugins,
             retention: RetentionPolicy {
                 executions: settings.retention_executions,
+                completed: settings.retention_completed,
+                failed: settings.retention_failed,
+                logs: settings.retention_logs,
+                sessions: settings.retention_sessions,
+                unverified: settings.retention_unverified,
                 memories: settings.retention_memories,
                 interval: settings.retention_interval.unwrap_or(crate::retention::DEFAULT_INTERVAL),
             },

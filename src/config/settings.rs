@@ -249,6 +249,29 @@ pub struct Settings {
     #[arg(long, global = true, env = "TROUPE_RETENTION_EXECUTIONS", value_parser = humantime::parse_duration, help_heading = "Retention")]
     #[serde(default, with = "humantime_opt")]
     pub retention_executions: Option<Duration>,
+    /// Delete completed executions entirely (row, steps, attempts, events, logs, artifacts)
+    /// this long after they finished, e.g. `90d` (default: never).
+    #[arg(long, global = true, env = "TROUPE_RETENTION_COMPLETED", value_parser = humantime::parse_duration, help_heading = "Retention")]
+    #[serde(default, with = "humantime_opt")]
+    pub retention_completed: Option<Duration>,
+    /// Delete failed and cancelled executions entirely this long after they finished, e.g.
+    /// `180d` (default: never).
+    #[arg(long, global = true, env = "TROUPE_RETENTION_FAILED", value_parser = humantime::parse_duration, help_heading = "Retention")]
+    #[serde(default, with = "humantime_opt")]
+    pub retention_failed: Option<Duration>,
+    /// Keep the log lines of finished executions this long, e.g. `30d` (default: forever).
+    #[arg(long, global = true, env = "TROUPE_RETENTION_LOGS", value_parser = humantime::parse_duration, help_heading = "Retention")]
+    #[serde(default, with = "humantime_opt")]
+    pub retention_logs: Option<Duration>,
+    /// Keep revoked and expired sessions this long after they ended, e.g. `7d` (default: forever).
+    #[arg(long, global = true, env = "TROUPE_RETENTION_SESSIONS", value_parser = humantime::parse_duration, help_heading = "Retention")]
+    #[serde(default, with = "humantime_opt")]
+    pub retention_sessions: Option<Duration>,
+    /// Delete accounts whose email was never verified this long after they were created, with
+    /// everything they own, e.g. `7d` (default: never; admins never).
+    #[arg(long, global = true, env = "TROUPE_RETENTION_UNVERIFIED", value_parser = humantime::parse_duration, help_heading = "Retention")]
+    #[serde(default, with = "humantime_opt")]
+    pub retention_unverified: Option<Duration>,
     /// Keep memories this long, e.g. `365d` (default: forever).
     #[arg(long, global = true, env = "TROUPE_RETENTION_MEMORIES", value_parser = humantime::parse_duration, help_heading = "Retention")]
     #[serde(default, with = "humantime_opt")]

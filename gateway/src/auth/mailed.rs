@@ -61,6 +61,11 @@ impl AccountMail {
         self.mailer.is_on()
     }
 
+    /// Account deletion: forgets the mails kept for `address` (the development outbox).
+    pub fn forget_recipient(&self, address: &str) -> usize {
+        self.mailer.forget_recipient(address)
+    }
+
     /// Takes one mail of `address` (and of `client`) from the rate limits.
     fn allow(&self, address: &str, client: &ClientInfo) -> Result<(), AuthError> {
         if let Some(ip) = &client.ip

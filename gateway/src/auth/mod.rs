@@ -157,6 +157,16 @@ impl Auth {
         self
     }
 
+    /// Whether `password` is `user`'s.
+    pub async fn check_password(&self, user: &UserRecord, password: &str) -> Result<bool, AuthError> {
+        Ok(self.passwords.verify(password.to_owned(), Some(user.password_hash.clone())).await?)
+    }
+
+    /// Account deletion: forgets the mails kept for `address` (the development outbox).
+    pub fn forget_mail_to(&self, address: &str) -> usize {
+        self.mail.forget_recipient(address)
+    }
+
     /// Whether this server sends mail.
     pub fn sends_mail(&self) -> bool {
         self.mail.is_on()

@@ -166,6 +166,8 @@ impl From<crate::services::ServiceError> for ApiError {
             ServiceError::NotFound(what) => Self::not_found(&what),
             ServiceError::Store(error) => error.into(),
             ServiceError::Runtime(error) => error.into(),
+            ServiceError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
+            ServiceError::Unavailable(message) => Self::new(ErrorCode::Unavailable, message),
         }
     }
 }

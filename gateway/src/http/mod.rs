@@ -72,6 +72,8 @@ pub struct HttpSettings {
     pub epsilon_caps: EpsilonCaps,
     /// Whether accounts must verify their email address before they run executions.
     pub require_verified_email: bool,
+    /// Where executions' workspaces live (removed with their owner's account).
+    pub workspaces: Option<std::path::PathBuf>,
 }
 
 /// The most privacy budget a researcher may give an experiment.
@@ -110,6 +112,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             epsilon_caps: EpsilonCaps::default(),
             require_verified_email: false,
+            workspaces: None,
         }
     }
 }
@@ -174,6 +177,19 @@ impl AppState {
             plugins,
             files,
             own_models,
+        }
+    }
+}
+
+impl AppState {
+    /// Account deletion over this state's stores.
+    pub fn deletion(&self) -> crate::services::deletion::Deletion {
+        crate::services::deletion::Deletion {
+            auth: self.auth.clone(),
+            runtime: Arc::clone(&self.runtime),
+            memories: Arc::clone(&self.memories),
+            plugins: Arc::clone(&self.plugins),
+            workspaces: self.settings.workspaces.clone(),
         }
     }
 }

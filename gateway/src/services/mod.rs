@@ -9,6 +9,7 @@
 //! (`http::error`), the command line prints them.
 
 pub mod accounts;
+pub mod deletion;
 pub mod executions;
 pub mod own_models;
 pub mod pipelines;
@@ -35,6 +36,12 @@ pub enum ServiceError {
     /// The runtime refused.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The request conflicts with the state of things.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something it needs does not answer now; try again.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ServiceError {

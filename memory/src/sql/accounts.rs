@@ -521,6 +521,78 @@ macro_rules! sql_accounts {
                     rows.iter().map(audit_from_row).collect()
                 }
 
+                async fn purge_sessions(&self, before: chrono::DateTime<Utc>) -> Result<u64, StoreError> {
+                    let removed = sqlx::query(
+                        "DELETE FROM sessions WHERE (revoked_at IS NOT NULL AND revoked_at < $1) OR expires_at < $1",
+                    )
+                    .bind(before)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                    Ok(removed)
+                }
+
+                async fn unverified_before(&self, before: chrono::DateTime<Utc>) -> Result<Vec<UserId>, StoreError> {
+                    let ids: Vec<Uuid> = sqlx::query_scalar(
+                        "SELECT id FROM users WHERE email_verified_at IS NULL AND role <> 'admin' AND created_at < $1 \
+                         ORDER BY created_at LIMIT 1000",
+                    )
+                    .bind(before)
+                    .fetch_all(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(ids.into_iter().map(UserId).collect())
+                }
+
+                async fn other_admins(&self, user: UserId) -> Result<u64, StoreError> {
+                    let count: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = $2 AND id <> $1",
+                    )
+                    .bind(user.0)
+                    .bind(false)
+                    .fetch_one(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(count as u64)
+                }
+
+                async fn delete_user(&self, user: UserId) -> Result<bool, StoreError> {
+                    let mut tx = self.writer.begin().await.map_err(db_error)?;
+                    sqlx::query("DELETE FROM projects WHERE owner_id = $1")
+                        .bind(user.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    // Earlier rows keep what happened and when, not to whom or from where.
+                    sqlx::query(
+                        "UPDATE audit_log SET ip = NULL, details = $3, \
+                         actor_id = CASE WHEN actor_id = $1 THEN NULL ELSE actor_id END, \
+                         target = CASE WHEN target = $2 THEN NULL ELSE target END \
+                         WHERE actor_id = $1 OR target = $2",
+                    )
+                    .bind(user.0)
+                    .bind(user.0.to_string())
+                    .bind(Json(Value::Object(Default::default())))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    // Sessions, API keys, mailed tokens and files cascade.
+                    let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+                        .bind(user.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                    tx.commit().await.map_err(db_error)?;
+                    Ok(deleted > 0)
+                }
+
+                async fn scrub(&self) -> Result<(), StoreError> {
+                    use super::super::ScrubFiles;
+                    self.writer.scrub_files().await
+                }
+
                 async fn insert_account_token(&self, token: &AccountToken) -> Result<(), StoreError> {
                     sqlx::query(
                         "INSERT INTO account_tokens (id, user_id, purpose, token_hash, email, created_at, expires_at) \

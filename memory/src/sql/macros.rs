@@ -874,6 +874,47 @@ macro_rules! sql_store {
                     Ok(executions)
                 }
 
+                async fn delete_finished(
+                    &self,
+                    statuses: &[troupe_runtime::status::ExecutionStatus],
+                    before: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<troupe_runtime::ids::ExecutionId>, StoreError> {
+                    let mut transaction = self.writer.begin().await.map_err(db_error)?;
+                    let mut gone = Vec::new();
+                    for status in statuses.iter().filter(|status| status.is_terminal()) {
+                        // Steps, attempts, events, logs, artifacts, ledgers and approvals cascade.
+                        let ids: Vec<Uuid> = sqlx::query_scalar(
+                            "DELETE FROM executions WHERE id IN (SELECT id FROM executions WHERE status = $1 \
+                             AND finished_at < $2 ORDER BY finished_at LIMIT $3) RETURNING id",
+                        )
+                        .bind(status.as_str())
+                        .bind(before)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *transaction)
+                        .await
+                        .map_err(db_error)?;
+                        gone.extend(ids.into_iter().map(troupe_runtime::ids::ExecutionId));
+                    }
+                    transaction.commit().await.map_err(db_error)?;
+                    Ok(gone)
+                }
+
+                async fn purge_logs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+                    let removed = sqlx::query(
+                        "DELETE FROM execution_logs WHERE id IN (SELECT l.id FROM execution_logs l \
+                         JOIN executions e ON e.id = l.execution_id \
+                         WHERE e.status IN ('completed', 'failed', 'cancelled') AND e.finished_at < $1 LIMIT $2)",
+                    )
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                    Ok(removed)
+                }
+
                 async fn delete_pipeline(&self, owner: UserId, name: &str) -> Result<bool, StoreError> {
                     let result = sqlx::query("DELETE FROM pipelines WHERE owner_id = $1 AND name = $2")
                         .bind(owner.0)

@@ -34,6 +34,27 @@ pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
     }
 }
 
+/// Makes deleted rows unrecoverable from the database's files (see `AccountStore::scrub`).
+pub(crate) trait ScrubFiles {
+    /// Scrubs what this pool's database keeps of deleted rows.
+    fn scrub_files(&self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl ScrubFiles for sqlx::SqlitePool {
+    async fn scrub_files(&self) -> Result<(), StoreError> {
+        // `secure_delete` zeroed the deleted content in the pages the log holds; copying the
+        // log back and truncating it leaves no earlier version of those pages in either file.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(self).await.map_err(db_error)?;
+        Ok(())
+    }
+}
+
+impl ScrubFiles for sqlx::PgPool {
+    async fn scrub_files(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
 fn corrupt(what: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {error}"))
 }

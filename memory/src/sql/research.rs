@@ -384,6 +384,11 @@ macro_rules! sql_research {
                     rows.iter().map(observation_from_row).collect()
                 }
 
+                async fn scrub(&self) -> Result<(), StoreError> {
+                    use super::ScrubFiles;
+                    self.writer.scrub_files().await
+                }
+
                 async fn delete_consents(&self, user: UserId) -> Result<u64, StoreError> {
                     let done = sqlx::query("DELETE FROM consent_changes WHERE user_id = $1")
                         .bind(user.0)

@@ -47,6 +47,8 @@ pub(super) fn connect_options(path: &Path) -> Result<SqliteConnectOptions, Store
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
+        // Deleted content is overwritten, not left in free pages (account deletion).
+        .pragma("secure_delete", "on")
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(10)))
 }

@@ -488,6 +488,49 @@ impl ExecutionStore for InMemoryStore {
         Ok(gone.len() as u64)
     }
 
+    async fn delete_finished(
+        &self,
+        statuses: &[crate::status::ExecutionStatus],
+        before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<ExecutionId>, StoreError> {
+        let mut inner = self.lock();
+        let gone: Vec<ExecutionId> = inner
+            .executions
+            .values()
+            .filter(|data| {
+                data.record.status.is_terminal()
+                    && statuses.contains(&data.record.status)
+                    && data.record.finished_at.is_some_and(|at| at < before)
+            })
+            .map(|data| data.record.id)
+            .take(limit as usize)
+            .collect();
+        for id in &gone {
+            inner.executions.remove(id);
+        }
+        inner.corrections.retain(|record| !gone.contains(&record.execution_id));
+        Ok(gone)
+    }
+
+    async fn purge_logs(&self, before: chrono::DateTime<chrono::Utc>, limit: u32) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        let mut left = limit as usize;
+        let mut removed = 0;
+        for data in inner.executions.values_mut() {
+            if left == 0 {
+                break;
+            }
+            if data.record.status.is_terminal() && data.record.finished_at.is_some_and(|at| at < before) {
+                let take = data.logs.len().min(left);
+                data.logs.drain(..take);
+                left -= take;
+                removed += take as u64;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn list_logs(&self, id: ExecutionId) -> Result<Vec<LogRecord>, StoreError> {
         Ok(self.lock().executions.get(&id).map(|data| data.logs.clone()).unwrap_or_default())
     }

@@ -384,4 +384,18 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// events, logs, artifacts, usage, corrections and approvals — and every pipeline of
     /// theirs, in one transaction; returns how many executions. Callers cancel live ones first.
     async fn delete_owner(&self, owner: UserId) -> Result<u64, StoreError>;
+
+    /// Retention by status: deletes entirely up to `limit` executions in one of `statuses`
+    /// (terminal ones only) that finished before `before`; returns their ids. Callers repeat
+    /// until none is left.
+    async fn delete_finished(
+        &self,
+        statuses: &[ExecutionStatus],
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ExecutionId>, StoreError>;
+
+    /// Retention of logs: deletes up to `limit` log lines of executions that finished before
+    /// `before`; returns how many. Callers repeat until it reports none.
+    async fn purge_logs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }

@@ -109,3 +109,29 @@ fn the_published_plugin_schema_is_the_one_the_code_generates() {
     let published: serde_json::Value = serde_json::from_str(&published).unwrap();
     assert_eq!(generated, published, "regenerate with `troupe plugin schema > docs/plugin.schema.json`");
 }
+
+#[test]
+fn admin_delete_user_removes_an_account_but_never_the_last_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = |args: &[&str]| {
+        let output = troupe(dir.path())
+            .arg("admin")
+            .args(args)
+            .env("TROUPE_NEW_USER_PASSWORD", "cli-password-1")
+            .env("TROUPE_INSECURE_FAST_HASHING", "true")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    for email in ["root@example.com", "bob@example.com"] {
+        let (created, output) = admin(&["create-user", "--email", email]);
+        assert!(created, "{output}");
+    }
+    let (deleted, output) = admin(&["delete-user", "--email", "Bob@Example.com"]);
+    assert!(deleted && output.contains("deleted bob@example.com"), "{output}");
+    let (again, output) = admin(&["delete-user", "--email", "bob@example.com"]);
+    assert!(!again && output.contains("no account has the email bob@example.com"), "{output}");
+    let (last, output) = admin(&["delete-user", "--email", "root@example.com"]);
+    assert!(!last && output.contains("last admin"), "{output}");
+}

@@ -459,6 +459,27 @@ async fn retention_purges_only_what_finished_long_ago(store: &dyn ExecutionStore
     assert_eq!(again.executions, 0, "an execution is purged once");
 }
 
+async fn deleting_an_owner_removes_their_executions_and_pipelines_only(store: &dyn ExecutionStore) {
+    let mine = seed(store).await;
+    progress(store, mine.id).await;
+    let theirs = seed(store).await;
+    store.put_pipeline(mine.owner, &pipeline()).await.unwrap();
+    store.put_pipeline(theirs.owner, &pipeline()).await.unwrap();
+    assert_eq!(store.delete_owner(mine.owner).await.unwrap(), 1);
+    assert!(store.get_execution(mine.id).await.unwrap().is_none());
+    assert!(store.list_steps(mine.id).await.unwrap().is_empty());
+    assert!(store.list_attempts(mine.id).await.unwrap().is_empty());
+    assert!(store.list_events(mine.id, 0, 100).await.unwrap().is_empty());
+    assert!(store.list_logs(mine.id).await.unwrap().is_empty());
+    assert!(store.list_artifacts(mine.id).await.unwrap().is_empty());
+    assert!(store.get_pipeline(mine.owner, "conformance").await.unwrap().is_none());
+    // Another owner's are untouched.
+    assert!(store.get_execution(theirs.id).await.unwrap().is_some());
+    assert_eq!(store.list_logs(theirs.id).await.unwrap().len(), 1);
+    assert!(store.get_pipeline(theirs.owner, "conformance").await.unwrap().is_some());
+    assert_eq!(store.delete_owner(mine.owner).await.unwrap(), 0);
+}
+
 /// Generates, for every backend, one test per behaviour.
 macro_rules! conformance {
     ($($behaviour:ident),* $(,)?) => {
@@ -512,4 +533,5 @@ conformance!(
     pipelines_belong_to_their_owner_and_are_replaced_by_name,
     ledgers_record_usage_and_corrections,
     retention_purges_only_what_finished_long_ago,
+    deleting_an_owner_removes_their_executions_and_pipelines_only,
 );

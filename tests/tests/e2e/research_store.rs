@@ -44,6 +44,17 @@ async fn check_research_store(store: Arc<dyn ResearchStore>) {
     let history = store.consent_history(alice, Some("tone-study")).await.unwrap();
     assert_eq!(history.iter().map(|change| change.granted).collect::<Vec<_>>(), [true, false, true]);
     assert!(store.consent_history(bob, None).await.unwrap().is_empty());
+    // A deleted account's history goes, and only theirs.
+    let carol = UserId::new();
+    for granted in [true, false] {
+        let change =
+            ConsentChange { user: carol, experiment: "tone-study".into(), granted, at: troupe_runtime::model::now() };
+        store.record_consent(&change).await.unwrap();
+    }
+    assert_eq!(store.delete_consents(carol).await.unwrap(), 2);
+    assert!(store.consent_history(carol, None).await.unwrap().is_empty());
+    assert_eq!(store.consent_history(alice, None).await.unwrap().len(), 3);
+    store.scrub().await.unwrap();
 
     // Flags and plugins round-trip.
     let flag = FeatureFlag {

@@ -21,7 +21,9 @@ from .create_execution import CreateExecution
 from .decide_request import DecideRequest
 from .decision import Decision
 from .decision_name import DecisionName
+from .delete_account import DeleteAccount
 from .deleted import Deleted
+from .deletion_report import DeletionReport
 from .error_body import ErrorBody
 from .error_fields import ErrorFields
 from .error_info import ErrorInfo
@@ -130,7 +132,9 @@ __all__ = (
     "DecideRequest",
     "Decision",
     "DecisionName",
+    "DeleteAccount",
     "Deleted",
+    "DeletionReport",
     "ErrorBody",
     "ErrorFields",
     "ErrorInfo",

@@ -16,6 +16,7 @@ use crate::http::extract::{ApiJson, ApiQuery, parse_id};
 use crate::http::schemas::{Budget, RoleName};
 use crate::http::views::{ApiKeyView, ProfileView, UserView};
 use crate::http::{ApiError, AppState, ErrorBody};
+use crate::services::deletion::DeletionReport;
 
 fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     if caller.is_admin() { Ok(()) } else { Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role")) }
@@ -210,6 +211,53 @@ pub async fn update_me(
         state.auth.audit(Some(user.id), action, Some(user.id.to_string()), client.ip.clone(), json!({})).await;
     }
     Ok(Json(ProfileView::from(&user)))
+}
+
+/// The password that confirms deleting one's own account.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAccount {
+    pub password: String,
+}
+
+/// Deletes the caller's account and everything it owns: live executions are cancelled, then
+/// executions (steps, attempts, events, logs, artifacts), pipelines, projects, uploaded files,
+/// memories (records and vectors), research consent and pending observations, sessions, API
+/// keys and the execution workspaces go. The audit log keeps only the deletion, with the bare
+/// id. The last admin cannot be deleted.
+#[utoipa::path(delete, path = "/api/v1/users/me", tag = "users", request_body = DeleteAccount,
+    responses((status = 200, body = DeletionReport), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The last admin (`conflict`)"),
+        (status = 503, body = ErrorBody, description = "An execution is still stopping: try again")),
+    security(("bearer" = [])))]
+pub async fn delete_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(request): ApiJson<DeleteAccount>,
+) -> Result<Json<DeletionReport>, ApiError> {
+    if caller.api_key.is_some() {
+        return Err(ApiError::new(ErrorCode::Forbidden, "an API key cannot delete its account; sign in"));
+    }
+    if !state.auth.check_password(&caller.user, &request.password).await? {
+        return Err(ApiError::new(ErrorCode::InvalidCredentials, "the password is wrong"));
+    }
+    Ok(Json(state.deletion().delete(caller.id(), caller.id()).await?))
+}
+
+/// Deletes a user and everything they own (admin); see `DELETE /users/me`.
+#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = DeletionReport), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The last admin (`conflict`)"),
+        (status = 503, body = ErrorBody, description = "An execution is still stopping: try again")),
+    security(("bearer" = [])))]
+pub async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DeletionReport>, ApiError> {
+    require_admin(&caller)?;
+    let id: UserId = parse_id(&id, "id")?;
+    Ok(Json(state.deletion().delete(id, caller.id()).await?))
 }
 
 /// Creates a user (admin): the way in when registration is closed.

@@ -22,7 +22,7 @@ fn multipart(field: &str, name: &str, content: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn upload(api: &Api, token: &str, name: &str, content: &[u8]) -> (u16, Value) {
+pub(super) async fn upload(api: &Api, token: &str, name: &str, content: &[u8]) -> (u16, Value) {
     upload_part(api, token, "file", name, content).await
 }
 

@@ -5,6 +5,7 @@
 mod approvals;
 mod auth;
 mod client;
+mod deletion;
 mod document;
 mod files;
 mod flow;
@@ -16,6 +17,7 @@ mod memories;
 mod profile;
 pub(crate) mod readiness;
 mod research;
+mod retention;
 mod sessions;
 
 use std::time::Duration;
