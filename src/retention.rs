@@ -148,6 +148,8 @@ pub async fn run(policy: RetentionPolicy, stores: Stores<'_>) -> anyhow::Result<
             report.logs += removed;
         }
     }
+    // Exports expire after a day whatever the windows say.
+    stores.accounts.purge_exports(now).await?;
     if let Some(keep) = policy.sessions {
         report.sessions = stores.accounts.purge_sessions(cutoff(keep)?).await?;
     }

@@ -24,3 +24,18 @@ ALTER TABLE users ADD COLUMN llm_key_nonce BLOB;
 ALTER TABLE users ADD COLUMN llm_key_ciphertext BLOB;
 ALTER TABLE users ADD COLUMN llm_key_last4 TEXT;
 ALTER TABLE users ADD COLUMN llm_model TEXT;
+
+-- Exports of everything a user owns: the archive sealed like memories, kept for a day.
+CREATE TABLE exports (
+    id BLOB PRIMARY KEY,
+    user_id BLOB NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    status TEXT NOT NULL,
+    key_id TEXT,
+    nonce BLOB,
+    ciphertext BLOB,
+    size BIGINT NOT NULL,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX exports_user ON exports (user_id);

@@ -124,6 +124,27 @@ pub struct UserUpdate {
     pub llm: Option<Option<UserLlmKey>>,
 }
 
+/// An archive of everything a user owns, prepared in the background; sealed at rest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExportRecord {
+    /// The id.
+    pub id: Uuid,
+    /// Whose.
+    pub user_id: UserId,
+    /// `preparing`, `ready` or `failed`.
+    pub status: String,
+    /// The sealed archive (key id, nonce, ciphertext) once ready.
+    pub sealed: Option<(String, Vec<u8>, Vec<u8>)>,
+    /// The archive's size in bytes, once ready.
+    pub size: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
+    /// When it stops being downloadable (and is removed).
+    pub expires_at: DateTime<Utc>,
+}
+
 /// What a mailed token lets its holder do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenPurpose {
@@ -340,6 +361,15 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Returns the newest audit records, newest first.
     async fn list_audit(&self, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Stores (or replaces) an export.
+    async fn put_export(&self, export: &ExportRecord) -> Result<(), StoreError>;
+
+    /// The user's export with this id (with its archive).
+    async fn get_export(&self, user: UserId, id: Uuid) -> Result<Option<ExportRecord>, StoreError>;
+
+    /// Removes exports that expired before `now`; returns how many.
+    async fn purge_exports(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// Retention: removes sessions revoked or expired before `before`; returns how many.
     async fn purge_sessions(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

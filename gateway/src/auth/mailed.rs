@@ -61,6 +61,11 @@ impl AccountMail {
         self.mailer.is_on()
     }
 
+    /// Sends a notice (no token) to `address`, where mail goes anywhere.
+    pub fn notice(&self, address: &str, subject: &str, body: String) {
+        self.mailer.send(address, subject, body);
+    }
+
     /// Account deletion: forgets the mails kept for `address` (the development outbox).
     pub fn forget_recipient(&self, address: &str) -> usize {
         self.mailer.forget_recipient(address)

@@ -162,6 +162,11 @@ impl Auth {
         Ok(self.passwords.verify(password.to_owned(), Some(user.password_hash.clone())).await?)
     }
 
+    /// Mails `address` a notice (no token in it), where this server sends mail.
+    pub fn mail_notice(&self, address: &str, subject: &str, body: String) {
+        self.mail.notice(address, subject, body);
+    }
+
     /// Account deletion: forgets the mails kept for `address` (the development outbox).
     pub fn forget_mail_to(&self, address: &str) -> usize {
         self.mail.forget_recipient(address)

@@ -14,10 +14,10 @@ pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
-mod routes;
+pub(crate) mod routes;
 pub mod schemas;
 pub mod strict;
-mod views;
+pub(crate) mod views;
 pub mod ws;
 
 use std::sync::Arc;
@@ -182,6 +182,18 @@ impl AppState {
 }
 
 impl AppState {
+    /// Account exports over this state's stores.
+    pub fn exports(&self) -> crate::services::export::Exports {
+        crate::services::export::Exports {
+            auth: self.auth.clone(),
+            runtime: Arc::clone(&self.runtime),
+            memories: Arc::clone(&self.memories),
+            plugins: Arc::clone(&self.plugins),
+            files: Arc::clone(&self.files),
+            keys: Arc::clone(self.own_models.sealing_keys()),
+        }
+    }
+
     /// Account deletion over this state's stores.
     pub fn deletion(&self) -> crate::services::deletion::Deletion {
         crate::services::deletion::Deletion {

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod deletion;
 pub mod executions;
+pub mod export;
 pub mod own_models;
 pub mod pipelines;
 

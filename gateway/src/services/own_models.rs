@@ -27,6 +27,11 @@ impl OwnModels {
         Self { store, keys, server, built: DashMap::new() }
     }
 
+    /// The keys it seals with (the memory keys), for other sealed user data (exports).
+    pub fn sealing_keys(&self) -> &Arc<MemoryKeys> {
+        &self.keys
+    }
+
     /// Whether a user's key has a provider to go with (not on an offline server).
     pub fn accepts_keys(&self) -> bool {
         self.server.provider != ProviderKind::Offline

@@ -11,8 +11,8 @@ macro_rules! sql_accounts {
             use sqlx::Row;
             use sqlx::types::Json;
             use troupe_runtime::accounts::{
-                AccountStore, AccountToken, ApiKeyRecord, AuditRecord, ProjectRecord, SessionRecord, TokenPurpose,
-                UserLlmKey, UserRecord, UserUpdate,
+                AccountStore, AccountToken, ApiKeyRecord, AuditRecord, ExportRecord, ProjectRecord, SessionRecord,
+                TokenPurpose, UserLlmKey, UserRecord, UserUpdate,
             };
             use troupe_runtime::ids::{ProjectId, UserId};
             use troupe_runtime::store::StoreError;
@@ -519,6 +519,69 @@ macro_rules! sql_accounts {
                         .await
                         .map_err(db_error)?;
                     rows.iter().map(audit_from_row).collect()
+                }
+
+                async fn put_export(&self, export: &ExportRecord) -> Result<(), StoreError> {
+                    let sealed = export.sealed.as_ref();
+                    sqlx::query(
+                        "INSERT INTO exports (id, user_id, status, key_id, nonce, ciphertext, size, error, created_at, \
+                         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                         ON CONFLICT (id) DO UPDATE SET status = excluded.status, key_id = excluded.key_id, \
+                         nonce = excluded.nonce, ciphertext = excluded.ciphertext, size = excluded.size, \
+                         error = excluded.error, expires_at = excluded.expires_at",
+                    )
+                    .bind(export.id)
+                    .bind(export.user_id.0)
+                    .bind(&export.status)
+                    .bind(sealed.map(|(key_id, _, _)| key_id.as_str()))
+                    .bind(sealed.map(|(_, nonce, _)| nonce.as_slice()))
+                    .bind(sealed.map(|(_, _, ciphertext)| ciphertext.as_slice()))
+                    .bind(export.size as i64)
+                    .bind(&export.error)
+                    .bind(export.created_at)
+                    .bind(export.expires_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(db_error)?;
+                    Ok(())
+                }
+
+                async fn get_export(&self, user: UserId, id: Uuid) -> Result<Option<ExportRecord>, StoreError> {
+                    let row = sqlx::query("SELECT * FROM exports WHERE id = $1 AND user_id = $2")
+                        .bind(id)
+                        .bind(user.0)
+                        .fetch_optional(&self.writer)
+                        .await
+                        .map_err(db_error)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let key_id: Option<String> = row.try_get("key_id").map_err(db_error)?;
+                    Ok(Some(ExportRecord {
+                        id,
+                        user_id: user,
+                        status: row.try_get("status").map_err(db_error)?,
+                        sealed: match key_id {
+                            Some(key_id) => Some((
+                                key_id,
+                                row.try_get("nonce").map_err(db_error)?,
+                                row.try_get("ciphertext").map_err(db_error)?,
+                            )),
+                            None => None,
+                        },
+                        size: row.try_get::<i64, _>("size").map_err(db_error)? as u64,
+                        error: row.try_get("error").map_err(db_error)?,
+                        created_at: row.try_get("created_at").map_err(db_error)?,
+                        expires_at: row.try_get("expires_at").map_err(db_error)?,
+                    }))
+                }
+
+                async fn purge_exports(&self, now: chrono::DateTime<Utc>) -> Result<u64, StoreError> {
+                    let removed = sqlx::query("DELETE FROM exports WHERE expires_at < $1")
+                        .bind(now)
+                        .execute(&self.writer)
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                    Ok(removed)
                 }
 
                 async fn purge_sessions(&self, before: chrono::DateTime<Utc>) -> Result<u64, StoreError> {

@@ -45,6 +45,7 @@ from .experiment_patch import ExperimentPatch
 from .experiment_request import ExperimentRequest
 from .experiment_status_name import ExperimentStatusName
 from .experiment_view import ExperimentView
+from .export_view import ExportView
 from .file_list import FileList
 from .file_view import FileView
 from .flag_body import FlagBody
@@ -156,6 +157,7 @@ __all__ = (
     "ExperimentRequest",
     "ExperimentStatusName",
     "ExperimentView",
+    "ExportView",
     "FileList",
     "FileView",
     "FlagBody",

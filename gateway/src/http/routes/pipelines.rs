@@ -26,7 +26,7 @@ fn builtin_view(def: &PipelineDef) -> PipelineView {
     }
 }
 
-fn user_view(stored: &StoredPipeline) -> PipelineView {
+pub(crate) fn user_view(stored: &StoredPipeline) -> PipelineView {
     PipelineView {
         name: stored.def.name.clone(),
         source: "user",

@@ -260,6 +260,86 @@ pub async fn delete_user(
     Ok(Json(state.deletion().delete(id, caller.id()).await?))
 }
 
+/// An export of everything the caller owns.
+#[derive(serde::Serialize, ToSchema)]
+pub struct ExportView {
+    pub id: Uuid,
+    /// `preparing`, `ready` or `failed`.
+    pub status: String,
+    /// The archive's size in bytes, once ready.
+    pub size: u64,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it stops being downloadable.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// Where to download the archive once ready.
+    pub archive_url: String,
+}
+
+impl From<&troupe_runtime::accounts::ExportRecord> for ExportView {
+    fn from(record: &troupe_runtime::accounts::ExportRecord) -> Self {
+        Self {
+            id: record.id,
+            status: record.status.clone(),
+            size: record.size,
+            error: record.error.clone(),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            archive_url: format!("/api/v1/users/me/exports/{}/archive", record.id),
+        }
+    }
+}
+
+/// Starts preparing one archive (`.tar.gz`) of everything the caller owns: account, projects,
+/// pipelines, executions with steps, attempts, events, logs and artifacts, uploaded files,
+/// memories (decrypted), consent history and usage, with a `manifest.json` (each entry's path,
+/// size and SHA-256). Poll `GET /users/me/exports/{id}` until `ready`; the archive is sealed at
+/// rest and can be downloaded for a day.
+#[utoipa::path(post, path = "/api/v1/users/me/export", tag = "users",
+    responses((status = 202, body = ExportView), (status = 401, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn start_export(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, Json<ExportView>), ApiError> {
+    let record = state.exports().start(caller.id()).await?;
+    state.auth.audit(Some(caller.id()), "export_requested", Some(record.id.to_string()), None, json!({})).await;
+    Ok((StatusCode::ACCEPTED, Json(ExportView::from(&record))))
+}
+
+/// One of the caller's exports (404 once it expired).
+#[utoipa::path(get, path = "/api/v1/users/me/exports/{id}", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ExportView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ExportView>, ApiError> {
+    let id: Uuid = parse_id(&id, "id")?;
+    let record = state.exports().get(caller.id(), id).await?.ok_or_else(|| ApiError::not_found("export"))?;
+    Ok(Json(ExportView::from(&record)))
+}
+
+/// Downloads a ready export's archive (`application/gzip`, a tar).
+#[utoipa::path(get, path = "/api/v1/users/me/exports/{id}/archive", tag = "users", params(("id" = Uuid, Path)),
+    responses((status = 200, description = "The archive (`application/gzip`, a tar)"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Not ready yet, or failed (`conflict`)")),
+    security(("bearer" = [])))]
+pub async fn download_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let id: Uuid = parse_id(&id, "id")?;
+    let exports = state.exports();
+    let record = exports.get(caller.id(), id).await?.ok_or_else(|| ApiError::not_found("export"))?;
+    let archive = exports.open(&record)?;
+    let disposition = format!("attachment; filename=\"troupe-export-{id}.tar.gz\"");
+    Ok(([("content-type", "application/gzip".to_owned()), ("content-disposition", disposition)], archive)
+        .into_response())
+}
+
 /// Creates a user (admin): the way in when registration is closed.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser,
     responses((status = 201, body = UserView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),

@@ -121,6 +121,11 @@ impl Response {
         &self.headers
     }
 
+    /// The body as bytes.
+    pub fn bytes(self) -> Vec<u8> {
+        self.body
+    }
+
     /// The body as text.
     pub async fn text(self) -> Result<String, std::string::FromUtf8Error> {
         String::from_utf8(self.body)

@@ -7,6 +7,7 @@ mod auth;
 mod client;
 mod deletion;
 mod document;
+mod export;
 mod files;
 mod flow;
 mod input;
