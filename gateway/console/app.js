@@ -8,6 +8,7 @@ import {
   setupPage, signInPage,
 } from "./pages.js";
 import { executionPage } from "./execution.js";
+import { profilePage, resetPage, verifyPage } from "./account.js";
 
 let cleanup = null;
 
@@ -20,6 +21,7 @@ function nav() {
   const links = [["#/executions", "Executions"], ["#/new", "New"], ["#/agents", "Agents"], ["#/memories", "Memories"],
     ["#/files", "Files"], ["#/research", "Research"]];
   if (user()?.role === "admin") links.push(["#/admin", "Admin"]);
+  links.push(["#/profile", "Account"]);
   fill(document.getElementById("nav"), signedIn() ? links.map(([href, label]) => h("a", { href, "aria-current": location.hash.startsWith(href) ? "page" : null }, label)) : []);
   fill(document.getElementById("who"), signedIn()
     ? [h("span", { class: "email" }, user().email), " ", h("button", { type: "button", class: "link", "data-action": "sign-out", on: { click: () => signOut() } }, "Sign out")]
@@ -38,6 +40,8 @@ function route() {
   nav();
   document.body.dataset.rendered = "";
   if (parts[0] === "setup") return setupPage(main, go);
+  if (parts[0] === "verify") return verifyPage(main, params);
+  if (parts[0] === "reset") return resetPage(main, params);
   if (!signedIn()) return signInPage(main, (hash) => go(parts.length && parts[0] !== "login" ? location.hash : hash));
   switch (parts[0] || "executions") {
     case "executions":
@@ -49,6 +53,7 @@ function route() {
     case "files": filesPage(main); break;
     case "research": researchPage(main); break;
     case "admin": adminPage(main); break;
+    case "profile": profilePage(main, go); break;
     case "login": go("#/executions"); break;
     default: notFoundPage(main);
   }

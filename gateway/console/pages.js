@@ -32,6 +32,7 @@ export function signInPage(main, go) {
     h("h1", { id: "signin-title" }, "Sign in"),
     field("Email", email), field("Password", password), message,
     h("button", { type: "submit" }, "Sign in"),
+    h("p", {}, h("a", { href: "#/reset" }, "Forgot your password?"), " · ", h("a", { href: "#/verify" }, "Verify your email")),
     h("p", {}, "First start? ", h("a", { href: "#/setup" }, "Set up the first admin with the setup token")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();

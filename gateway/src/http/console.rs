@@ -25,6 +25,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("form.js", "text/javascript; charset=utf-8", include_str!("../../console/form.js")),
     ("pages.js", "text/javascript; charset=utf-8", include_str!("../../console/pages.js")),
     ("execution.js", "text/javascript; charset=utf-8", include_str!("../../console/execution.js")),
+    ("account.js", "text/javascript; charset=utf-8", include_str!("../../console/account.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../console/style.css")),
 ];
 

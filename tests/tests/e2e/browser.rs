@@ -328,3 +328,88 @@ async fn a_cross_origin_websocket_upgrade_is_refused() {
     drop(socket);
     api.stop().await;
 }
+
+/// The newest code starting with `prefix` that the development outbox holds for `to`.
+fn mailed_code(api: &Api, to: &str, prefix: &str) -> Option<String> {
+    let mut mails: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(api.data_dir().join("outbox"))
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            Some((entry.metadata().ok()?.modified().ok()?, std::fs::read_to_string(entry.path()).ok()?))
+        })
+        .filter(|(_, mail)| mail.lines().any(|line| line == format!("To: {to}")))
+        .collect();
+    mails.sort();
+    mails.iter().rev().find_map(|(_, mail)| {
+        let start = mail.find(prefix)?;
+        let code: String =
+            mail[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+        (code.len() == prefix.len() + 43).then_some(code)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_verifies_resets_exports_and_deletes_their_account_in_the_console() {
+    with_browser("browser_account", async |api: &Api, browser: &Browser| {
+        api.admin("root@example.com").await;
+        api.user("ada@example.com").await;
+        // The code mailed at registration verifies the address.
+        let code =
+            poll(DEADLINE, "the verification mail", || async { mailed_code(api, "ada@example.com", "tv_") }).await;
+        browser.goto(&format!("{}/#/verify?token={code}", api.base)).await.unwrap();
+        click(browser, "form button[type=submit]").await;
+        browser.wait_until("document.body.dataset.rendered === 'verified'", DEADLINE).await.unwrap();
+        sign_in(browser, api, "ada@example.com").await;
+        browser.goto(&format!("{}/#/profile", api.base)).await.unwrap();
+        browser.wait_for("[data-verified=true]", DEADLINE).await.unwrap();
+
+        // Export: the archive is offered for download.
+        click(browser, "section[aria-label=Export] > button").await;
+        browser.wait_for("[data-download]", DEADLINE).await.unwrap();
+
+        // A forgotten password: ask for a code, then set a new password with it.
+        click(browser, "[data-action=sign-out]").await;
+        browser.wait_for("#signin-title", DEADLINE).await.unwrap();
+        browser.goto(&format!("{}/#/reset", api.base)).await.unwrap();
+        browser.wait_for("#reset-title", DEADLINE).await.unwrap();
+        let email = browser.wait_for("input[name=email]", DEADLINE).await.unwrap();
+        browser.type_into(&email, "ada@example.com").await.unwrap();
+        click(browser, "form button[type=submit]").await;
+        browser.wait_until("document.body.dataset.rendered === 'reset-requested'", DEADLINE).await.unwrap();
+        let code = poll(DEADLINE, "the reset mail", || async { mailed_code(api, "ada@example.com", "tr_") }).await;
+        browser.goto(&format!("{}/#/reset?token={code}", api.base)).await.unwrap();
+        let password = browser.wait_for("input[name=new_password]", DEADLINE).await.unwrap();
+        browser.type_into(&password, "a-new-password-2").await.unwrap();
+        click(browser, "form button[type=submit]").await;
+        browser.wait_until("document.body.dataset.rendered === 'reset-done'", DEADLINE).await.unwrap();
+        let login = api.login("ada@example.com", "a-new-password-2").await;
+        assert_eq!(login["user"]["email"], "ada@example.com");
+
+        // Deletion, confirmed with the password, signs out and the account is gone.
+        browser.goto(&format!("{}/#/executions", api.base)).await.unwrap();
+        let field = browser.wait_for("input[name=email]", DEADLINE).await.unwrap();
+        browser.type_into(&field, "ada@example.com").await.unwrap();
+        let password = browser.wait_for("input[name=password]", DEADLINE).await.unwrap();
+        browser.type_into(&password, "a-new-password-2").await.unwrap();
+        click(browser, "form button[type=submit]").await;
+        browser.wait_until("document.body.dataset.rendered === 'executions'", DEADLINE).await.unwrap();
+        browser.goto(&format!("{}/#/profile", api.base)).await.unwrap();
+        browser.wait_until("document.body.dataset.rendered === 'profile'", DEADLINE).await.unwrap();
+        browser.execute("window.confirm = () => true;", vec![]).await.unwrap();
+        let password =
+            browser.wait_for("form[aria-label='Delete my account'] input[name=password]", DEADLINE).await.unwrap();
+        browser.type_into(&password, "a-new-password-2").await.unwrap();
+        click(browser, "form[aria-label='Delete my account'] button[type=submit]").await;
+        browser.wait_for("#signin-title", DEADLINE).await.unwrap();
+        let (status, _) = api
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"email": "ada@example.com", "password": "a-new-password-2"})),
+            )
+            .await;
+        assert_eq!(status, 401, "the account is gone");
+    })
+    .await;
+}

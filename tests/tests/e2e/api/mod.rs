@@ -102,6 +102,11 @@ impl Api {
         }
     }
 
+    /// The server's data dir.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
