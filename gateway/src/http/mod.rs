@@ -144,6 +144,8 @@ pub struct AppState {
     pub files: Arc<dyn troupe_runtime::files::FileStore>,
     /// Users' own model provider keys.
     pub own_models: Arc<crate::services::own_models::OwnModels>,
+    /// Account notices for users' WebSockets on this node.
+    pub notices: tokio::sync::broadcast::Sender<ws::Notice>,
 }
 
 impl AppState {
@@ -177,6 +179,7 @@ impl AppState {
             plugins,
             files,
             own_models,
+            notices: tokio::sync::broadcast::channel(256).0,
         }
     }
 }
@@ -191,6 +194,7 @@ impl AppState {
             plugins: Arc::clone(&self.plugins),
             files: Arc::clone(&self.files),
             keys: Arc::clone(self.own_models.sealing_keys()),
+            notices: Some(self.notices.clone()),
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Exports {
     pub files: Arc<dyn troupe_runtime::files::FileStore>,
     /// Seals archives.
     pub keys: Arc<MemoryKeys>,
+    /// Tells the user's WebSockets (on this node) when an export is ready.
+    pub notices: Option<tokio::sync::broadcast::Sender<crate::http::ws::Notice>>,
 }
 
 impl Exports {
@@ -77,6 +79,11 @@ impl Exports {
             if let Err(error) = exports.auth.store().put_export(&done).await {
                 tracing::warn!(%error, %user, "cannot store a prepared export");
                 return;
+            }
+            if done.status == "ready"
+                && let Some(notices) = &exports.notices
+            {
+                let _ = notices.send(crate::http::ws::Notice { user, kind: "export_ready", id: done.id });
             }
             if done.status == "ready"
                 && let Ok(Some(account)) = exports.auth.store().get_user(user).await

@@ -247,3 +247,57 @@ fn a_fresh_production_server_is_set_up_with_its_one_time_token() {
     let logged = std::fs::read_to_string(&logs).unwrap();
     assert!(!logged.contains(token.trim()) && !printed.contains(token.trim()), "the setup token is never logged");
 }
+
+/// A user's own model provider key reaches the model for their execution but never the
+/// server's log, even at debug level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_own_model_key_never_reaches_the_log() {
+    const OWN_KEY: &str = "sk-own-key-that-must-not-be-logged-8642";
+    let (base_url, seen) = crate::fake_model::model_server_seeing_keys(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let env = [
+        ("TROUPE_LLM_PROVIDER", "openai"),
+        ("TROUPE_LLM_BASE_URL", base_url.as_str()),
+        ("TROUPE_LLM_MODEL", "server-model"),
+        ("TROUPE_LLM_API_KEY", "server-key-0000"),
+        ("TROUPE_INSECURE_FAST_HASHING", "true"),
+        ("RUST_LOG", "debug"),
+    ];
+    let server = serve_with(&data_dir, &env);
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    let credentials = serde_json::json!({"email": "ada@example.com", "password": "password-1"});
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let (status, _) =
+        answer(http.post(format!("{base}/api/v1/auth/register")).json(&credentials).send().await.unwrap()).await;
+    assert_eq!(status, 201);
+    let (_, login) =
+        answer(http.post(format!("{base}/api/v1/auth/login")).json(&credentials).send().await.unwrap()).await;
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let own = serde_json::json!({"llm": {"api_key": OWN_KEY}});
+    let (status, me) =
+        answer(http.patch(format!("{base}/api/v1/users/me")).bearer_auth(&token).json(&own).send().await.unwrap())
+            .await;
+    assert_eq!(status, 200, "{me}");
+    let pipeline = serde_json::json!({"name": "own", "steps": [{"key": "requirements", "agent": "requirements"}]});
+    let run = serde_json::json!({"pipeline": pipeline, "input": {"idea": "a book club planner"}});
+    let (status, created) =
+        answer(http.post(format!("{base}/api/v1/executions")).bearer_auth(&token).json(&run).send().await.unwrap())
+            .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    crate::poll(Duration::from_secs(60), "the execution completes", || async {
+        let url = format!("{base}/api/v1/executions/{id}");
+        let (_, execution) = answer(http.get(&url).bearer_auth(&token).send().await.unwrap()).await;
+        (execution["status"] == "completed").then_some(())
+    })
+    .await;
+    assert_eq!(seen.lock().unwrap().as_slice(), [format!("Bearer {OWN_KEY}")], "the model saw her key");
+    let log = server.log_tail(100_000);
+    assert!(log.contains("DEBUG"), "the server logged at debug level");
+    assert!(!log.contains(OWN_KEY), "the key is in the log");
+}

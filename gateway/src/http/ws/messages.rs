@@ -98,6 +98,25 @@ pub enum ServerMessage<'a> {
     },
     /// The answer to `ping`.
     Pong,
+    /// Something about the caller's account: `export_ready` (`id`: the export, now
+    /// downloadable). Sent to the caller's sockets on the node that did it.
+    Notice {
+        /// What happened.
+        kind: &'a str,
+        /// What it is about.
+        id: Uuid,
+    },
+}
+
+/// An account notice for one user's sockets.
+#[derive(Clone, Copy, Debug)]
+pub struct Notice {
+    /// Whose.
+    pub user: troupe_runtime::ids::UserId,
+    /// What happened (`export_ready`).
+    pub kind: &'static str,
+    /// What it is about.
+    pub id: Uuid,
 }
 
 impl ServerMessage<'_> {

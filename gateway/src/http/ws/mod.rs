@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 use troupe_runtime::ErrorCode;
 use troupe_runtime::ids::{ExecutionId, UserId};
 
-pub use self::messages::{ClientMessage, ServerMessage};
+pub use self::messages::{ClientMessage, Notice, ServerMessage};
 use super::{ApiError, AppState};
 use crate::auth::Caller;
 
@@ -206,8 +206,18 @@ async fn serve(state: AppState, socket: WebSocket) {
     tokio::pin!(expiry);
     let idle = state.settings.ws_idle_timeout;
     let mut last_heard = tokio::time::Instant::now();
+    let mut notices = state.notices.subscribe();
     let farewell = loop {
         tokio::select! {
+            notice = notices.recv() => {
+                // Account notices of this node for this caller (missed ones: the endpoints say it).
+                if let Ok(notice) = notice
+                    && notice.user == caller.id()
+                    && sink.send(ServerMessage::Notice { kind: notice.kind, id: notice.id }.frame()).await.is_err()
+                {
+                    break None;
+                }
+            }
             outgoing = rx.recv() => {
                 // `tx` lives in this loop, so the channel never closes under it.
                 let Some(message) = outgoing else { break None };

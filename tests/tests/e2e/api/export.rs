@@ -67,6 +67,9 @@ async fn export(api: &Api) {
     let memory = json!({"text": "Grace keeps her notes on the staging database", "kind": "note"});
     assert_eq!(api.post("/api/v1/memories", &grace, memory).await.0, 201);
 
+    // Ada's console listens on its WebSocket; Grace's too.
+    let mut ada_socket = api.ws(&ada).await;
+    let mut grace_socket = api.ws(&grace).await;
     let (status, started) = api.call("POST", "/api/v1/users/me/export", Some(&ada), None).await;
     assert_eq!((status, started["status"].as_str()), (202, Some("preparing")), "{started}");
     let id = started["id"].as_str().unwrap().to_owned();
@@ -76,6 +79,11 @@ async fn export(api: &Api) {
     })
     .await;
     assert_eq!(ready["status"], "ready", "{ready}");
+    let notice = ada_socket.next_message().await.unwrap();
+    assert_eq!((notice["type"].as_str(), notice["kind"].as_str()), (Some("notice"), Some("export_ready")), "{notice}");
+    assert_eq!(notice["id"].as_str(), Some(id.as_str()));
+    grace_socket.send(json!({"type": "ping"})).await;
+    assert_eq!(grace_socket.next_message().await.unwrap()["type"], "pong", "no notice of Ada's reaches Grace");
     // Nobody else sees it.
     assert_eq!(api.get(&format!("/api/v1/users/me/exports/{id}"), &grace).await.0, 404);
     assert_eq!(api.get(&format!("/api/v1/users/me/exports/{id}/archive"), &grace).await.0, 404);
