@@ -8,16 +8,17 @@ pub mod asyncapi;
 mod bundle;
 pub mod console;
 mod error;
+pub mod export;
 pub mod extract;
 mod health;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
-pub(crate) mod routes;
+mod routes;
 pub mod schemas;
 pub mod strict;
-pub(crate) mod views;
+mod views;
 pub mod ws;
 
 use std::sync::Arc;
@@ -186,8 +187,8 @@ impl AppState {
 
 impl AppState {
     /// Account exports over this state's stores.
-    pub fn exports(&self) -> crate::services::export::Exports {
-        crate::services::export::Exports {
+    pub fn exports(&self) -> export::Exports {
+        export::Exports {
             auth: self.auth.clone(),
             runtime: Arc::clone(&self.runtime),
             memories: Arc::clone(&self.memories),

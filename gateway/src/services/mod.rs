@@ -11,7 +11,6 @@
 pub mod accounts;
 pub mod deletion;
 pub mod executions;
-pub mod export;
 pub mod own_models;
 pub mod pipelines;
 

@@ -16,9 +16,9 @@ use troupe_runtime::ids::UserId;
 use troupe_runtime::store::ExecutionQuery;
 use uuid::Uuid;
 
-use super::ServiceError;
+use super::views::{ExecutionView, PipelineView, ProfileView, ProjectView, StepView};
 use crate::auth::Auth;
-use crate::http::views::{ExecutionView, PipelineView, ProfileView, ProjectView, StepView};
+use crate::services::ServiceError;
 
 /// How long a prepared export can be downloaded.
 pub const EXPORT_TTL: chrono::Duration = chrono::Duration::days(1);
@@ -39,7 +39,7 @@ pub struct Exports {
     /// Seals archives.
     pub keys: Arc<MemoryKeys>,
     /// Tells the user's WebSockets (on this node) when an export is ready.
-    pub notices: Option<tokio::sync::broadcast::Sender<crate::http::ws::Notice>>,
+    pub notices: Option<tokio::sync::broadcast::Sender<super::ws::Notice>>,
 }
 
 impl Exports {
@@ -83,7 +83,7 @@ impl Exports {
             if done.status == "ready"
                 && let Some(notices) = &exports.notices
             {
-                let _ = notices.send(crate::http::ws::Notice { user, kind: "export_ready", id: done.id });
+                let _ = notices.send(super::ws::Notice { user, kind: "export_ready", id: done.id });
             }
             if done.status == "ready"
                 && let Ok(Some(account)) = exports.auth.store().get_user(user).await
@@ -128,7 +128,7 @@ impl Exports {
         archive.json("projects.json", &serde_json::to_value(projects).unwrap_or_default());
         let store = self.runtime.store();
         let pipelines: Vec<PipelineView> =
-            store.list_pipelines(Some(user)).await?.iter().map(crate::http::routes::pipelines::user_view).collect();
+            store.list_pipelines(Some(user)).await?.iter().map(super::routes::pipelines::user_view).collect();
         archive.json("pipelines.json", &serde_json::to_value(pipelines).unwrap_or_default());
 
         let mut before = None;
