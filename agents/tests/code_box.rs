@@ -83,13 +83,14 @@ fn processes_with(marker: &str) -> Vec<String> {
 /// Polls until no host process carries `marker` (they die as their box is torn down).
 async fn assert_none_left(marker: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut every = tokio::time::interval(Duration::from_millis(50));
     loop {
+        every.tick().await;
         let left = processes_with(marker);
         if left.is_empty() {
             return;
         }
         assert!(Instant::now() < deadline, "processes outlived their box: {left:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -212,8 +213,10 @@ time.sleep(300)"
     let watcher = {
         let (cancel, marker) = (cancel.clone(), marker.clone());
         tokio::spawn(async move {
+            // Bounded by the run's own 30 s timeout below.
+            let mut every = tokio::time::interval(Duration::from_millis(20));
             while processes_with(&marker).is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                every.tick().await;
             }
             cancel.cancel();
         })

@@ -4,24 +4,7 @@
 
 import { h, fill, field, toast, when } from "./dom.js";
 import { call, get, post, signOut } from "./api.js";
-import { download } from "./pages.js";
-
-function heading(text) {
-  return h("h1", { tabindex: -1 }, text);
-}
-
-function problem(error) {
-  const fields = error.details?.fields?.map((f) => `${f.field}: ${f.message}`).join("; ");
-  return h("p", { class: "error", role: "alert" }, fields || error.message);
-}
-
-async function guarded(box, action) {
-  try {
-    await action();
-  } catch (error) {
-    box.replaceChildren(problem(error));
-  }
-}
+import { download, guarded, heading } from "./pages.js";
 
 function done(box, text) {
   box.replaceChildren(h("p", { class: "ok", role: "status" }, text));

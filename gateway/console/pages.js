@@ -5,7 +5,7 @@ import { h, fill, field, toast, badge, duration, when } from "./dom.js";
 import { call, get, post, signIn, setup, socket, user } from "./api.js";
 import { inputForm } from "./form.js";
 
-function heading(text) {
+export function heading(text) {
   return h("h1", { tabindex: -1 }, text);
 }
 
@@ -14,7 +14,7 @@ function problem(error) {
   return h("p", { class: "error", role: "alert" }, fields || error.message);
 }
 
-async function guarded(box, action) {
+export async function guarded(box, action) {
   try {
     await action();
   } catch (error) {
