@@ -12,6 +12,7 @@ mod bench;
 pub mod cli;
 mod commands;
 pub mod config;
+pub mod embeddings;
 pub mod jobs;
 mod progress;
 pub mod retention;

@@ -63,6 +63,8 @@ pub struct System {
     stores: Stores,
     /// Signals to and from the other nodes sharing the database (`serve` on PostgreSQL).
     signals: Option<Arc<dyn troupe_runtime::cluster::ClusterSignals>>,
+    /// A move of the memories' vectors to another embedder, run by `serve` in the background.
+    embedder_switch: Option<Arc<crate::embeddings::Switch>>,
 }
 
 /// Opens the store named by the configuration (creating the data dir) and migrates it.
@@ -73,14 +75,10 @@ pub async fn open_stores(config: &Config) -> anyhow::Result<Stores> {
         .with_context(|| format!("failed to open the store at {}", troupe_memory::redact(&config.database_url)))
 }
 
-/// Opens the memory service on `stores`.
+/// Opens the memory service on `stores` (for a command that runs no background work: a move
+/// to another embedder goes on only under `serve`).
 pub async fn open_memories(config: &Config, stores: &Stores, secrets: &Secrets) -> anyhow::Result<MemoryService> {
-    let embedder = config.embedder.build()?;
-    let vectors = troupe_memory::open_vectors(&config.vectors, embedder.dimension())
-        .await
-        .context("failed to open the memory vector store")?;
-    MemoryService::new(Arc::clone(&stores.memories), vectors, embedder, Arc::clone(&secrets.memory_keys))
-        .context("the embedder does not fit the memory vector store")
+    Ok(crate::embeddings::open(config, stores, secrets, false).await?.0)
 }
 
 /// Joins the cluster of nodes sharing the store: refuses when a live node already runs under
@@ -187,15 +185,16 @@ impl System {
     pub async fn open(config: Config, mode: Mode) -> anyhow::Result<Self> {
         let stores = open_stores(&config).await?;
         let secrets = Secrets::load(&config)?;
-        let memories = match open_memories(&config, &stores, &secrets).await {
-            Ok(memories) => Some(Arc::new(memories)),
-            // Memories are a help, not a requirement, for a local run.
-            Err(error) if mode != Mode::Serve => {
-                tracing::warn!(error = %format!("{error:#}"), "memories are unavailable to this run");
-                None
-            }
-            Err(error) => return Err(error),
-        };
+        let (memories, embedder_switch) =
+            match crate::embeddings::open(&config, &stores, &secrets, mode == Mode::Serve).await {
+                Ok((memories, switch)) => (Some(Arc::new(memories)), switch.map(Arc::new)),
+                // Memories are a help, not a requirement, for a local run.
+                Err(error) if mode != Mode::Serve => {
+                    tracing::warn!(error = %format!("{error:#}"), "memories are unavailable to this run");
+                    (None, None)
+                }
+                Err(error) => return Err(error),
+            };
         let plugins = Arc::new(open_plugins(&config, &stores, &secrets).await?);
         let node_id = secrets::node_id(&config)?;
         let signals = if mode == Mode::Serve {
@@ -241,7 +240,7 @@ impl System {
             tracing::warn!(plugin = %name, %error, "a registered plugin did not load");
         }
         let auth = auth(&config, &stores, &secrets)?;
-        Ok(Self { config, runtime, auth, memories, plugins, code_box, own_models, stores, signals })
+        Ok(Self { config, runtime, auth, memories, plugins, code_box, own_models, stores, signals, embedder_switch })
     }
 
     /// Account deletion over this system's stores (it needs the memory service: with the
@@ -291,7 +290,21 @@ impl System {
             memories.announce_to(Arc::clone(signals), state.runtime.node_id().to_owned());
             follow_memory_changes(&state.runtime, Arc::clone(&memories), state.shutdown.clone());
         }
-        let jobs = background_jobs(&state, Arc::clone(&self.stores.executions), memories, self.config.retention);
+        let mut jobs =
+            background_jobs(&state, Arc::clone(&self.stores.executions), Arc::clone(&memories), self.config.retention);
+        if let Some(switch) = self.embedder_switch.clone() {
+            jobs.push(crate::jobs::spawn(
+                "memory-embedder-switch",
+                Duration::ZERO,
+                INDEX_UPKEEP_INTERVAL,
+                state.shutdown.clone(),
+                move || {
+                    let switch = Arc::clone(&switch);
+                    let memories = Arc::clone(&memories);
+                    async move { switch.run(&memories).await }
+                },
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(self.config.addr)
             .await
             .with_context(|| format!("failed to listen on {}", self.config.addr))?;
@@ -428,7 +441,9 @@ fn background_jobs(
                     }
                     reconciled.store(true, std::sync::atomic::Ordering::Release);
                 }
-                memories.vectors().optimize().await?;
+                for vectors in memories.vector_stores() {
+                    vectors.optimize().await?;
+                }
                 Ok(())
             }
         }
@@ -437,7 +452,12 @@ fn background_jobs(
         let memories = Arc::clone(&memories);
         move || {
             let memories = Arc::clone(&memories);
-            async move { Ok(memories.vectors().flush().await?) }
+            async move {
+                for vectors in memories.vector_stores() {
+                    vectors.flush().await?;
+                }
+                Ok(())
+            }
         }
     }));
     jobs.push(crate::jobs::spawn("plugins-sync", PLUGIN_SYNC_INTERVAL, PLUGIN_SYNC_INTERVAL, stop.clone(), {

@@ -17,6 +17,7 @@
 
 pub mod crypto;
 pub mod embed;
+pub mod local;
 pub mod scratch;
 pub mod service;
 mod sql;

@@ -5,6 +5,11 @@
 //! (a search reads the records of its hits, by the caller's user id), and a record whose point
 //! is missing (a failed write, a killed process) is re-indexed by [`MemoryService::reconcile`].
 //! Deleting removes the record, then the point. Every operation takes the caller's user id.
+//!
+//! Vectors of one embedder only are ever compared: the service answers from one *generation*
+//! (an embedder and the vectors it made). While another embedder's generation is being built
+//! ([`MemoryService::switching`], [`MemoryService::rebuild`]), new memories go to both and
+//! searches answer from the old one; the new one answers once it holds every memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,12 +44,35 @@ const PAGE: u32 = 256;
 #[derive(Clone)]
 pub struct MemoryService {
     store: Arc<dyn MemoryStore>,
-    vectors: Arc<dyn VectorMemory>,
-    embedder: Arc<dyn Embedder>,
+    generations: Arc<std::sync::RwLock<Generations>>,
     keys: Arc<MemoryKeys>,
     /// Where changes are announced to the other nodes of a cluster (each keeps its own index
     /// of the shared records up to date).
     announcer: Arc<std::sync::OnceLock<(Arc<dyn ClusterSignals>, String)>>,
+}
+
+/// An embedder and the vectors it made.
+#[derive(Clone)]
+pub struct Generation {
+    /// Makes the vectors of texts and queries.
+    pub embedder: Arc<dyn Embedder>,
+    /// Holds them.
+    pub vectors: Arc<dyn VectorMemory>,
+}
+
+impl Generation {
+    /// Checks that the embedder and the collection agree on the dimension.
+    fn checked(self) -> Result<Self, MemoryError> {
+        crate::vector::check_dimension(self.vectors.as_ref(), self.embedder.dimension(), self.embedder.name())?;
+        Ok(self)
+    }
+}
+
+struct Generations {
+    /// Answers searches.
+    serving: Generation,
+    /// Being filled for another embedder (see [`MemoryService::rebuild`]).
+    building: Option<Generation>,
 }
 
 /// What [`MemoryService::reconcile`] did.
@@ -64,8 +92,77 @@ impl MemoryService {
         embedder: Arc<dyn Embedder>,
         keys: Arc<MemoryKeys>,
     ) -> Result<Self, MemoryError> {
-        crate::vector::check_dimension(vectors.as_ref(), embedder.dimension(), embedder.name())?;
-        Ok(Self { store, vectors, embedder, keys, announcer: Arc::default() })
+        let serving = Generation { embedder, vectors }.checked()?;
+        Ok(Self {
+            store,
+            generations: Arc::new(std::sync::RwLock::new(Generations { serving, building: None })),
+            keys,
+            announcer: Arc::default(),
+        })
+    }
+
+    /// Builds the service while it moves to another embedder: `serving` answers searches until
+    /// [`rebuild`](Self::rebuild) has filled `building` with every memory.
+    pub fn switching(
+        store: Arc<dyn MemoryStore>,
+        serving: Generation,
+        building: Generation,
+        keys: Arc<MemoryKeys>,
+    ) -> Result<Self, MemoryError> {
+        let service = Self::new(store, serving.vectors, serving.embedder, keys)?;
+        service.write_generations().building = Some(building.checked()?);
+        Ok(service)
+    }
+
+    fn read_generations(&self) -> std::sync::RwLockReadGuard<'_, Generations> {
+        self.generations.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write_generations(&self) -> std::sync::RwLockWriteGuard<'_, Generations> {
+        self.generations.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn serving(&self) -> Generation {
+        self.read_generations().serving.clone()
+    }
+
+    fn building(&self) -> Option<Generation> {
+        self.read_generations().building.clone()
+    }
+
+    /// Every generation: the serving one, then the one being built.
+    fn all(&self) -> Vec<Generation> {
+        let generations = self.read_generations();
+        std::iter::once(generations.serving.clone()).chain(generations.building.clone()).collect()
+    }
+
+    /// The embedder answering searches.
+    pub fn embedder(&self) -> Arc<dyn Embedder> {
+        self.serving().embedder
+    }
+
+    /// The embedder whose generation is being built, if one is.
+    pub fn rebuilding_for(&self) -> Option<Arc<dyn Embedder>> {
+        self.building().map(|generation| generation.embedder)
+    }
+
+    /// Fills the generation being built with every memory (two passes: the second catches what
+    /// was stored during the first), then — after `activate` has recorded it — makes it the
+    /// answering one. Returns the generation it replaced (for the caller to remove), or `None`
+    /// when nothing was being built. Searches answer from the old generation until the swap.
+    pub async fn rebuild(
+        &self,
+        activate: impl FnOnce() -> Result<(), MemoryError>,
+    ) -> Result<Option<(Generation, ReconcileReport)>, MemoryError> {
+        let Some(building) = self.building() else { return Ok(None) };
+        let mut report = self.reconcile_into(&building).await?;
+        report.reindexed += self.reconcile_into(&building).await?.reindexed;
+        building.vectors.flush().await?;
+        activate()?;
+        let mut generations = self.write_generations();
+        let Some(building) = generations.building.take() else { return Ok(None) };
+        let old = std::mem::replace(&mut generations.serving, building);
+        Ok(Some((old, report)))
     }
 
     /// Announces every change of a record to the other nodes sharing the store, as `node`.
@@ -84,21 +181,32 @@ impl MemoryService {
     /// Brings this node's index in line with the records after another node changed them: one
     /// memory (`Some`: indexed if it exists, removed if not) or all of a user's (`None`).
     pub async fn sync_from_store(&self, user: UserId, id: Option<Uuid>) -> Result<(), MemoryError> {
+        let generations = self.all();
         let records = match id {
             Some(id) => match self.store.get_memory(user, id).await? {
                 Some(record) => vec![record],
-                None => return self.vectors.delete(user, &[id]).await,
+                None => {
+                    for generation in &generations {
+                        generation.vectors.delete(user, &[id]).await?;
+                    }
+                    return Ok(());
+                }
             },
             None => {
-                self.vectors.delete_user(user).await?;
+                for generation in &generations {
+                    generation.vectors.delete_user(user).await?;
+                }
                 self.store.list_memories(user).await?
             }
         };
-        self.index(records).await
+        for generation in &generations {
+            self.index(generation, records.clone()).await?;
+        }
+        Ok(())
     }
 
-    /// Embeds and indexes records.
-    async fn index(&self, records: Vec<MemoryRecord>) -> Result<(), MemoryError> {
+    /// Embeds and indexes records in one generation.
+    async fn index(&self, generation: &Generation, records: Vec<MemoryRecord>) -> Result<(), MemoryError> {
         if records.is_empty() {
             return Ok(());
         }
@@ -106,7 +214,7 @@ impl MemoryService {
         for record in &records {
             texts.push(String::from_utf8_lossy(&self.open_bytes(record)?).into_owned());
         }
-        let vectors = self.embedder.embed(&texts).await?;
+        let vectors = generation.embedder.embed(&texts).await?;
         let points: Vec<MemoryPoint> = records
             .into_iter()
             .zip(vectors)
@@ -119,18 +227,30 @@ impl MemoryService {
                 created_at: record.created_at,
             })
             .collect();
-        self.vectors.upsert(points).await
+        generation.vectors.upsert(points).await
     }
 
-    /// The vector store (for maintenance: index building).
-    pub fn vectors(&self) -> &Arc<dyn VectorMemory> {
-        &self.vectors
+    /// The vector store answering searches.
+    pub fn vectors(&self) -> Arc<dyn VectorMemory> {
+        self.serving().vectors
+    }
+
+    /// Every vector store in use, the one being built included (for maintenance: flushing,
+    /// index building).
+    pub fn vector_stores(&self) -> Vec<Arc<dyn VectorMemory>> {
+        self.all().into_iter().map(|generation| generation.vectors).collect()
     }
 
     /// Stores a memory of `user`: checked, sealed, written, embedded and indexed.
     pub async fn store(&self, user: UserId, memory: NewMemory) -> Result<Memory, MemoryError> {
         check_new(&memory)?;
-        let vector = self.embed_one(&memory.text, "text").await?;
+        // One look at the generations: a memory stored while a rebuild swaps them still lands
+        // in the one that answers next.
+        let (serving, building) = {
+            let generations = self.read_generations();
+            (generations.serving.clone(), generations.building.clone())
+        };
+        let vector = embed_one(serving.embedder.as_ref(), &memory.text, "text").await?;
         let id = Uuid::now_v7();
         let created_at = troupe_runtime::model::now();
         let Sealed { key_id, nonce, ciphertext } = self.keys.seal(user, id, memory.text.as_bytes());
@@ -149,12 +269,18 @@ impl MemoryService {
         self.store.insert_memory(&record).await?;
         let point =
             MemoryPoint { id, user, vector, kind: record.kind.clone(), source: record.source.clone(), created_at };
-        if let Err(error) = self.vectors.upsert(vec![point]).await {
+        if let Err(error) = serving.vectors.upsert(vec![point]).await {
             // Keep the two sides in step: a record that cannot be found by meaning is not stored.
             if let Err(undo) = self.store.delete_memory(user, id).await {
                 tracing::warn!(memory_id = %id, error = %undo, "cannot undo a memory whose vector failed; reconciliation will index it");
             }
             return Err(error);
+        }
+        if let Some(building) = building
+            && let Err(error) = self.index(&building, vec![record.clone()]).await
+        {
+            // The rebuild's second pass, or the next start's, indexes it.
+            tracing::warn!(memory_id = %id, %error, "cannot index a memory in the generation being built; the rebuild catches up");
         }
         self.announce(user, Some(id)).await;
         Ok(Memory {
@@ -171,8 +297,9 @@ impl MemoryService {
     /// is left out of the results (and logged), so one damaged record does not break search.
     pub async fn search(&self, user: UserId, search: &MemorySearch) -> Result<Vec<RecalledMemory>, MemoryError> {
         check_search(search)?;
-        let vector = self.embed_one(&search.query, "query").await?;
-        let hits = self
+        let serving = self.serving();
+        let vector = embed_one(serving.embedder.as_ref(), &search.query, "query").await?;
+        let hits = serving
             .vectors
             .search(&MemoryQuery {
                 user,
@@ -211,7 +338,9 @@ impl MemoryService {
     pub async fn delete(&self, user: UserId, id: Uuid) -> Result<bool, MemoryError> {
         let existed = self.store.delete_memory(user, id).await?;
         if existed {
-            self.vectors.delete(user, &[id]).await?;
+            for generation in self.all() {
+                generation.vectors.delete(user, &[id]).await?;
+            }
             self.announce(user, Some(id)).await;
         }
         Ok(existed)
@@ -225,7 +354,9 @@ impl MemoryService {
     /// Deletes every memory of the user; how many.
     pub async fn delete_all(&self, user: UserId) -> Result<u64, MemoryError> {
         let deleted = self.store.delete_memories(user).await?;
-        self.vectors.delete_user(user).await?;
+        for generation in self.all() {
+            generation.vectors.delete_user(user).await?;
+        }
         self.announce(user, None).await;
         Ok(deleted)
     }
@@ -238,6 +369,10 @@ impl MemoryService {
     /// Writes again the points of records that have none (after a failed write or a killed
     /// process). Walks every record by id, a page at a time.
     pub async fn reconcile(&self) -> Result<ReconcileReport, MemoryError> {
+        self.reconcile_into(&self.serving()).await
+    }
+
+    async fn reconcile_into(&self, generation: &Generation) -> Result<ReconcileReport, MemoryError> {
         let mut report = ReconcileReport::default();
         let mut after = None;
         loop {
@@ -246,7 +381,8 @@ impl MemoryService {
             after = Some(last);
             report.checked += page.len() as u64;
             let ids: Vec<Uuid> = page.iter().map(|(_, id)| *id).collect();
-            let existing: std::collections::HashSet<Uuid> = self.vectors.existing(&ids).await?.into_iter().collect();
+            let existing: std::collections::HashSet<Uuid> =
+                generation.vectors.existing(&ids).await?.into_iter().collect();
             let mut missing: HashMap<UserId, Vec<Uuid>> = HashMap::new();
             for (user, id) in page.into_iter().filter(|(_, id)| !existing.contains(id)) {
                 missing.entry(user).or_default().push(id);
@@ -254,7 +390,7 @@ impl MemoryService {
             for (user, ids) in missing {
                 let records = self.store.get_memories(user, &ids).await?;
                 report.reindexed += records.len() as u64;
-                self.index(records).await?;
+                self.index(generation, records).await?;
             }
         }
     }
@@ -274,20 +410,12 @@ impl MemoryService {
                 }
                 by_user.entry(user).or_default().push(id);
             }
-            for (user, ids) in by_user {
-                self.vectors.delete(user, &ids).await?;
+            for generation in self.all() {
+                for (user, ids) in &by_user {
+                    generation.vectors.delete(*user, ids).await?;
+                }
             }
         }
-    }
-
-    async fn embed_one(&self, text: &str, field: &str) -> Result<Vec<f32>, MemoryError> {
-        let mut vectors = self.embedder.embed(&[text.to_owned()]).await.map_err(|error| match error {
-            troupe_runtime::embed::EmbedError::Input(message) => MemoryError::invalid(field, message),
-            other => MemoryError::Embed(other),
-        })?;
-        vectors.pop().ok_or_else(|| {
-            MemoryError::Embed(troupe_runtime::embed::EmbedError::Provider("no vector came back".into()))
-        })
     }
 
     fn open_bytes(&self, record: &MemoryRecord) -> Result<Vec<u8>, MemoryError> {
@@ -326,6 +454,16 @@ pub async fn rekey(store: &dyn MemoryStore, keys: &MemoryKeys) -> Result<u64, Me
             moved += 1;
         }
     }
+}
+
+async fn embed_one(embedder: &dyn Embedder, text: &str, field: &str) -> Result<Vec<f32>, MemoryError> {
+    let mut vectors = embedder.embed(&[text.to_owned()]).await.map_err(|error| match error {
+        troupe_runtime::embed::EmbedError::Input(message) => MemoryError::invalid(field, message),
+        other => MemoryError::Embed(other),
+    })?;
+    vectors
+        .pop()
+        .ok_or_else(|| MemoryError::Embed(troupe_runtime::embed::EmbedError::Provider("no vector came back".into())))
 }
 
 fn open_record(keys: &MemoryKeys, record: &MemoryRecord) -> Result<Vec<u8>, MemoryError> {

@@ -27,3 +27,29 @@ pub async fn postgres_database(test_name: &str) -> Option<ScratchDatabase> {
             .unwrap_or_else(|error| panic!("cannot create a test database on TEST_DATABASE_URL: {error}")),
     )
 }
+
+/// Where the local embedding model's files are for a test: `TROUPE_EMBEDDINGS_MODEL_DIR`, else
+/// `target/minilm-l6-v2` of the workspace (which `tests/model/minilm.sh` prepares, and `.ci/run`
+/// calls); `None` (after saying so) when neither holds them outside CI.
+///
+/// # Panics
+///
+/// Panics in CI when the files are missing: the model's tests may not be skipped there.
+pub fn model_dir(test_name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("TROUPE_EMBEDDINGS_MODEL_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("minilm-l6-v2")
+    });
+    if crate::local::model_present(&dir) {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the local embedding model is missing from `{}`: run tests/model/minilm.sh (the model's tests may not be skipped in CI)",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPING local-model test `{test_name}`: no model in `{}` (run tests/model/minilm.sh, or set TROUPE_EMBEDDINGS_MODEL_DIR)",
+        dir.display()
+    );
+    None
+}

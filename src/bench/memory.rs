@@ -7,8 +7,12 @@
 //! an exact search. Vectors are random and normalised (seeded), which is the hard case for an
 //! index: no cluster structure to exploit. Runs on the embedded engine, and on a Qdrant server
 //! too when `--qdrant-url` (or `QDRANT_URL`) is given, in a scratch collection dropped after.
-//! Finally a smaller run stores memories through the whole service (seal, SQLite, offline
-//! embedder, vector) to show the end-to-end rate.
+//! Then a smaller run stores memories through the whole service (seal, SQLite, offline
+//! embedder, vector) to show the end-to-end rate. Finally, when the local embedding model's
+//! files are at hand (`--model-dir`, `TROUPE_EMBEDDINGS_MODEL_DIR`, or
+//! `./troupe-data/models/all-MiniLM-L6-v2`), its cost: embeddings per second one at a time, with
+//! concurrent callers (batched by its worker) and in one call, and a step's recall (a search of
+//! the owner's memories for the step's input) with the local model and with the offline one.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +55,13 @@ pub struct MemoryBenchArgs {
     /// Memories stored through the whole service (0: skip that part).
     #[arg(long, default_value_t = 5_000)]
     pub service_memories: usize,
+    /// The local embedding model's directory (default: `./troupe-data/models/all-MiniLM-L6-v2`
+    /// when it is there; without a model that part is skipped).
+    #[arg(long, env = "TROUPE_EMBEDDINGS_MODEL_DIR")]
+    pub model_dir: Option<std::path::PathBuf>,
+    /// Texts embedded per measured phase of the embedders' part (0: skip it).
+    #[arg(long, default_value_t = 256)]
+    pub embeddings: usize,
     /// A Qdrant server to measure as well (gRPC URL, e.g. http://127.0.0.1:6334).
     #[arg(long, env = "QDRANT_URL")]
     pub qdrant_url: Option<String>,
@@ -110,6 +121,9 @@ pub fn memory(args: &MemoryBenchArgs) -> anyhow::Result<std::process::ExitCode> 
         }
         if args.service_memories > 0 {
             service(&dir, args).await?;
+        }
+        if args.embeddings > 0 {
+            embedders(&dir, args).await?;
         }
         let _ = std::fs::remove_dir_all(&dir);
         Ok(std::process::ExitCode::SUCCESS)
@@ -317,6 +331,120 @@ async fn service(dir: &std::path::Path, args: &MemoryBenchArgs) -> anyhow::Resul
         args.service_memories,
         elapsed.as_secs_f64(),
         args.service_memories as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A text like a memory or a step's input: 12 to 60 words of a small vocabulary.
+fn sentence(rng: &mut fastrand::Rng) -> String {
+    const WORDS: [&str; 24] = [
+        "the", "customer", "wants", "an", "invoice", "service", "with", "a", "database", "for", "orders", "and",
+        "reports", "every", "morning", "my", "daughter", "likes", "green", "tea", "after", "school", "project",
+        "deadline",
+    ];
+    let words = rng.usize(12..=60);
+    (0..words).map(|_| WORDS[rng.usize(..WORDS.len())]).collect::<Vec<_>>().join(" ")
+}
+
+/// The local model's cost, and a step's recall with it and with the offline embedder.
+async fn embedders(dir: &std::path::Path, args: &MemoryBenchArgs) -> anyhow::Result<()> {
+    let model_dir = args.model_dir.clone().unwrap_or_else(|| {
+        crate::config::memory::default_model_dir(std::path::Path::new(crate::config::DEFAULT_DATA_DIR))
+    });
+    if !troupe_memory::local::model_present(&model_dir) {
+        println!("local embedding model: not measured (no model in `{}`; --model-dir)", model_dir.display());
+        return Ok(());
+    }
+    let settings = crate::config::EmbedderSettings::Local { model_dir, hub_url: None, fallback: false };
+    let model = crate::embeddings::build(&settings, false).await?;
+    let mut rng = fastrand::Rng::with_seed(7);
+    let texts: Vec<String> = (0..args.embeddings).map(|_| sentence(&mut rng)).collect();
+    model.embed(&texts[..8]).await?; // warm up: first-touch allocations
+    let started = Instant::now();
+    let mut latencies = Latencies(Vec::with_capacity(texts.len()));
+    for text in &texts {
+        let one = Instant::now();
+        model.embed(std::slice::from_ref(text)).await?;
+        latencies.0.push(one.elapsed());
+    }
+    let alone = texts.len() as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let callers = 16;
+    let chunks: Vec<Vec<String>> = texts.chunks(texts.len().div_ceil(callers)).map(<[String]>::to_vec).collect();
+    let tasks: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let model = Arc::clone(&model);
+            tokio::spawn(async move {
+                for text in chunk {
+                    model.embed(&[text]).await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let concurrent = texts.len() as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    model.embed(&texts).await?;
+    let one_call = texts.len() as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "local embedding model ({}, 12-60 word texts): one at a time {alone:.0}/s (p50 {:.1} ms, p99 {:.1} ms); {callers} concurrent callers {concurrent:.0}/s; one call of {} {one_call:.0}/s",
+        model.name(),
+        latencies.percentile(0.50),
+        latencies.percentile(0.99),
+        texts.len()
+    );
+    for (label, embedder) in
+        [("offline embedder", crate::config::EmbedderSettings::Offline { dimension: 384 }), ("local model", settings)]
+    {
+        recall(dir, label, embedder, &texts).await?;
+    }
+    Ok(())
+}
+
+/// A step's recall: the runtime searches the owner's memories (here 1,000 of them) for the
+/// step's input, top 5, before the agent runs.
+async fn recall(
+    dir: &std::path::Path,
+    label: &str,
+    embedder: crate::config::EmbedderSettings,
+    texts: &[String],
+) -> anyhow::Result<()> {
+    let place = dir.join(format!("recall-{}", uuid::Uuid::now_v7().simple()));
+    let config = crate::config::Config {
+        vectors: troupe_memory::VectorBackend::Edge(place.join("vectors")),
+        embedder,
+        ..crate::config::Config::for_tests(&place)
+    };
+    let stores = crate::system::open_stores(&config).await?;
+    let secrets = crate::config::secrets::Secrets::load(&config)?;
+    let service = crate::system::open_memories(&config, &stores, &secrets).await?;
+    let user = UserId::new();
+    let mut rng = fastrand::Rng::with_seed(11);
+    for _ in 0..1_000 {
+        let memory = NewMemory {
+            kind: "note".into(),
+            text: sentence(&mut rng),
+            source: None,
+            metadata: serde_json::Value::Null,
+        };
+        service.store(user, memory).await?;
+    }
+    service.vectors().flush().await?;
+    service.vectors().optimize().await?;
+    let mut latencies = Latencies(Vec::with_capacity(texts.len()));
+    for text in texts {
+        let started = Instant::now();
+        service.search(user, &troupe_runtime::memory::MemorySearch::new(text.clone(), 5)).await?;
+        latencies.0.push(started.elapsed());
+    }
+    println!(
+        "a step's recall with the {label} (top 5 of 1,000 memories): p50 {:.2} ms, p99 {:.2} ms",
+        latencies.percentile(0.50),
+        latencies.percentile(0.99)
     );
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! Secrets that are not given are generated into the data dir (development only) when the
 //! system is assembled ([`secrets`]), not here: resolving a configuration writes nothing.
 
-mod memory;
+pub mod memory;
 pub mod secrets;
 mod settings;
 
@@ -40,7 +40,8 @@ use crate::retention::RetentionPolicy;
 /// The shortest JWT secret accepted in production, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
-const DEFAULT_DATA_DIR: &str = "./troupe-data";
+/// Where state lives unless `--data-dir` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./troupe-data";
 
 /// How strict troupe is about its configuration.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
@@ -357,7 +358,7 @@ impl Config {
             agents,
             memory_keys: settings.memory_keys.clone(),
             vectors: memory::vectors(settings, &data_dir),
-            embedder: memory::embedder(settings)?,
+            embedder: memory::embedder(settings, &data_dir)?,
             research_key: settings.research_key.clone(),
             mail: MailSettings {
                 smtp_url: settings.smtp_url.clone(),

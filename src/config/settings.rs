@@ -206,10 +206,19 @@ pub struct Settings {
     /// The Qdrant collection (default `troupe_memories`).
     #[arg(long, global = true, env = "TROUPE_QDRANT_COLLECTION", help_heading = "Memory")]
     pub qdrant_collection: Option<String>,
-    /// `offline` (default: feature hashing, no network) or `openai` (any OpenAI-compatible
-    /// `/embeddings` endpoint: OpenAI, vLLM, Ollama, llama.cpp).
+    /// `local` (the all-MiniLM-L6-v2 model run in process), `offline` (feature hashing: no
+    /// model, no network) or `openai` (any OpenAI-compatible `/embeddings` endpoint: OpenAI,
+    /// vLLM, Ollama, llama.cpp). Default: `local` when its files are at hand (`serve` fetches
+    /// them once from the hub), else `offline`; `offline` with a Qdrant server.
     #[arg(long, global = true, env = "TROUPE_EMBEDDINGS_PROVIDER", help_heading = "Memory")]
     pub embeddings_provider: Option<String>,
+    /// The local model's directory (`config.json`, `tokenizer.json`, `model.safetensors`);
+    /// default `<data dir>/models/all-MiniLM-L6-v2`, fetched there when missing.
+    #[arg(long, global = true, env = "TROUPE_EMBEDDINGS_MODEL_DIR", help_heading = "Memory")]
+    pub embeddings_model_dir: Option<PathBuf>,
+    /// Where the local model is fetched from (default `https://huggingface.co`; a mirror).
+    #[arg(long, global = true, env = "TROUPE_EMBEDDINGS_HUB_URL", help_heading = "Memory")]
+    pub embeddings_hub_url: Option<String>,
     /// The embeddings endpoint's base URL (default: `TROUPE_LLM_BASE_URL`, then OpenAI's).
     #[arg(long, global = true, env = "TROUPE_EMBEDDINGS_BASE_URL", help_heading = "Memory")]
     pub embeddings_base_url: Option<String>,

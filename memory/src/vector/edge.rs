@@ -139,6 +139,14 @@ impl EdgeVectorMemory {
         })
     }
 
+    /// The dimension of the shard in `dir`, if there is one.
+    pub fn stored_dimension(dir: &Path) -> Option<usize> {
+        match EdgeConfig::load(dir) {
+            Some(Ok(config)) => config.vectors.get(DEFAULT_VECTOR_NAME).map(|params| params.size),
+            _ => None,
+        }
+    }
+
     /// Searches the HNSW index with a beam of `ef` candidates (the engine's default otherwise):
     /// larger finds the true nearest neighbours more often and costs more per search.
     pub fn with_search_ef(mut self, ef: usize) -> Self {

@@ -8,9 +8,11 @@
 //! operation across users (reconciliation), and it returns ids only.
 
 mod edge;
+pub mod generations;
 mod qdrant;
 
 pub use edge::EdgeVectorMemory;
+pub use generations::{ActiveGeneration, EdgeGenerations, embedder_id};
 pub use qdrant::{DEFAULT_COLLECTION, QdrantSettings, QdrantVectorMemory};
 use troupe_runtime::memory::{MemoryError, MemoryPoint, MemoryQuery, VectorMemory};
 

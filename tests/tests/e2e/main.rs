@@ -4,10 +4,16 @@ use std::path::Path;
 use std::process::Command;
 
 /// Returns a command running the real binary on `data_dir`; the child gets its configuration
-/// explicitly, not from the test's environment.
+/// explicitly, not from the test's environment. Its memories use the offline embedder (no
+/// model to load, no hub to reach) unless a test chooses another.
 fn troupe(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_troupe-tests-cli"));
-    command.env_clear().arg("--data-dir").arg(data_dir).stdin(std::process::Stdio::null());
+    command
+        .env_clear()
+        .env("TROUPE_EMBEDDINGS_PROVIDER", "offline")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdin(std::process::Stdio::null());
     command
 }
 
@@ -65,6 +71,8 @@ mod research;
 mod memories;
 // The memory service: tampering, rotation, re-indexing, retention, a killed server.
 mod memory_service;
+// The local embedding model against the reference model's vectors.
+mod local_model;
 // The research track's store on SQLite and PostgreSQL.
 mod research_store;
 // The web console in a headless Chromium.
