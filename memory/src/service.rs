@@ -479,7 +479,12 @@ impl Memories for MemoryService {
         self.store(user, memory).await
     }
 
+    /// A step's recall: as [`MemoryService::search`], but an owner with no memories costs no
+    /// embedding (with the local model, embedding a step's input is most of a recall's cost).
     async fn recall(&self, user: UserId, search: &MemorySearch) -> Result<Vec<RecalledMemory>, MemoryError> {
+        if self.serving().vectors.count(user).await? == 0 {
+            return Ok(Vec::new());
+        }
         self.search(user, search).await
     }
 }

@@ -193,3 +193,48 @@ async fn memories_survive_a_killed_server() {
         .await;
     }
 }
+
+/// Counts the texts it embeds (with the local model, embedding is most of a recall's cost).
+struct Counting {
+    inner: HashingEmbedder,
+    texts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl troupe_runtime::embed::Embedder for Counting {
+    fn name(&self) -> &str {
+        "offline-hashing"
+    }
+
+    fn dimension(&self) -> usize {
+        384
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, troupe_runtime::embed::EmbedError> {
+        self.texts.fetch_add(texts.len(), std::sync::atomic::Ordering::Relaxed);
+        self.inner.embed(texts).await
+    }
+}
+
+#[tokio::test]
+async fn a_steps_recall_for_an_owner_without_memories_embeds_nothing() {
+    use troupe_runtime::memory::Memories;
+    let dir = tempfile::tempdir().unwrap();
+    let stores = troupe_memory::open_stores(&database_url(dir.path())).await.unwrap();
+    let vectors = troupe_memory::open_vectors(&troupe_memory::VectorBackend::Edge(dir.path().join("vectors")), 384)
+        .await
+        .unwrap();
+    let counting = Arc::new(Counting { inner: HashingEmbedder::default(), texts: Default::default() });
+    let keys = Arc::new(MemoryKeys::parse(&format!("k1:{}", key())).unwrap());
+    let memories = MemoryService::new(stores.memories, vectors, Arc::clone(&counting) as _, keys).unwrap();
+    let embedded = || counting.texts.load(std::sync::atomic::Ordering::Relaxed);
+    let (owner, stranger) = (UserId::new(), UserId::new());
+    memories.store(owner, note("the deploy key lives in the vault")).await.unwrap();
+    assert_eq!(embedded(), 1);
+    let search = MemorySearch::new("where is the deploy key", 5);
+    assert!(memories.recall(stranger, &search).await.unwrap().is_empty());
+    assert_eq!(embedded(), 1, "no memories: nothing to embed the step's input for");
+    let found = memories.recall(owner, &search).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(embedded(), 2);
+}
