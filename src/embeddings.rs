@@ -109,7 +109,7 @@ pub async fn fetch_model(hub: &str, dir: &Path) -> anyhow::Result<()> {
             tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await?;
         }
         out.sync_all().await?;
-        let got: String = digest.finalize().iter().map(|byte| format!("{byte:02x}")).collect();
+        let got = hex::encode(digest.finalize());
         if got != sha256 {
             let _ = std::fs::remove_file(&partial);
             bail!("{url} has SHA-256 {got}, not the pinned {sha256}: refused");

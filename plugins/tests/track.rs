@@ -334,9 +334,8 @@ async fn remote_plugin() -> String {
             Some("huge") => "x".repeat(1 << 20).into_response(),
             Some("wrong") => axum::Json(json!({"output": {"count": "many"}})).into_response(),
             Some("slow") => {
-                // Simulates a remote agent slower than the plugin's 3 s limit; the host gives up first.
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                axum::Json(json!({"output": {"count": 0}})).into_response()
+                // A remote agent that never answers: the host gives up at the plugin's 3 s limit.
+                std::future::pending::<axum::response::Response>().await
             }
             _ => axum::Json(json!({"output": {"count": request["input"]["items"].as_array().map_or(0, Vec::len)}}))
                 .into_response(),

@@ -102,7 +102,7 @@ impl LocalEmbedder {
             .map_err(|error| load_error(dir, format!("tokenizer.json: {error}")))?;
         tokenizer.with_padding(None);
         let weights = read(WEIGHTS_FILE)?;
-        let digest = hex(&Sha256::digest(&weights));
+        let digest = hex::encode(Sha256::digest(&weights));
         let name = if MODEL_FILES.iter().any(|(file, sha)| *file == WEIGHTS_FILE && *sha == digest) {
             format!("local:{MODEL_NAME}")
         } else {
@@ -133,10 +133,6 @@ fn check_pooling(dir: &Path) -> Result<(), EmbedError> {
         ));
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 impl Model {
