@@ -175,4 +175,8 @@ pub enum BenchCommand {
     /// Measures the web console in headless Chromium: first render of the executions list and
     /// of a large execution.
     Console(crate::bench::console::ConsoleBenchArgs),
+    /// The load generator of `bench http`, run by it as a process of its own (reads what to
+    /// do on standard input).
+    #[command(hide = true)]
+    HttpLoad,
 }

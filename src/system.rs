@@ -496,3 +496,19 @@ fn background_jobs(
     }
     jobs
 }
+
+/// Raises this process's soft limit on open descriptors to its hard limit: a server holds one
+/// per connection, and a soft limit of 1,024 (a common default) would refuse the 1,025th client
+/// while the hard limit allows far more. Best effort: logged when it cannot.
+pub fn raise_descriptor_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    let raised = rustix::process::Rlimit { current: limit.maximum, maximum: limit.maximum };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the open-descriptor limit"),
+        Err(error) => tracing::warn!(%error, current = ?limit.current, "cannot raise the open-descriptor limit"),
+    }
+}

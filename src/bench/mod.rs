@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod console;
 pub mod http;
+pub mod load;
 pub mod memory;
 pub mod pipeline;
 pub mod plugins;

@@ -22,6 +22,7 @@ pub fn run(cli: &Cli, config: Config) -> anyhow::Result<ExitCode> {
             crate::bench::pipeline::pipeline(args, cli.settings.database_url.as_deref())
         }
         Command::Bench(BenchCommand::Http(args)) => crate::bench::http::http(args),
+        Command::Bench(BenchCommand::HttpLoad) => crate::bench::load::http_load(),
         Command::Bench(BenchCommand::Memory(args)) => crate::bench::memory::memory(args),
         Command::Bench(BenchCommand::Plugins(args)) => crate::bench::plugins::plugins(args),
         Command::Bench(BenchCommand::Console(args)) => crate::bench::console::console(args),

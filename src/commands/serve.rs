@@ -13,6 +13,7 @@ use crate::system::{self, Mode, System};
 
 pub async fn serve(config: Config) -> anyhow::Result<ExitCode> {
     tracing::info!(?config, "starting");
+    system::raise_descriptor_limit();
     let system = System::open(config, Mode::Serve).await?;
     // Probed before serving, so a box that cannot be built is said at start, not at the first
     // software run.
