@@ -153,7 +153,7 @@ pub fn decode_signals(payload: &str) -> Vec<Signaled> {
 }
 
 /// Returns the signals announcing a batch's events: per execution, the range it added.
-pub fn event_signals(events: &[crate::model::Event]) -> Vec<Signal> {
+pub fn event_signals(events: &[std::sync::Arc<crate::model::Event>]) -> Vec<Signal> {
     let mut ranges: std::collections::BTreeMap<ExecutionId, (u64, u64)> = Default::default();
     for event in events {
         let range = ranges.entry(event.execution_id).or_insert((event.seq, event.seq));

@@ -40,6 +40,9 @@ pub struct TokenChunk {
 pub struct EventBus {
     per_execution: DashMap<ExecutionId, broadcast::Sender<Arc<Event>>, IdHashing>,
     all: broadcast::Sender<Arc<Event>>,
+    /// Each execution's streamed tokens, for its own subscribers only: a chunk wakes the
+    /// listeners of its execution, not every listener of the process.
+    tokens_per_execution: DashMap<ExecutionId, broadcast::Sender<Arc<TokenChunk>>, IdHashing>,
     tokens: broadcast::Sender<Arc<TokenChunk>>,
     capacity: usize,
 }
@@ -49,19 +52,41 @@ impl EventBus {
     pub fn new(capacity: usize) -> Self {
         let (all, _) = broadcast::channel(capacity);
         let (tokens, _) = broadcast::channel(capacity);
-        Self { per_execution: DashMap::with_hasher(IdHashing::default()), all, tokens, capacity }
+        Self {
+            per_execution: DashMap::with_hasher(IdHashing::default()),
+            all,
+            tokens_per_execution: DashMap::with_hasher(IdHashing::default()),
+            tokens,
+            capacity,
+        }
     }
 
     /// Sends a streamed piece of an answer to whoever listens now (dropped when nobody does).
     pub fn publish_token(&self, chunk: TokenChunk) {
+        let own = self.tokens_per_execution.get(&chunk.execution_id).map(|sender| sender.clone());
+        if own.is_none() && self.tokens.receiver_count() == 0 {
+            return;
+        }
+        let chunk = Arc::new(chunk);
+        if let Some(own) = own {
+            let _ = own.send(Arc::clone(&chunk));
+        }
         if self.tokens.receiver_count() > 0 {
-            let _ = self.tokens.send(Arc::new(chunk));
+            let _ = self.tokens.send(chunk);
         }
     }
 
     /// Returns a receiver of every execution's streamed tokens.
     pub fn subscribe_tokens(&self) -> broadcast::Receiver<Arc<TokenChunk>> {
         self.tokens.subscribe()
+    }
+
+    /// Returns a receiver of one execution's streamed tokens; its channel is released when the
+    /// last such receiver is dropped.
+    pub fn subscribe_execution_tokens(self: &Arc<Self>, id: ExecutionId) -> TokenSubscription {
+        let receiver =
+            self.tokens_per_execution.entry(id).or_insert_with(|| broadcast::channel(self.capacity).0).subscribe();
+        TokenSubscription { bus: Arc::clone(self), id, receiver: Some(receiver) }
     }
 
     /// Returns a receiver of the live events of one execution.
@@ -93,10 +118,36 @@ impl EventSink for EventBus {
         if event.is_terminal() {
             // Dropping the sender closes the execution's channel once subscribers drain it.
             self.per_execution.remove(&event.execution_id);
+            self.tokens_per_execution.remove(&event.execution_id);
         }
         if self.all.receiver_count() > 0 {
             let _ = self.all.send(Arc::clone(event));
         }
+    }
+}
+
+/// One execution's streamed tokens (see [`EventBus::subscribe_execution_tokens`]).
+pub struct TokenSubscription {
+    bus: Arc<EventBus>,
+    id: ExecutionId,
+    receiver: Option<broadcast::Receiver<Arc<TokenChunk>>>,
+}
+
+impl TokenSubscription {
+    /// Returns the next chunk; `Lagged` when chunks were dropped for this slow receiver,
+    /// `Closed` once the execution ended.
+    pub async fn recv(&mut self) -> Result<Arc<TokenChunk>, broadcast::error::RecvError> {
+        match self.receiver.as_mut() {
+            Some(receiver) => receiver.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
+        }
+    }
+}
+
+impl Drop for TokenSubscription {
+    fn drop(&mut self) {
+        self.receiver = None;
+        self.bus.tokens_per_execution.remove_if(&self.id, |_, sender| sender.receiver_count() == 0);
     }
 }
 
@@ -182,5 +233,38 @@ impl Drop for EventSubscription {
     fn drop(&mut self) {
         self.live = None;
         self.bus.release(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventKind;
+    use crate::status::ExecutionStatus;
+
+    fn chunk(execution_id: ExecutionId, text: &str) -> TokenChunk {
+        TokenChunk { execution_id, step: "draft".into(), attempt: 1, text: text.into() }
+    }
+
+    #[tokio::test]
+    async fn a_token_reaches_the_listeners_of_its_own_execution_only() {
+        let bus = Arc::new(EventBus::new(16));
+        let (mine, other) = (ExecutionId::new(), ExecutionId::new());
+        let mut listening = bus.subscribe_execution_tokens(mine);
+        let mut everything = bus.subscribe_tokens();
+
+        bus.publish_token(chunk(other, "not yours"));
+        bus.publish_token(chunk(mine, "yours"));
+        assert_eq!(listening.recv().await.unwrap().text, "yours", "the other execution's chunk never arrives");
+        assert_eq!(everything.recv().await.unwrap().text, "not yours");
+        assert_eq!(everything.recv().await.unwrap().text, "yours");
+
+        // The execution's end closes its token channel; the last receiver's drop releases it.
+        let end = EventKind::ExecutionStatus { status: ExecutionStatus::Completed, error: None };
+        bus.publish(&Arc::new(Event { execution_id: mine, seq: 9, at: crate::model::now(), kind: end }));
+        assert!(matches!(listening.recv().await, Err(broadcast::error::RecvError::Closed)));
+        let again = bus.subscribe_execution_tokens(other);
+        drop(again);
+        assert!(bus.tokens_per_execution.is_empty(), "no channel is kept for nobody");
     }
 }

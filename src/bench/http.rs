@@ -38,6 +38,9 @@ pub struct HttpBenchArgs {
     /// Executions the WebSocket subscribers are spread over.
     #[arg(long, default_value_t = 100)]
     pub ws_executions: usize,
+    /// Measures the WebSocket fan-out only (skips the request phases 1 and 2).
+    #[arg(long)]
+    pub ws_only: bool,
 }
 
 /// Runs the benchmark.
@@ -84,13 +87,20 @@ async fn measure(args: &HttpBenchArgs, server: &Server) -> anyhow::Result<()> {
     let create_body = json!({"pipeline": one_step("bench-create")["pipeline"], "input": {}});
     let create = Request::new(addr, "POST", "/api/v1/executions", &token, Some(&create_body));
     let seconds = args.duration.as_secs_f64();
+    if !args.ws_only {
+        requests(server, [(&get, 200), (&create, 201)], seconds).await?;
+    }
+    fan_out(args, server, &token).await
+}
 
+/// Phases 1 and 2: the closed and the open loop of each request.
+async fn requests(server: &Server, requests: [(&Request, u16); 2], seconds: f64) -> anyhow::Result<()> {
     println!("1. closed loop (each connection sends its next request when the last is answered)");
     println!("{:<34} {:>11} {:>10} {:>10} {:>10}", "", "requests/s", "p50 ms", "p99 ms", "errors");
     let mut maximum = [0.0f64; 2];
-    for (index, (name, request, expected)) in
-        [("GET /executions/{id}", &get, 200), ("POST /executions", &create, 201)].into_iter().enumerate()
-    {
+    let names = ["GET /executions/{id}", "POST /executions"];
+    for (index, (request, expected)) in requests.into_iter().enumerate() {
+        let name = names[index];
         for connections in [100, 1000] {
             settle(server).await;
             let load = Load::Closed { request: request.clone(), expected, connections, seconds };
@@ -109,25 +119,27 @@ async fn measure(args: &HttpBenchArgs, server: &Server) -> anyhow::Result<()> {
 
     println!("\n2. open loop, 1000 connections, half the maximum rate (latency from each request's due time)");
     println!("{:<34} {:>11} {:>10} {:>10} {:>10}", "", "offered/s", "p50 ms", "p99 ms", "errors");
-    for (index, (name, request, expected)) in
-        [("GET /executions/{id}", &get, 200), ("POST /executions", &create, 201)].into_iter().enumerate()
-    {
+    for (index, (request, expected)) in requests.into_iter().enumerate() {
+        let name = names[index];
         let rate = (maximum[index] / 2.0).max(1.0);
         settle(server).await;
         let load = Load::Open { request: request.clone(), expected, connections: 1000, rate, seconds };
         let result = in_child(&load).await?;
-        println!(
-            "{:<34} {:>11.0} {:>10.2} {:>10.2} {:>10}",
-            name, rate, result.p50, result.p99, result.errors
-        );
+        println!("{:<34} {:>11.0} {:>10.2} {:>10.2} {:>10}", name, rate, result.p50, result.p99, result.errors);
     }
 
+    Ok(())
+}
+
+/// Phase 3: WebSocket subscribers, each following one execution.
+async fn fan_out(args: &HttpBenchArgs, server: &Server, token: &str) -> anyhow::Result<()> {
+    let addr = server.addr;
     println!("\n3. WebSocket fan-out (latency from an event's creation to its receipt)");
     for &clients in &args.ws_clients {
         settle(server).await;
         let executions = args.ws_executions.clamp(1, clients.max(1));
-        let ids = fan_out_executions(addr, &token, clients, executions).await?;
-        let load = Load::WebSocket { url: format!("ws://{addr}/api/v1/ws"), token: token.clone(), ids, clients };
+        let ids = fan_out_executions(addr, token, clients, executions).await?;
+        let load = Load::WebSocket { url: format!("ws://{addr}/api/v1/ws"), token: token.to_owned(), ids, clients };
         let fan_out = in_child(&load).await?;
         println!(
             "{clients} subscribers over {executions} executions (connected, authenticated and subscribed in \

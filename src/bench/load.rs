@@ -55,7 +55,13 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    pub(crate) fn new(addr: SocketAddr, method: &str, path: &str, token: &str, body: Option<&serde_json::Value>) -> Self {
+    pub(crate) fn new(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Self {
         let body = body.map(serde_json::Value::to_string).unwrap_or_default();
         let mut bytes = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n", body.len());
         if !token.is_empty() {
@@ -97,7 +103,13 @@ pub fn http_load() -> anyhow::Result<std::process::ExitCode> {
     let mut input = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
     let load: Load = serde_json::from_str(&input).context("a load description on standard input")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // WebSocket clients mostly wait: one thread serves them all without cross-thread wake-ups,
+    // and leaves the server the other cores.
+    let mut builder = match load {
+        Load::WebSocket { .. } => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = builder.enable_all().build()?;
     let summary = runtime.block_on(run(load))?;
     println!("{}", serde_json::to_string(&summary)?);
     Ok(std::process::ExitCode::SUCCESS)

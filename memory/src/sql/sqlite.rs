@@ -203,22 +203,29 @@ impl SqliteStore {
             filtered = batch.without(&lost);
             &filtered
         };
-        for update in last_per_key(&batch.execution_updates, |update| update.id) {
-            sqlx::query(
-                "UPDATE executions SET status = $2, error = $3, updated_at = $4, started_at = $5, finished_at = $6, \
-                 wake_ms = $7, lease_owner = CASE WHEN $2 = 'waiting' THEN NULL ELSE lease_owner END, \
-                 lease_expires_at = CASE WHEN $2 = 'waiting' THEN NULL ELSE lease_expires_at END WHERE id = $1",
-            )
-            .bind(update.id.0)
-            .bind(update.status.as_str())
-            .bind(update.error.as_ref().map(Json))
-            .bind(update.updated_at)
-            .bind(update.started_at)
-            .bind(update.finished_at)
-            .bind(update.wake_at.map(|at| at.timestamp_millis()))
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        let updates = last_per_key(&batch.execution_updates, |update| update.id);
+        for chunk in fixed_chunks(&updates) {
+            // Many rows per statement: the new values as a table, joined to the rows they change.
+            let mut query = QueryBuilder::<sqlx::Sqlite>::new(
+                "WITH changed (id, status, error, updated_at, started_at, finished_at, wake_ms) AS (",
+            );
+            query.push_values(chunk, |mut row, update| {
+                row.push_bind(update.id.0)
+                    .push_bind(update.status.as_str())
+                    .push_bind(update.error.as_ref().map(Json))
+                    .push_bind(update.updated_at)
+                    .push_bind(update.started_at)
+                    .push_bind(update.finished_at)
+                    .push_bind(update.wake_at.map(|at| at.timestamp_millis()));
+            });
+            query.push(
+                ") UPDATE executions SET status = changed.status, error = changed.error, updated_at = changed.updated_at, \
+                 started_at = changed.started_at, finished_at = changed.finished_at, wake_ms = changed.wake_ms, \
+                 lease_owner = CASE WHEN changed.status = 'waiting' THEN NULL ELSE executions.lease_owner END, \
+                 lease_expires_at = CASE WHEN changed.status = 'waiting' THEN NULL ELSE executions.lease_expires_at END \
+                 FROM changed WHERE executions.id = changed.id",
+            );
+            query.build().execute(&mut *tx).await.map_err(db_error)?;
         }
         for (id, hash, def) in &batch.pipeline_updates {
             sqlx::query("UPDATE executions SET pipeline = $2, pipeline_hash = $3 WHERE id = $1")

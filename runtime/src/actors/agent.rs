@@ -258,6 +258,7 @@ pub(crate) enum AgentMsg {
 
 pub(crate) struct AgentActor;
 
+/// What every step a child runs shares: one reference per step instead of one per field.
 pub(crate) struct AgentActorArgs {
     child: usize,
     generation: u64,
@@ -270,7 +271,7 @@ pub(crate) struct AgentActorArgs {
 
 impl Actor for AgentActor {
     type Msg = AgentMsg;
-    type State = AgentActorArgs;
+    type State = Arc<AgentActorArgs>;
     type Arguments = AgentActorArgs;
 
     async fn pre_start(
@@ -278,7 +279,7 @@ impl Actor for AgentActor {
         _myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(args)
+        Ok(Arc::new(args))
     }
 
     async fn handle(
@@ -291,18 +292,7 @@ impl Actor for AgentActor {
             AgentMsg::RunBatch(jobs) => {
                 state.kind.in_flight.fetch_add(jobs.len(), Ordering::Relaxed);
                 for job in jobs {
-                    tokio::spawn(run_step(
-                        Arc::clone(&state.instance),
-                        job,
-                        Arc::clone(&state.semaphore),
-                        Arc::clone(&state.shared),
-                        Arc::clone(&state.kind),
-                        PanicReport {
-                            supervisor: state.supervisor.clone(),
-                            child: state.child,
-                            generation: state.generation,
-                        },
-                    ));
+                    tokio::spawn(run_step(Arc::clone(state), job));
                 }
                 Ok(())
             }
@@ -311,24 +301,12 @@ impl Actor for AgentActor {
     }
 }
 
-struct PanicReport {
-    supervisor: ActorRef<AgentSupervisorMsg>,
-    child: usize,
-    generation: u64,
-}
-
 /// Runs one attempt: concurrency permit, timeout, cancellation, panic capture, validation.
-async fn run_step(
-    instance: Arc<dyn Agent>,
-    job: StepJob,
-    semaphore: Arc<Semaphore>,
-    shared: Arc<Shared>,
-    kind: Arc<AgentKind>,
-    panic_report: PanicReport,
-) {
+async fn run_step(child: Arc<AgentActorArgs>, job: StepJob) {
+    let AgentActorArgs { instance, semaphore, shared, kind, .. } = child.as_ref();
     let StepJob { shard, execution_id, attempt, plan, mut ctx } = job;
-    let _permit = semaphore.acquire_owned().await;
-    ctx.memories = recall(&shared, &ctx).await;
+    let _permit = semaphore.acquire().await;
+    ctx.memories = recall(shared, &ctx).await;
     ctx.deadline = Instant::now() + plan.timeout;
     let cancel = ctx.cancel.clone();
     let run = AssertUnwindSafe(instance.run(ctx)).catch_unwind();
@@ -350,9 +328,9 @@ async fn run_step(
         None => StepOutcome::Failed(StepFailure::TimedOut(plan.timeout)),
         Some(Err(panic)) => {
             let message = panic_message(panic.as_ref());
-            let _ = panic_report.supervisor.send_message(AgentSupervisorMsg::TaskPanicked {
-                child: panic_report.child,
-                generation: panic_report.generation,
+            let _ = child.supervisor.send_message(AgentSupervisorMsg::TaskPanicked {
+                child: child.child,
+                generation: child.generation,
                 message: message.clone(),
             });
             StepOutcome::Failed(StepFailure::Crashed(message))
@@ -364,7 +342,7 @@ async fn run_step(
         Some(Ok(Err(AgentError::SandboxUnavailable(reason)))) => {
             StepOutcome::Failed(StepFailure::SandboxUnavailable(reason))
         }
-        Some(Ok(Ok(output))) => validate(&shared, &plan, output),
+        Some(Ok(Ok(output))) => validate(shared, &plan, output),
     };
     kind.in_flight.fetch_sub(1, Ordering::Relaxed);
     let done = StepDone { execution_id, step_index: plan.index, attempt, finished_at: crate::model::now(), outcome };

@@ -371,6 +371,11 @@ impl Runtime {
         self.shared.bus.subscribe_tokens()
     }
 
+    /// Returns a receiver of execution `id`'s streamed LLM tokens only.
+    pub fn subscribe_execution_tokens(&self, id: ExecutionId) -> crate::events::TokenSubscription {
+        self.shared.bus.subscribe_execution_tokens(id)
+    }
+
     /// Waits until execution `id` reaches a terminal status and returns it.
     pub async fn wait(&self, id: ExecutionId) -> Result<ExecutionRecord, RuntimeError> {
         let mut subscription = self.subscribe(id, 0);

@@ -2,7 +2,7 @@
 //! survives the process.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -33,7 +33,7 @@ struct ExecutionData {
     record: ExecutionRecord,
     steps: Vec<StepRecord>,
     attempts: BTreeMap<(String, u32), AttemptRecord>,
-    events: Vec<Event>,
+    events: Vec<Arc<Event>>,
     logs: Vec<LogRecord>,
     artifacts: BTreeMap<(String, String), ArtifactRecord>,
     usage: Vec<UsageRecord>,
@@ -134,7 +134,7 @@ impl ExecutionStore for InMemoryStore {
                 record.id,
                 ExecutionData {
                     record: record.clone(),
-                    steps: Vec::new(),
+                    steps: Vec::with_capacity(record.pipeline.steps.len()),
                     attempts: BTreeMap::new(),
                     events: Vec::new(),
                     logs: Vec::new(),
@@ -169,11 +169,18 @@ impl ExecutionStore for InMemoryStore {
         }
         for step in &batch.steps {
             let data = inner.executions.get_mut(&step.execution_id).ok_or_else(|| missing(&step.execution_id))?;
-            let mut stored = step.clone();
-            stored.output = None;
             match data.steps.iter_mut().find(|existing| existing.key == step.key) {
-                Some(existing) => *existing = stored,
-                None => data.steps.push(stored),
+                // In place: the key and agent of a step never change.
+                Some(existing) => {
+                    existing.status = step.status;
+                    existing.attempt = step.attempt;
+                    existing.corrections = step.corrections;
+                    existing.error.clone_from(&step.error);
+                    existing.started_at = step.started_at;
+                    existing.finished_at = step.finished_at;
+                    existing.updated_at = step.updated_at;
+                }
+                None => data.steps.push(StepRecord { output: None, ..step.clone() }),
             }
         }
         for attempt in &batch.attempts {
@@ -188,7 +195,7 @@ impl ExecutionStore for InMemoryStore {
                     event.seq, event.execution_id
                 )));
             }
-            data.events.push(event.clone());
+            data.events.push(Arc::clone(event));
         }
         for log in &batch.logs {
             let data = inner.executions.get_mut(&log.execution_id).ok_or_else(|| missing(&log.execution_id))?;
@@ -448,7 +455,7 @@ impl ExecutionStore for InMemoryStore {
             .get(&id)
             .map(|data| {
                 let start = data.events.partition_point(|event| event.seq <= after_seq);
-                data.events[start..].iter().take(limit as usize).cloned().collect()
+                data.events[start..].iter().take(limit as usize).map(|event| Event::clone(event)).collect()
             })
             .unwrap_or_default())
     }

@@ -88,8 +88,8 @@ fn attempt(
     }
 }
 
-fn event(id: ExecutionId, seq: u64, kind: EventKind) -> Event {
-    Event { execution_id: id, seq, at: Utc::now(), kind }
+fn event(id: ExecutionId, seq: u64, kind: EventKind) -> std::sync::Arc<Event> {
+    std::sync::Arc::new(Event { execution_id: id, seq, at: Utc::now(), kind })
 }
 
 fn artifact(id: ExecutionId, step: &str, name: &str, content: &[u8]) -> ArtifactRecord {

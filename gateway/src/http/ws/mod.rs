@@ -29,7 +29,7 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use troupe_runtime::ErrorCode;
@@ -90,7 +90,13 @@ pub async fn upgrade(
     }
     match upgrade {
         Ok(upgrade) => {
-            upgrade.max_message_size(64 * 1024).on_upgrade(move |socket| serve(state, socket)).into_response()
+            // A 4 KiB read buffer, not tungstenite's 128 KiB: clients send small messages, and
+            // 10,000 sockets would otherwise hold (and zero) over a gigabyte of buffers.
+            upgrade
+                .max_message_size(64 * 1024)
+                .read_buffer_size(4 * 1024)
+                .on_upgrade(move |socket| serve(state, socket))
+                .into_response()
         }
         Err(rejection) => ApiError::new(ErrorCode::WebsocketRequired, rejection.body_text()).into_response(),
     }
@@ -206,10 +212,14 @@ async fn serve(state: AppState, socket: WebSocket) {
     tokio::pin!(expiry);
     let idle = state.settings.ws_idle_timeout;
     let mut last_heard = tokio::time::Instant::now();
-    let mut notices = state.notices.subscribe();
+    let mut notices = Notices::new(state.notices.subscribe());
+    // Made once: a `cancelled()` future made afresh in every round would join and leave the
+    // waiters of the token every socket shares, under its lock, at every event.
+    let shutdown = state.shutdown.cancelled();
+    tokio::pin!(shutdown);
     let farewell = loop {
         tokio::select! {
-            notice = notices.recv() => {
+            notice = notices.next() => {
                 // Account notices of this node for this caller (missed ones: the endpoints say it).
                 if let Ok(notice) = notice
                     && notice.user == caller.id()
@@ -266,7 +276,7 @@ async fn serve(state: AppState, socket: WebSocket) {
                 let _ = sink.send(error("unauthorized", "the access token has expired")).await;
                 break Some(close(CLOSE_UNAUTHORIZED, "credentials no longer valid"));
             }
-            _ = state.shutdown.cancelled() => break Some(close(CLOSE_GOING_AWAY, "server shutting down")),
+            _ = &mut shutdown => break Some(close(CLOSE_GOING_AWAY, "server shutting down")),
         }
     };
     reader.abort();
@@ -278,6 +288,32 @@ async fn serve(state: AppState, socket: WebSocket) {
     }
     let _ = sink.close().await;
     state.metrics.ws_connections.dec();
+}
+
+type NoticeWait = (Result<Notice, tokio::sync::broadcast::error::RecvError>, tokio::sync::broadcast::Receiver<Notice>);
+
+/// A socket's account notices, waited for by one lasting future: a `recv()` made afresh in every
+/// round of the socket's loop would register with the channel every socket shares and leave it
+/// again, under its lock, each time an event wakes the loop.
+struct Notices {
+    waiting: tokio_util::sync::ReusableBoxFuture<'static, NoticeWait>,
+}
+
+impl Notices {
+    fn new(receiver: tokio::sync::broadcast::Receiver<Notice>) -> Self {
+        Self { waiting: tokio_util::sync::ReusableBoxFuture::new(Self::wait(receiver)) }
+    }
+
+    async fn wait(mut receiver: tokio::sync::broadcast::Receiver<Notice>) -> NoticeWait {
+        (receiver.recv().await, receiver)
+    }
+
+    /// Returns the next notice (or why there is none); dropping the call keeps its place.
+    async fn next(&mut self) -> Result<Notice, tokio::sync::broadcast::error::RecvError> {
+        let (notice, receiver) = std::future::poll_fn(|context| self.waiting.poll(context)).await;
+        self.waiting.set(Self::wait(receiver));
+        notice
+    }
 }
 
 async fn authenticate(
@@ -343,7 +379,7 @@ async fn handle(
             }
             let after_seq = after_seq.unwrap_or(0);
             // Listen for tokens before answering `subscribed`, so none streamed after it is missed.
-            let tokens = state.runtime.subscribe_tokens();
+            let tokens = state.runtime.subscribe_execution_tokens(record.id);
             let task = tokio::spawn(forward_one(state.clone(), record.id, after_seq, tokens, tx.clone()));
             subscriptions.insert(execution_id, task);
             ServerMessage::Subscribed { execution_id: record.id.to_string(), after_seq: Some(after_seq) }.frame()
@@ -381,50 +417,84 @@ async fn forward_one(
     state: AppState,
     id: ExecutionId,
     after_seq: u64,
-    mut tokens: tokio::sync::broadcast::Receiver<std::sync::Arc<troupe_runtime::events::TokenChunk>>,
+    tokens: troupe_runtime::events::TokenSubscription,
     tx: mpsc::Sender<Message>,
 ) {
+    /// The next chunk while the execution runs; never, once it ended.
+    async fn next_token(
+        tokens: &mut Option<troupe_runtime::events::TokenSubscription>,
+    ) -> Result<std::sync::Arc<troupe_runtime::events::TokenChunk>, tokio::sync::broadcast::error::RecvError> {
+        match tokens {
+            Some(tokens) => tokens.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+    let mut tokens = Some(tokens);
     let mut subscription = state.runtime.subscribe(id, after_seq);
     let mut delivered = after_seq;
     loop {
         let next = tokio::select! {
             biased;
             next = subscription.next() => next,
-            chunk = tokens.recv() => {
+            chunk = next_token(&mut tokens) => {
                 let chunk = match chunk {
                     Ok(chunk) => chunk,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    // The execution ended: its events (still being replayed, maybe) go on.
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        tokens = None;
+                        continue;
+                    }
                 };
-                if chunk.execution_id == id {
-                    let frame = ServerMessage::Token {
-                        execution_id: id.0,
-                        step: &chunk.step,
-                        attempt: chunk.attempt,
-                        text: &chunk.text,
-                    }
-                    .frame();
-                    if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(frame) {
-                        return;
-                    }
+                let frame = ServerMessage::Token {
+                    execution_id: id.0,
+                    step: &chunk.step,
+                    attempt: chunk.attempt,
+                    text: &chunk.text,
+                }
+                .frame();
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(frame) {
+                    return;
                 }
                 continue;
             }
         };
-        match next {
-            Ok(Some(event)) => {
-                let seq = event.seq;
-                match tx.try_send(state.ws_frames.message(&event)) {
-                    Ok(()) => delivered = seq,
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        let _ = tx.send(lagged(id, delivered)).await;
-                        return;
+        // Everything already at hand (the events of one commit arrive together) is queued in
+        // one go, so the socket's writer wakes once and writes them in one system call.
+        let mut burst = Vec::new();
+        let mut next = next;
+        let end = loop {
+            match next {
+                Ok(Some(event)) if burst.len() < WRITE_BATCH => {
+                    burst.push(event);
+                    match subscription.next().now_or_never() {
+                        Some(more) => next = more,
+                        None => break None,
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
+                // A full burst: the next event waits for the next round.
+                Ok(Some(event)) => {
+                    burst.push(event);
+                    break None;
+                }
+                Ok(None) => break Some(Ok(())),
+                Err(problem) => break Some(Err(problem)),
             }
-            Ok(None) => return,
-            Err(problem) => {
+        };
+        for event in burst {
+            match tx.try_send(state.ws_frames.message(&event)) {
+                Ok(()) => delivered = event.seq,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    let _ = tx.send(lagged(id, delivered)).await;
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+        }
+        match end {
+            None => {}
+            Some(Ok(())) => return,
+            Some(Err(problem)) => {
                 tracing::warn!(%problem, execution_id = %id, "event replay failed");
                 let _ = tx.send(lagged(id, delivered)).await;
                 return;

@@ -122,7 +122,7 @@ impl ExecState {
     pub(super) fn event(&mut self, pending: &mut Pending, kind: EventKind) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        pending.batch.events.push(Event { execution_id: self.id, seq, at: pending.now, kind });
+        pending.batch.events.push(Arc::new(Event { execution_id: self.id, seq, at: pending.now, kind }));
     }
 
     pub(super) fn set_status(&mut self, pending: &mut Pending, status: ExecutionStatus, error: Option<ErrorInfo>) {
@@ -415,8 +415,10 @@ impl ExecState {
         let Some(current) = step.current.take() else { return };
         current.cancel.cancel();
         let attempt = step.attempt;
-        let key = self.pipeline.steps()[index].key.clone();
-        for call in current.telemetry.take() {
+        let calls = current.telemetry.take();
+        // Only an attempt that called a model writes rows naming its step here.
+        let key = if calls.is_empty() { String::new() } else { self.pipeline.steps()[index].key.clone() };
+        for call in calls {
             self.usage += call.usage;
             if let Some(transcript) = &call.transcript {
                 pending.batch.logs.push(LogRecord {

@@ -258,14 +258,19 @@ impl ShardState {
         }
         self.flushing = true;
         let now = self.pending.now;
-        let mut pending = std::mem::replace(&mut self.pending, Pending::at(now));
+        let next = Pending {
+            batch: WriteBatch::with_capacity_of(&self.pending.batch),
+            jobs: Vec::with_capacity(self.pending.jobs.len()),
+            ..Pending::at(now)
+        };
+        let mut pending = std::mem::replace(&mut self.pending, next);
         pending.batch.fence = Some(self.fence(&pending));
         tokio::spawn(commit(Arc::clone(&self.shared), self.index, pending, myself.clone()));
     }
 
     /// The leases a batch is written under: the epoch of every existing execution it writes.
     fn fence(&self, pending: &Pending) -> crate::store::Fence {
-        let new: std::collections::HashSet<ExecutionId> =
+        let new: std::collections::HashSet<ExecutionId, IdHashing> =
             pending.batch.new_executions.iter().map(|record| record.id).collect();
         let epochs = pending
             .batch
@@ -963,7 +968,6 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
         let _ = shard.send_message(ShardMsg::Lost(lost));
     }
     for event in std::mem::take(&mut pending.batch.events) {
-        let event = Arc::new(event);
         for sink in &shared.sinks {
             sink.publish(&event);
         }
