@@ -220,6 +220,39 @@ impl EventSubscription {
         }
     }
 
+    /// Returns the next event if it is at hand now — replayed and waiting, or live and next
+    /// in order — without waiting and without reading the store; `None` when it is not (then
+    /// [`EventSubscription::next`] waits for it, replaying if needed) or the log has ended.
+    pub fn next_ready(&mut self) -> Option<Arc<Event>> {
+        if self.done {
+            return None;
+        }
+        if let Some(event) = self.backlog.pop_front() {
+            return Some(self.deliver(event));
+        }
+        if self.replaying {
+            return None;
+        }
+        let live = self.live.as_mut()?;
+        loop {
+            match live.try_recv() {
+                Ok(event) if event.seq <= self.last_seq => {}
+                Ok(event) if event.seq == self.last_seq + 1 => return Some(self.deliver(event)),
+                // A gap or a lag: `next` reads the store again from where we are.
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                    self.replaying = true;
+                    return None;
+                }
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    self.live = None;
+                    self.replaying = true;
+                    return None;
+                }
+                Err(broadcast::error::TryRecvError::Empty) => return None,
+            }
+        }
+    }
+
     fn deliver(&mut self, event: Arc<Event>) -> Arc<Event> {
         self.last_seq = event.seq;
         if event.is_terminal() {
@@ -266,5 +299,29 @@ mod tests {
         let again = bus.subscribe_execution_tokens(other);
         drop(again);
         assert!(bus.tokens_per_execution.is_empty(), "no channel is kept for nobody");
+    }
+
+    fn status(execution_id: ExecutionId, seq: u64) -> Arc<Event> {
+        let kind = EventKind::ExecutionStatus { status: ExecutionStatus::Running, error: None };
+        Arc::new(Event { execution_id, seq, at: crate::model::now(), kind })
+    }
+
+    #[tokio::test]
+    async fn events_at_hand_come_without_waiting_and_a_gap_is_left_to_the_store() {
+        let bus = Arc::new(EventBus::new(16));
+        let store: Arc<dyn ExecutionStore> = Arc::new(crate::store::InMemoryStore::new());
+        let id = ExecutionId::new();
+        let mut subscription = EventSubscription::new(store, Arc::clone(&bus), id, 0);
+        assert!(subscription.next_ready().is_none(), "nothing before the store was read");
+        for seq in 1..=3 {
+            bus.publish(&status(id, seq));
+        }
+        assert_eq!(subscription.next().await.unwrap().unwrap().seq, 1);
+        assert_eq!(subscription.next_ready().map(|event| event.seq), Some(2));
+        assert_eq!(subscription.next_ready().map(|event| event.seq), Some(3));
+        assert!(subscription.next_ready().is_none(), "nothing more at hand");
+        bus.publish(&status(id, 5));
+        assert!(subscription.next_ready().is_none(), "seq 4 is missing: the store must be read");
+        assert_eq!(subscription.last_seq(), 3);
     }
 }

@@ -29,7 +29,7 @@ use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use troupe_runtime::ErrorCode;
@@ -462,24 +462,18 @@ async fn forward_one(
         // Everything already at hand (the events of one commit arrive together) is queued in
         // one go, so the socket's writer wakes once and writes them in one system call.
         let mut burst = Vec::new();
-        let mut next = next;
-        let end = loop {
-            match next {
-                Ok(Some(event)) if burst.len() < WRITE_BATCH => {
+        let end = match next {
+            Ok(Some(event)) => {
+                burst.push(event);
+                while burst.len() < WRITE_BATCH
+                    && let Some(event) = subscription.next_ready()
+                {
                     burst.push(event);
-                    match subscription.next().now_or_never() {
-                        Some(more) => next = more,
-                        None => break None,
-                    }
                 }
-                // A full burst: the next event waits for the next round.
-                Ok(Some(event)) => {
-                    burst.push(event);
-                    break None;
-                }
-                Ok(None) => break Some(Ok(())),
-                Err(problem) => break Some(Err(problem)),
+                None
             }
+            Ok(None) => Some(Ok(())),
+            Err(problem) => Some(Err(problem)),
         };
         for event in burst {
             match tx.try_send(state.ws_frames.message(&event)) {
