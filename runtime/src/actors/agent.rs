@@ -209,7 +209,8 @@ impl AgentSupervisorState {
             return;
         }
         self.next_child = (live[0] + 1) % self.children.len();
-        let mut shares: Vec<Vec<StepJob>> = live.iter().map(|_| Vec::new()).collect();
+        let share = jobs.len().div_ceil(live.len());
+        let mut shares: Vec<Vec<StepJob>> = live.iter().map(|_| Vec::with_capacity(share)).collect();
         for (position, job) in jobs.into_iter().enumerate() {
             shares[position % live.len()].push(job);
         }
@@ -292,7 +293,9 @@ impl Actor for AgentActor {
             AgentMsg::RunBatch(jobs) => {
                 state.kind.in_flight.fetch_add(jobs.len(), Ordering::Relaxed);
                 for job in jobs {
-                    tokio::spawn(run_step(Arc::clone(state), job));
+                    // Boxed: the attempt's future is ≈ 2 KB, and a task moves its future by
+                    // value into its cell and again when it ends; a box moves once.
+                    tokio::spawn(Box::pin(run_step(Arc::clone(state), job)));
                 }
                 Ok(())
             }

@@ -81,6 +81,12 @@ pub struct Fence {
     pub epochs: Vec<(ExecutionId, i64)>,
 }
 
+/// The room to give the next vector of a stream whose last one was `last`: its length, or
+/// three quarters of its capacity if that is more (see [`WriteBatch::with_capacity_of`]).
+pub(crate) fn room_after<T>(last: &Vec<T>) -> usize {
+    last.len().max(last.capacity() - last.capacity() / 4)
+}
+
 impl WriteBatch {
     /// Returns the executions the batch writes rows of, new ones included, in order, once each.
     pub fn touched(&self) -> Vec<ExecutionId> {
@@ -102,16 +108,17 @@ impl WriteBatch {
         ids
     }
 
-    /// Returns an empty batch with room for as many rows of each kind as `last` held: batches
-    /// in a stream are alike, and growing each vector from nothing would move every row
-    /// several times.
+    /// Returns an empty batch with room for the rows of each kind that `last` held, or for
+    /// three quarters of what it had room for if that is more: batches in a stream are alike,
+    /// and a vector grown from less room moves every row it holds each time it doubles. The
+    /// room decays over quieter batches, so one burst does not keep its memory for good.
     pub fn with_capacity_of(last: &WriteBatch) -> WriteBatch {
         WriteBatch {
-            new_executions: Vec::with_capacity(last.new_executions.len()),
-            execution_updates: Vec::with_capacity(last.execution_updates.len()),
-            steps: Vec::with_capacity(last.steps.len()),
-            attempts: Vec::with_capacity(last.attempts.len()),
-            events: Vec::with_capacity(last.events.len()),
+            new_executions: Vec::with_capacity(room_after(&last.new_executions)),
+            execution_updates: Vec::with_capacity(room_after(&last.execution_updates)),
+            steps: Vec::with_capacity(room_after(&last.steps)),
+            attempts: Vec::with_capacity(room_after(&last.attempts)),
+            events: Vec::with_capacity(room_after(&last.events)),
             ..WriteBatch::default()
         }
     }
