@@ -309,6 +309,13 @@ impl System {
             .await
             .with_context(|| format!("failed to listen on {}", self.config.addr))?;
         let addr = listener.local_addr()?;
+        // Small writes go out at once (live events, WebSocket frames): with Nagle's algorithm a
+        // frame written while the last is unacknowledged waits for the peer's delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+            }
+        });
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let shutdown = state.shutdown.clone();
         let serving = tokio::spawn(async move {
