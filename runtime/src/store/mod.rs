@@ -426,3 +426,32 @@ pub trait ExecutionStore: Send + Sync + 'static {
     /// `before`; returns how many. Callers repeat until it reports none.
     async fn purge_logs(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{WriteBatch, room_after};
+
+    #[test]
+    fn the_next_batch_has_room_for_the_last_and_forgets_a_burst_slowly() {
+        let mut burst: Vec<u8> = Vec::with_capacity(1000);
+        burst.extend([0; 10]);
+        // Three quarters of the burst's room, though only ten rows came last.
+        assert_eq!(room_after(&burst), 750);
+        let mut room = room_after(&burst);
+        for _ in 0..40 {
+            room = room_after(&Vec::<u8>::with_capacity(room));
+        }
+        assert!(room < 10, "the room decays over quiet batches: {room}");
+        let full: Vec<u8> = vec![0; 64];
+        assert!(room_after(&full) >= 64);
+    }
+
+    #[test]
+    fn a_batch_sized_like_the_last_starts_empty() {
+        let mut last = WriteBatch::default();
+        last.events.reserve(100);
+        let next = WriteBatch::with_capacity_of(&last);
+        assert!(next.is_empty());
+        assert!(next.events.capacity() >= 75);
+    }
+}
