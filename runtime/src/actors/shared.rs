@@ -228,19 +228,11 @@ impl Shared {
     /// Hands steps to their agent kinds' supervisors — one message per kind — or reports at
     /// once why a step cannot run.
     pub fn dispatch_all(&self, jobs: Vec<StepJob>) {
-        // Counted first, so each kind's group is allocated once at its size.
-        let mut counts: Vec<(&str, usize)> = Vec::new();
-        for job in &jobs {
-            match counts.iter_mut().find(|(kind, _)| *kind == job.plan.agent) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((job.plan.agent.as_str(), 1)),
-            }
-        }
-        let mut by_kind: Vec<(String, Vec<StepJob>)> =
-            counts.into_iter().map(|(kind, count)| (kind.to_owned(), Vec::with_capacity(count))).collect();
+        let mut by_kind: Vec<(String, Vec<StepJob>)> = Vec::new();
         for job in jobs {
-            if let Some((_, group)) = by_kind.iter_mut().find(|(kind, _)| *kind == job.plan.agent) {
-                group.push(job);
+            match by_kind.iter_mut().find(|(kind, _)| *kind == job.plan.agent) {
+                Some((_, group)) => group.push(job),
+                None => by_kind.push((job.plan.agent.clone(), vec![job])),
             }
         }
         for (kind, group) in by_kind {
