@@ -70,8 +70,9 @@ pub struct ExecutionRecord {
     pub pipeline_name: String,
     /// The content hash of the pinned definition.
     pub pipeline_hash: String,
-    /// The exact definition the execution runs (steps appended at run time included).
-    pub pipeline: PipelineDef,
+    /// The exact definition the execution runs (steps appended at run time included); shared,
+    /// not copied, with the validated pipeline it was submitted as and the store's copy.
+    pub pipeline: Arc<PipelineDef>,
     /// The input the execution was started with.
     pub input: Value,
     /// Its current status.

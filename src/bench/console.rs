@@ -134,7 +134,7 @@ async fn seed(
             project_id: None,
             pipeline_name: def.name.clone(),
             pipeline_hash: def.content_hash(),
-            pipeline: def.clone(),
+            pipeline: std::sync::Arc::new(def.clone()),
             input: json!({}),
             status: ExecutionStatus::Completed,
             error: None,

@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use super::load::{Connection, Load, Request, in_child};
+use super::load::{Connection, Load, Request, Summary, in_child};
 use crate::config::Config;
 use crate::system::{Mode, Server, System};
 
@@ -131,23 +131,51 @@ async fn requests(server: &Server, requests: [(&Request, u16); 2], seconds: f64)
     Ok(())
 }
 
-/// Phase 3: WebSocket subscribers, each following one execution.
+/// Phase 3: WebSocket subscribers, each following one execution: first a burst (every
+/// execution's steps at once: the most the server delivers), then the same executions paced
+/// so that events are due at half that rate (as the open loop of phase 2 is).
 async fn fan_out(args: &HttpBenchArgs, server: &Server, token: &str) -> anyhow::Result<()> {
-    let addr = server.addr;
     println!("\n3. WebSocket fan-out (latency from an event's creation to its receipt)");
     for &clients in &args.ws_clients {
-        settle(server).await;
         let executions = args.ws_executions.clamp(1, clients.max(1));
-        let ids = fan_out_executions(addr, token, clients, executions).await?;
-        let load = Load::WebSocket { url: format!("ws://{addr}/api/v1/ws"), token: token.to_owned(), ids, clients };
-        let fan_out = in_child(&load).await?;
-        println!(
-            "{clients} subscribers over {executions} executions (connected, authenticated and subscribed in \
-             {:.1} s): {} events delivered, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed subscribers",
-            fan_out.setup_seconds, fan_out.count, fan_out.p50, fan_out.p99, fan_out.max, fan_out.errors
-        );
+        let burst = fan_out_once(server, token, clients, executions, Duration::ZERO).await?;
+        report(clients, executions, "burst (all executions' steps at once)", &burst);
+        // Space the executions' starts so that their events come at half the burst's rate.
+        let per_execution = burst.count as f64 / executions as f64;
+        let stagger = Duration::from_secs_f64((2.0 * per_execution / burst.delivery_rate.max(1.0)).min(1.0));
+        let paced = fan_out_once(server, token, clients, executions, stagger).await?;
+        let label = format!("paced at half that rate (starts {:.1} ms apart)", stagger.as_secs_f64() * 1000.0);
+        report(clients, executions, &label, &paced);
     }
     Ok(())
+}
+
+async fn fan_out_once(
+    server: &Server,
+    token: &str,
+    clients: usize,
+    executions: usize,
+    stagger: Duration,
+) -> anyhow::Result<Summary> {
+    settle(server).await;
+    let addr = server.addr;
+    let ids = fan_out_executions(addr, token, clients, executions, stagger).await?;
+    let load = Load::WebSocket { url: format!("ws://{addr}/api/v1/ws"), token: token.to_owned(), ids, clients };
+    in_child(&load).await
+}
+
+fn report(clients: usize, executions: usize, label: &str, fan_out: &Summary) {
+    println!(
+        "{clients} subscribers over {executions} executions, {label} (set up in {:.1} s): {} events delivered \
+         at {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed subscribers",
+        fan_out.setup_seconds,
+        fan_out.count,
+        fan_out.delivery_rate,
+        fan_out.p50,
+        fan_out.p99,
+        fan_out.max,
+        fan_out.errors
+    );
 }
 
 /// A one-step echo pipeline, inline.
@@ -178,22 +206,27 @@ async fn call(
 }
 
 /// Starts `executions` slow executions for the fan-out: a first step that waits long enough for
-/// every client to connect and subscribe, then five steps of 50 ms whose events are measured.
+/// every client to connect and subscribe (execution `i` waits `i × stagger` longer), then five
+/// steps of 50 ms whose events are measured.
 async fn fan_out_executions(
     addr: SocketAddr,
     token: &str,
     clients: usize,
     executions: usize,
+    stagger: Duration,
 ) -> anyhow::Result<Vec<String>> {
-    let hold_ms = 10_000 + 4 * clients as u64;
-    let mut steps = vec![json!({"key": "hold", "agent": "sleep", "params": {"ms": hold_ms}})];
-    for index in 0..5 {
-        let after = if index == 0 { "hold".to_owned() } else { format!("s{}", index - 1) };
-        steps.push(json!({"key": format!("s{index}"), "agent": "sleep", "depends_on": [after], "params": {"ms": 50}}));
-    }
-    let body = json!({"pipeline": {"name": "bench-fan-out", "steps": steps}, "input": {}});
+    let hold = Duration::from_millis(10_000 + 4 * clients as u64);
     let mut ids = Vec::with_capacity(executions);
-    for _ in 0..executions {
+    for index in 0..executions {
+        let hold_ms = (hold + stagger.mul_f64(index as f64)).as_millis() as u64;
+        let mut steps = vec![json!({"key": "hold", "agent": "sleep", "params": {"ms": hold_ms}})];
+        for index in 0..5 {
+            let after = if index == 0 { "hold".to_owned() } else { format!("s{}", index - 1) };
+            steps.push(
+                json!({"key": format!("s{index}"), "agent": "sleep", "depends_on": [after], "params": {"ms": 50}}),
+            );
+        }
+        let body = json!({"pipeline": {"name": "bench-fan-out", "steps": steps}, "input": {}});
         let (status, created) = call(addr, "POST", "/api/v1/executions", token, Some(&body)).await?;
         if status != 201 {
             bail!("creating a fan-out execution answered {status}: {created}");

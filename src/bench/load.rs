@@ -45,6 +45,9 @@ pub(crate) struct Summary {
     pub max: f64,
     /// WebSockets: how long connecting, authenticating and subscribing every client took.
     pub setup_seconds: f64,
+    /// WebSockets: events delivered per second, from the first measured event's creation to
+    /// the last receipt.
+    pub delivery_rate: f64,
 }
 
 /// A request serialised once and sent many times.
@@ -173,12 +176,33 @@ impl Connection {
 struct Sample {
     latencies: Vec<f64>,
     errors: u64,
+    /// WebSockets: the first measured event's creation and the last receipt.
+    span: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl Sample {
     fn merge(&mut self, other: Sample) {
         self.latencies.extend(other.latencies);
         self.errors += other.errors;
+        self.span = match (self.span, other.span) {
+            (Some((first, last)), Some((other_first, other_last))) => {
+                Some((first.min(other_first), last.max(other_last)))
+            }
+            (span, None) | (None, span) => span,
+        };
+    }
+
+    /// Records a WebSocket event created `at` and received at `received`.
+    fn delivered(&mut self, at: chrono::DateTime<chrono::Utc>, received: chrono::DateTime<chrono::Utc>) {
+        self.latencies.push((received - at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+        self.span = Some(self.span.map_or((at, received), |(first, last)| (first.min(at), last.max(received))));
+    }
+
+    /// Events per second over the span of the deliveries.
+    fn delivery_rate(&self) -> f64 {
+        let seconds =
+            self.span.map_or(0.0, |(first, last)| (last - first).num_microseconds().unwrap_or(0) as f64 / 1e6);
+        if seconds > 0.0 { self.latencies.len() as f64 / seconds } else { 0.0 }
     }
 
     /// Records one answer (latency since `since`, or an error); returns whether the
@@ -202,6 +226,7 @@ impl Sample {
 
     fn summary(mut self, seconds: f64) -> Summary {
         self.latencies.sort_by(f64::total_cmp);
+        let delivery_rate = self.delivery_rate();
         let sorted = &self.latencies;
         let percentile = |quantile: f64| {
             if sorted.is_empty() {
@@ -210,6 +235,7 @@ impl Sample {
             sorted[((sorted.len() as f64 * quantile).ceil() as usize).clamp(1, sorted.len()) - 1]
         };
         Summary {
+            delivery_rate,
             count: sorted.len(),
             errors: self.errors,
             rate: if seconds > 0.0 { sorted.len() as f64 / seconds } else { 0.0 },
@@ -392,7 +418,7 @@ impl Subscriber {
                 continue;
             };
             if event.at > since {
-                sample.latencies.push((received - event.at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                sample.delivered(event.at, received);
             }
             let terminal =
                 event.kind == "execution_status" && matches!(event.status, Some("completed" | "failed" | "cancelled"));
@@ -434,9 +460,26 @@ mod tests {
 
     #[test]
     fn a_summary_reports_percentiles_of_what_was_recorded() {
-        let sample = Sample { latencies: (1..=100).rev().map(f64::from).collect(), errors: 2 };
+        let sample = Sample { latencies: (1..=100).rev().map(f64::from).collect(), errors: 2, span: None };
         let summary = sample.summary(2.0);
         assert_eq!((summary.count, summary.errors, summary.rate), (100, 2, 50.0));
         assert_eq!((summary.p50, summary.p99, summary.max), (50.0, 99.0, 100.0));
+    }
+
+    #[test]
+    fn the_delivery_rate_spans_every_subscriber_from_first_creation_to_last_receipt() {
+        let at = |ms: i64| chrono::DateTime::UNIX_EPOCH + chrono::Duration::milliseconds(ms);
+        let (mut one, mut other) = (Sample::default(), Sample::default());
+        one.delivered(at(100), at(110));
+        one.delivered(at(300), at(320));
+        other.delivered(at(50), at(60));
+        other.delivered(at(400), at(550));
+        one.merge(other);
+        assert_eq!(one.span, Some((at(50), at(550))));
+        let summary = one.summary(0.0);
+        assert_eq!(summary.count, 4);
+        assert!((summary.delivery_rate - 8.0).abs() < 1e-9, "4 events in 0.5 s: {}", summary.delivery_rate);
+        assert_eq!(summary.max, 150.0);
+        assert_eq!(Sample::default().summary(0.0).delivery_rate, 0.0, "nothing delivered, no rate");
     }
 }

@@ -50,7 +50,7 @@ macro_rules! sql_store {
                     project_id: row.try_get::<Option<Uuid>, _>("project_id").map_err(db_error)?.map(ProjectId),
                     pipeline_name: row.try_get("pipeline_name").map_err(db_error)?,
                     pipeline_hash: row.try_get("pipeline_hash").map_err(db_error)?,
-                    pipeline: json::<PipelineDef>(pipeline, "executions.pipeline")?,
+                    pipeline: std::sync::Arc::new(json::<PipelineDef>(pipeline, "executions.pipeline")?),
                     input,
                     status: status.parse().map_err(|error| corrupt("executions.status", error))?,
                     error: error_info(row, "error")?,

@@ -103,6 +103,9 @@ pub(crate) struct ShardSlot {
     pub started: AtomicBool,
     /// Ends of attempts waiting for the shard (see [`Shared::deliver`]).
     pub results: Mutex<Vec<StepDone>>,
+    /// The batch and job list of the shard's last commit, emptied, for its next one (see
+    /// [`crate::store::WriteBatch::clear_for_reuse`]).
+    pub spare: Mutex<Option<(crate::store::WriteBatch, Vec<StepJob>)>>,
 }
 
 /// The agent kinds, by name: the ones registered at start and those added while running
@@ -227,33 +230,60 @@ impl Shared {
 
     /// Hands steps to their agent kinds' supervisors — one message per kind — or reports at
     /// once why a step cannot run.
-    pub fn dispatch_all(&self, jobs: Vec<StepJob>) {
-        let mut by_kind: Vec<(String, Vec<StepJob>)> = Vec::new();
-        for job in jobs {
-            match by_kind.iter_mut().find(|(kind, _)| *kind == job.plan.agent) {
-                Some((_, group)) => group.push(job),
-                None => by_kind.push((job.plan.agent.clone(), vec![job])),
-            }
+    pub fn dispatch_all(&self, jobs: &mut Vec<StepJob>) {
+        let Some(first) = jobs.first() else { return };
+        // Mostly one kind (one busy agent): the jobs go as they are.
+        if jobs.iter().all(|job| job.plan.agent == first.plan.agent) {
+            let kind = first.plan.agent.clone();
+            self.dispatch_group(kind, std::mem::take(jobs));
+            return;
         }
-        for (kind, group) in by_kind {
-            let Some(entry) = self.agents.get(&kind) else {
-                for job in &group {
-                    self.report(job, StepFailure::Fatal(format!("agent `{kind}` is not registered")));
+        // Else each job's kind is found once, and each kind's group is allocated at its size
+        // (a group grown as its jobs come would move them at every doubling); `jobs` keeps its
+        // room for the shard's next batch.
+        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        let slots: Vec<usize> = jobs
+            .iter()
+            .map(|job| match kinds.iter().position(|(kind, _)| *kind == job.plan.agent) {
+                Some(slot) => {
+                    kinds[slot].1 += 1;
+                    slot
                 }
-                continue;
-            };
-            let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
-            let returned = match supervisor {
-                Some(supervisor) => match supervisor.send_message(AgentSupervisorMsg::RunBatch(group)) {
-                    Ok(()) => continue,
-                    Err(ractor::MessagingErr::SendErr(AgentSupervisorMsg::RunBatch(group))) => group,
-                    Err(_) => continue,
-                },
-                None => group,
-            };
-            for job in &returned {
-                self.report(job, StepFailure::Unavailable(format!("agent `{kind}` is restarting")));
+                None => {
+                    kinds.push((&job.plan.agent, 1));
+                    kinds.len() - 1
+                }
+            })
+            .collect();
+        let mut groups: Vec<(String, Vec<StepJob>)> =
+            kinds.iter().map(|(kind, count)| ((*kind).to_owned(), Vec::with_capacity(*count))).collect();
+        for (job, slot) in jobs.drain(..).zip(slots) {
+            groups[slot].1.push(job);
+        }
+        for (kind, group) in groups {
+            self.dispatch_group(kind, group);
+        }
+    }
+
+    /// Hands jobs of one agent kind to its supervisor (or fails them when it cannot take them).
+    fn dispatch_group(&self, kind: String, group: Vec<StepJob>) {
+        let Some(entry) = self.agents.get(&kind) else {
+            for job in &group {
+                self.report(job, StepFailure::Fatal(format!("agent `{kind}` is not registered")));
             }
+            return;
+        };
+        let supervisor = entry.supervisor.read().expect("agent directory lock").clone();
+        let returned = match supervisor {
+            Some(supervisor) => match supervisor.send_message(AgentSupervisorMsg::RunBatch(group)) {
+                Ok(()) => return,
+                Err(ractor::MessagingErr::SendErr(AgentSupervisorMsg::RunBatch(group))) => group,
+                Err(_) => return,
+            },
+            None => group,
+        };
+        for job in &returned {
+            self.report(job, StepFailure::Unavailable(format!("agent `{kind}` is restarting")));
         }
     }
 

@@ -155,6 +155,11 @@ impl ValidatedPipeline {
         &self.def
     }
 
+    /// Returns the definition as written, shared (an execution record pins it without a copy).
+    pub fn shared_def(&self) -> Arc<PipelineDef> {
+        Arc::clone(&self.def)
+    }
+
     /// Returns the content hash of the definition.
     pub fn hash(&self) -> &str {
         &self.hash

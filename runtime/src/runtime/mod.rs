@@ -188,6 +188,7 @@ impl RuntimeBuilder {
                 waiting: AtomicBool::new(false),
                 started: AtomicBool::new(false),
                 results: Mutex::new(Vec::new()),
+                spare: Mutex::new(None),
             })
             .collect();
         if config.resume {
@@ -305,7 +306,7 @@ impl Runtime {
             project_id: request.project,
             pipeline_name: pipeline.name().to_owned(),
             pipeline_hash: pipeline.hash().to_owned(),
-            pipeline: pipeline.def().clone(),
+            pipeline: pipeline.shared_def(),
             input: request.input,
             status: ExecutionStatus::Planned,
             error: None,

@@ -165,7 +165,7 @@ impl ExecutionStore for InMemoryStore {
         for (id, hash, def) in &batch.pipeline_updates {
             let data = inner.executions.get_mut(id).ok_or_else(|| missing(id))?;
             data.record.pipeline_hash = hash.clone();
-            data.record.pipeline = def.clone();
+            data.record.pipeline = Arc::new(def.clone());
         }
         for step in &batch.steps {
             let data = inner.executions.get_mut(&step.execution_id).ok_or_else(|| missing(&step.execution_id))?;

@@ -81,6 +81,15 @@ pub struct Fence {
     pub epochs: Vec<(ExecutionId, i64)>,
 }
 
+/// The most rows of one kind a reused batch keeps room for (see [`WriteBatch::clear_for_reuse`]).
+pub(crate) const KEPT_ROWS: usize = 4096;
+
+/// Returns `rows` emptied, with its room if that is at most [`KEPT_ROWS`] rows.
+pub(crate) fn keep_room<T>(mut rows: Vec<T>) -> Vec<T> {
+    rows.clear();
+    if rows.capacity() > KEPT_ROWS { Vec::with_capacity(KEPT_ROWS) } else { rows }
+}
+
 /// The room to give the next vector of a stream whose last one was `last`: its length, or
 /// three quarters of its capacity if that is more (see [`WriteBatch::with_capacity_of`]).
 pub(crate) fn room_after<T>(last: &Vec<T>) -> usize {
@@ -128,6 +137,27 @@ impl WriteBatch {
             events: Vec::with_capacity(room_after(&last.events)),
             ..WriteBatch::default()
         }
+    }
+
+    /// Empties the batch for the shard's next one, keeping each vector's room (up to
+    /// [`KEPT_ROWS`] rows: a burst does not keep its memory for good), so a stream of batches
+    /// stops allocating and growing vectors once it has seen its usual size.
+    pub(crate) fn clear_for_reuse(&mut self) {
+        fn clear<T>(rows: &mut Vec<T>) {
+            *rows = keep_room(std::mem::take(rows));
+        }
+        clear(&mut self.new_executions);
+        clear(&mut self.execution_updates);
+        clear(&mut self.pipeline_updates);
+        clear(&mut self.steps);
+        clear(&mut self.attempts);
+        clear(&mut self.events);
+        clear(&mut self.logs);
+        clear(&mut self.artifacts);
+        clear(&mut self.usage);
+        clear(&mut self.corrections);
+        clear(&mut self.approvals);
+        self.fence = None;
     }
 
     /// Returns the batch without the rows of the executions in `lost`.
@@ -436,7 +466,7 @@ pub trait ExecutionStore: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
-    use super::{WriteBatch, room_after};
+    use super::{KEPT_ROWS, WriteBatch, keep_room, room_after};
 
     #[test]
     fn the_next_batch_has_room_for_the_last_and_forgets_a_burst_slowly() {
@@ -479,5 +509,35 @@ mod tests {
         let next = WriteBatch::with_capacity_of(&last);
         assert!(next.is_empty());
         assert!(next.events.capacity() >= 75);
+    }
+
+    #[test]
+    fn a_reused_batch_is_empty_and_unfenced_and_keeps_its_room_up_to_a_bound() {
+        use std::sync::Arc;
+
+        use crate::ids::ExecutionId;
+        use crate::model::{Event, EventKind};
+        use crate::status::ExecutionStatus;
+
+        let id = ExecutionId::new();
+        let mut batch = WriteBatch::default();
+        for seq in 0..100 {
+            let kind = EventKind::ExecutionStatus { status: ExecutionStatus::Running, error: None };
+            batch.events.push(Arc::new(Event { execution_id: id, seq, at: chrono::Utc::now(), kind }));
+        }
+        batch.fence = Some(super::Fence { node: "n".into(), epochs: vec![(id, 1)] });
+        let room = batch.events.capacity();
+        batch.clear_for_reuse();
+        assert!(batch.is_empty() && batch.fence.is_none(), "nothing of the last batch is written again");
+        assert_eq!(batch.events.capacity(), room, "the room stays for the next batch");
+        assert!(batch.touched().is_empty());
+
+        let burst: Vec<u8> = vec![0; KEPT_ROWS * 4];
+        let kept = keep_room(burst);
+        assert!(kept.is_empty());
+        assert!(
+            kept.capacity() >= KEPT_ROWS && kept.capacity() < KEPT_ROWS * 4,
+            "a burst does not keep its memory for good"
+        );
     }
 }

@@ -35,7 +35,7 @@ fn execution(owner: UserId, project: Option<ProjectId>, key: Option<&str>) -> Ex
         project_id: project,
         pipeline_name: def.name.clone(),
         pipeline_hash: def.content_hash(),
-        pipeline: def,
+        pipeline: std::sync::Arc::new(def),
         input: json!({"idea": "a todo app", "nested": [1, 2, {"x": null}]}),
         status: ExecutionStatus::Planned,
         error: None,

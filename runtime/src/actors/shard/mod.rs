@@ -258,11 +258,13 @@ impl ShardState {
         }
         self.flushing = true;
         let now = self.pending.now;
-        let next = Pending {
-            batch: WriteBatch::with_capacity_of(&self.pending.batch),
-            jobs: Vec::with_capacity(crate::store::room_after(&self.pending.jobs)),
-            ..Pending::at(now)
-        };
+        // The last commit's batch and jobs, emptied, when they are back; else sized like the last.
+        let spare = self.shared.shards[self.index].spare.lock().expect("spare batch lock").take();
+        let (batch, jobs) = spare.unwrap_or_else(|| {
+            let jobs = Vec::with_capacity(crate::store::room_after(&self.pending.jobs));
+            (WriteBatch::with_capacity_of(&self.pending.batch), jobs)
+        });
+        let next = Pending { batch, jobs, ..Pending::at(now) };
         let mut pending = std::mem::replace(&mut self.pending, next);
         pending.batch.fence = Some(self.fence(&pending));
         // Boxed, like an attempt: the commit's future is ≈ 1.2 KB.
@@ -715,7 +717,7 @@ impl ShardState {
         snapshot.execution.lease_owner = Some(self.shared.node_id.clone());
         snapshot.execution.lease_epoch = epoch;
         let record = &snapshot.execution;
-        let pipeline = record.pipeline.clone().validate(self.shared.as_ref())?;
+        let pipeline = (*record.pipeline).clone().validate(self.shared.as_ref())?;
         let mut exec = self.restore(snapshot, pipeline);
         let pending = &mut self.pending;
         for index in 0..exec.steps.len() {
@@ -801,7 +803,7 @@ impl ShardState {
         if record.status.is_terminal() || record.lease_owner.as_deref() != Some(self.shared.node_id.as_str()) {
             return Ok(false);
         }
-        let pipeline = match record.pipeline.clone().validate(self.shared.as_ref()) {
+        let pipeline = match (*record.pipeline).clone().validate(self.shared.as_ref()) {
             Ok(pipeline) => pipeline,
             Err(error) => {
                 warn!(execution_id = %id, %error, "cannot resume: its pinned pipeline is no longer valid here");
@@ -889,7 +891,7 @@ fn placeholder_pipeline(record: &ExecutionRecord) -> ValidatedPipeline {
             true
         }
     }
-    let mut def = record.pipeline.clone();
+    let mut def = (*record.pipeline).clone();
     def.on_failure = None;
     for step in &mut def.steps {
         step.when = None;
@@ -968,12 +970,12 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
         pending.submitted.retain(|(id, _)| !gone.contains(id));
         let _ = shard.send_message(ShardMsg::Lost(lost));
     }
-    for event in std::mem::take(&mut pending.batch.events) {
+    for event in pending.batch.events.drain(..) {
         for sink in &shared.sinks {
             sink.publish(&event);
         }
     }
-    shared.dispatch_all(pending.jobs);
+    shared.dispatch_all(&mut pending.jobs);
     for id in std::mem::take(&mut pending.parked) {
         // Decided (or cancelled) while it was being parked: the decider could not take it up.
         let ttl_ms = shared.config.lease_ttl.as_millis() as i64;
@@ -1007,6 +1009,9 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
     for (reply, cancelled) in pending.cancelled {
         let _ = reply.send(cancelled);
     }
+    pending.batch.clear_for_reuse();
+    let jobs = crate::store::keep_room(pending.jobs);
+    *shared.shards[index].spare.lock().expect("spare batch lock") = Some((pending.batch, jobs));
     drop(guard);
     let _ = shard.send_message(ShardMsg::Flushed);
 }

@@ -37,6 +37,7 @@ fn shared(shards: usize, max_live: Option<usize>) -> Arc<Shared> {
                 waiting: AtomicBool::new(false),
                 started: AtomicBool::new(true),
                 results: Mutex::new(Vec::new()),
+                spare: Mutex::new(None),
             })
             .collect(),
         admission: Admission { max: max_live, live: AtomicUsize::new(0) },
@@ -86,7 +87,7 @@ fn submission_of(shared: &Shared, def: serde_json::Value) -> Submission {
         project_id: None,
         pipeline_name: pipeline.name().to_owned(),
         pipeline_hash: pipeline.hash().to_owned(),
-        pipeline: pipeline.def().clone(),
+        pipeline: pipeline.shared_def(),
         input: json!({}),
         status: ExecutionStatus::Planned,
         error: None,
