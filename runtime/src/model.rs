@@ -125,10 +125,10 @@ pub struct ExecutionUpdate {
 pub struct StepRecord {
     /// The execution.
     pub execution_id: ExecutionId,
-    /// The step key.
-    pub key: String,
-    /// The agent kind running it.
-    pub agent: String,
+    /// The step key (shared, not copied, with the plan and the step's other rows).
+    pub key: Arc<str>,
+    /// The agent kind running it (shared like the key).
+    pub agent: Arc<str>,
     /// Its status.
     pub status: StepStatus,
     /// The number of its latest attempt (0 before the first).

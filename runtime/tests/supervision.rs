@@ -391,7 +391,7 @@ async fn an_output_rejected_past_max_corrections_fails_the_step_and_runs_its_rec
     let (id, status) = run_to_end(&runtime, pipeline(&runtime, definition), json!({})).await;
     assert_eq!(status, ExecutionStatus::Failed);
     let steps = runtime.store().list_steps(id).await.unwrap();
-    let by_key = |key: &str| steps.iter().find(|step| step.key == key).unwrap();
+    let by_key = |key: &str| steps.iter().find(|step| &*step.key == key).unwrap();
     assert_eq!(by_key("draft").status, StepStatus::Failed);
     assert_eq!(by_key("draft").corrections, 2);
     assert_eq!(by_key("draft").error.as_ref().unwrap().code, "validation_failed");
@@ -425,7 +425,7 @@ async fn conditions_skip_steps_and_independent_branches_run_concurrently() {
     let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
     assert_eq!(record.status, ExecutionStatus::Completed);
     let steps = runtime.store().list_steps(id).await.unwrap();
-    let status = |key: &str| steps.iter().find(|step| step.key == key).unwrap().clone();
+    let status = |key: &str| steps.iter().find(|step| &*step.key == key).unwrap().clone();
     assert_eq!(status("join").status, StepStatus::Completed);
     assert_eq!(status("only-rust").status, StepStatus::Skipped);
     assert_eq!(status("only-rust").error.unwrap().code, "condition_false");
@@ -473,7 +473,7 @@ async fn a_step_can_append_steps_up_to_the_cap() {
     let (id, status) = run_to_end(&runtime, pipeline(&runtime, definition.clone()), json!({})).await;
     assert_eq!(status, ExecutionStatus::Completed);
     let steps = runtime.store().list_steps(id).await.unwrap();
-    let keys: Vec<&str> = steps.iter().map(|step| step.key.as_str()).collect();
+    let keys: Vec<&str> = steps.iter().map(|step| &*step.key).collect();
     assert_eq!(keys, ["plan", "planned-0", "planned-1"]);
     assert!(steps.iter().all(|step| step.status == StepStatus::Completed));
     let record = runtime.store().get_execution(id).await.unwrap().unwrap();

@@ -175,8 +175,8 @@ async fn seed(
     for step in &big_def.steps {
         batch.steps.push(StepRecord {
             execution_id: id,
-            key: step.key.clone(),
-            agent: step.agent.clone(),
+            key: step.key.as_str().into(),
+            agent: step.agent.as_str().into(),
             status: StepStatus::Completed,
             attempt: 1,
             corrections: 0,

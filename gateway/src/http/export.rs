@@ -148,7 +148,7 @@ impl Exports {
                 let (steps, attempts) = tokio::try_join!(store.list_steps(record.id), store.list_attempts(record.id))?;
                 let steps: Vec<StepView> = steps
                     .iter()
-                    .map(|step| StepView::new(step, attempts.iter().filter(|a| a.step_key == step.key).collect()))
+                    .map(|step| StepView::new(step, attempts.iter().filter(|a| *a.step_key == *step.key).collect()))
                     .collect();
                 archive.json(&format!("{dir}/steps.json"), &serde_json::to_value(steps).unwrap_or_default());
                 let events = store.list_events(record.id, 0, u32::MAX).await?;

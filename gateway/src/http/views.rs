@@ -351,8 +351,8 @@ impl StepView {
     /// Joins a step with its attempts.
     pub fn new(step: &StepRecord, attempts: Vec<&AttemptRecord>) -> Self {
         Self {
-            key: step.key.clone(),
-            agent: step.agent.clone(),
+            key: String::from(&*step.key),
+            agent: String::from(&*step.agent),
             status: step.status.to_string(),
             attempt: step.attempt,
             corrections: step.corrections,

@@ -70,8 +70,8 @@ macro_rules! sql_store {
                 let output: Option<Json<Value>> = row.try_get("output").map_err(db_error)?;
                 Ok(StepRecord {
                     execution_id: ExecutionId(row.try_get::<Uuid, _>("execution_id").map_err(db_error)?),
-                    key: row.try_get("key").map_err(db_error)?,
-                    agent: row.try_get("agent").map_err(db_error)?,
+                    key: row.try_get::<String, _>("key").map_err(db_error)?.into(),
+                    agent: row.try_get::<String, _>("agent").map_err(db_error)?.into(),
                     status: status.parse().map_err(|error| corrupt("steps.status", error))?,
                     attempt: row.try_get::<i64, _>("attempt").map_err(db_error)? as u32,
                     corrections: row.try_get::<i64, _>("corrections").map_err(db_error)? as u32,

@@ -209,12 +209,12 @@ impl PostgresStore {
                 .await
                 .map_err(db_error)?;
         }
-        let steps = last_per_key(&batch.steps, |step| (step.execution_id, step.key.as_str()));
+        let steps = last_per_key(&batch.steps, |step| (step.execution_id, &*step.key));
         if !steps.is_empty() {
             sqlx::query(statements::UPSERT_STEPS)
                 .bind(steps.iter().map(|step| step.execution_id.0).collect::<Vec<_>>())
-                .bind(steps.iter().map(|step| step.key.as_str()).collect::<Vec<_>>())
-                .bind(steps.iter().map(|step| step.agent.as_str()).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| &*step.key).collect::<Vec<_>>())
+                .bind(steps.iter().map(|step| &*step.agent).collect::<Vec<_>>())
                 .bind(steps.iter().map(|step| step.status.as_str()).collect::<Vec<_>>())
                 .bind(steps.iter().map(|step| step.attempt as i64).collect::<Vec<_>>())
                 .bind(steps.iter().map(|step| step.corrections as i64).collect::<Vec<_>>())

@@ -236,7 +236,7 @@ impl SqliteStore {
                 .await
                 .map_err(db_error)?;
         }
-        let steps = last_per_key(&batch.steps, |step| (step.execution_id, step.key.as_str()));
+        let steps = last_per_key(&batch.steps, |step| (step.execution_id, &*step.key));
         for chunk in fixed_chunks(&steps) {
             let mut query = QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO steps (execution_id, key, agent, status, attempt, corrections, error, started_at, \

@@ -234,17 +234,17 @@ impl Shared {
         let Some(first) = jobs.first() else { return };
         // Mostly one kind (one busy agent): the jobs go as they are.
         if jobs.iter().all(|job| job.plan.agent == first.plan.agent) {
-            let kind = first.plan.agent.clone();
-            self.dispatch_group(kind, std::mem::take(jobs));
+            let kind = Arc::clone(&first.plan.agent);
+            self.dispatch_group(&kind, std::mem::take(jobs));
             return;
         }
         // Else each job's kind is found once, and each kind's group is allocated at its size
         // (a group grown as its jobs come would move them at every doubling); `jobs` keeps its
         // room for the shard's next batch.
-        let mut kinds: Vec<(&str, usize)> = Vec::new();
+        let mut kinds: Vec<(&Arc<str>, usize)> = Vec::new();
         let slots: Vec<usize> = jobs
             .iter()
-            .map(|job| match kinds.iter().position(|(kind, _)| *kind == job.plan.agent) {
+            .map(|job| match kinds.iter().position(|(kind, _)| ***kind == *job.plan.agent) {
                 Some(slot) => {
                     kinds[slot].1 += 1;
                     slot
@@ -255,19 +255,19 @@ impl Shared {
                 }
             })
             .collect();
-        let mut groups: Vec<(String, Vec<StepJob>)> =
-            kinds.iter().map(|(kind, count)| ((*kind).to_owned(), Vec::with_capacity(*count))).collect();
+        let mut groups: Vec<(Arc<str>, Vec<StepJob>)> =
+            kinds.iter().map(|(kind, count)| (Arc::clone(kind), Vec::with_capacity(*count))).collect();
         for (job, slot) in jobs.drain(..).zip(slots) {
             groups[slot].1.push(job);
         }
         for (kind, group) in groups {
-            self.dispatch_group(kind, group);
+            self.dispatch_group(&kind, group);
         }
     }
 
     /// Hands jobs of one agent kind to its supervisor (or fails them when it cannot take them).
-    fn dispatch_group(&self, kind: String, group: Vec<StepJob>) {
-        let Some(entry) = self.agents.get(&kind) else {
+    fn dispatch_group(&self, kind: &str, group: Vec<StepJob>) {
+        let Some(entry) = self.agents.get(kind) else {
             for job in &group {
                 self.report(job, StepFailure::Fatal(format!("agent `{kind}` is not registered")));
             }

@@ -107,10 +107,10 @@ pub struct RetryPolicy {
 pub struct StepPlan {
     /// Position of the step in the pipeline.
     pub index: usize,
-    /// The step key.
-    pub key: String,
-    /// The agent kind that runs it.
-    pub agent: String,
+    /// The step key (shared with every row that names the step).
+    pub key: Arc<str>,
+    /// The agent kind that runs it (shared with every row that names it).
+    pub agent: Arc<str>,
     /// Positions of the steps it depends on.
     pub depends_on: Vec<usize>,
     /// Its compiled condition.
@@ -177,7 +177,7 @@ impl ValidatedPipeline {
 
     /// Returns the step with this key.
     pub fn step(&self, key: &str) -> Option<&Arc<StepPlan>> {
-        self.steps.iter().find(|step| step.key == key)
+        self.steps.iter().find(|step| *step.key == *key)
     }
 
     /// Returns the positions of the steps that depend on step `index`.
@@ -396,8 +396,8 @@ impl PipelineDef {
             };
             plans.push(StepPlan {
                 index: position,
-                key: step.key.clone(),
-                agent: step.agent.clone(),
+                key: step.key.as_str().into(),
+                agent: step.agent.as_str().into(),
                 depends_on,
                 when,
                 retry: RetryPolicy { max_attempts: max_attempts.max(1), backoff: BackoffPolicy { initial, max } },
@@ -440,7 +440,7 @@ impl PipelineDef {
             }
         }
         if let Some(cycle) = find_cycle(&plans) {
-            let path: Vec<&str> = cycle.iter().map(|&index| plans[index].key.as_str()).collect();
+            let path: Vec<&str> = cycle.iter().map(|&index| &*plans[index].key).collect();
             issue(Some(path[0]), "depends_on", format!("dependency cycle: {}", path.join(" → ")));
         }
 

@@ -55,7 +55,7 @@ impl ExecutionData {
                 step.status == crate::status::StepStatus::Waiting
                     && self
                         .approvals
-                        .get(&(step.key.clone(), step.attempt))
+                        .get(&(String::from(&*step.key), step.attempt))
                         .is_some_and(|approval| approval.decision.is_some())
             })
     }
@@ -79,7 +79,7 @@ fn with_output(data: &ExecutionData, step: &StepRecord) -> StepRecord {
     if step.status == StepStatus::Completed {
         step.output = data
             .attempts
-            .get(&(step.key.clone(), step.attempt))
+            .get(&(String::from(&*step.key), step.attempt))
             .filter(|attempt| attempt.status == AttemptStatus::Succeeded)
             .and_then(|attempt| attempt.output.as_deref().cloned());
     }
@@ -295,7 +295,7 @@ impl ExecutionStore for InMemoryStore {
         let waiting = data
             .steps
             .iter()
-            .find(|step| step.key == request.step_key && step.status == crate::status::StepStatus::Waiting)
+            .find(|step| *step.key == *request.step_key && step.status == crate::status::StepStatus::Waiting)
             .map(|step| step.attempt);
         let Some(((_, _), latest)) =
             data.approvals.range_mut((request.step_key.clone(), 0)..=(request.step_key.clone(), u32::MAX)).next_back()

@@ -177,7 +177,7 @@ async fn the_last_write_of_a_key_wins(store: &dyn ExecutionStore) {
     let Seeded { id, .. } = seed(store).await;
     progress(store, id).await;
     let steps = store.list_steps(id).await.unwrap();
-    let keys: Vec<&str> = steps.iter().map(|step| step.key.as_str()).collect();
+    let keys: Vec<&str> = steps.iter().map(|step| &*step.key).collect();
     assert_eq!(keys, ["zeta", "alpha"], "steps come in pipeline order");
     assert_eq!(steps[0].status, StepStatus::Completed);
     assert_eq!(steps[0].attempt, 2);

@@ -151,7 +151,7 @@ async fn the_research_pipeline_reads_a_pdf_a_site_a_code_tree_and_a_transcript_o
     let steps = store.list_steps(id).await.unwrap();
     assert_eq!(record.status, ExecutionStatus::Completed, "{:#?}\n{steps:#?}", record.error);
     let output = |key: &str| -> Value {
-        let step = steps.iter().find(|step| step.key == key).unwrap_or_else(|| panic!("no step {key}"));
+        let step = steps.iter().find(|step| &*step.key == key).unwrap_or_else(|| panic!("no step {key}"));
         assert_eq!(step.status, StepStatus::Completed, "{step:#?}");
         step.output.clone().unwrap()
     };

@@ -39,12 +39,12 @@ async fn the_software_pipeline_builds_and_tests_a_project_offline() {
     assert_eq!(record.status, ExecutionStatus::Completed, "{:#?}", record.error);
     for step in &steps {
         // Nobody asked for the architecture to be approved, nor did anything fail.
-        let skipped = ["recovery", troupe_agents::software::APPROVE_ARCHITECTURE].contains(&step.key.as_str());
+        let skipped = ["recovery", troupe_agents::software::APPROVE_ARCHITECTURE].contains(&&*step.key);
         let expected = if skipped { StepStatus::Skipped } else { StepStatus::Completed };
         assert_eq!(step.status, expected, "{step:#?}");
         assert_eq!(step.corrections, 0, "step `{}` needed corrections", step.key);
     }
-    let output = |key: &str| -> Value { steps.iter().find(|step| step.key == key).unwrap().output.clone().unwrap() };
+    let output = |key: &str| -> Value { steps.iter().find(|step| &*step.key == key).unwrap().output.clone().unwrap() };
     assert_eq!(output("requirements")["title"], "Recipe Box Family Kitchen");
     assert_eq!(output("backend")["generated_by"]["offline"], true);
 
@@ -101,7 +101,7 @@ async fn asked_to_the_software_pipeline_waits_for_its_architecture_to_be_approve
     })
     .await;
     let status = |steps: &[troupe_runtime::model::StepRecord], key: &str| {
-        steps.iter().find(|step| step.key == key).map(|step| step.status).unwrap()
+        steps.iter().find(|step| &*step.key == key).map(|step| step.status).unwrap()
     };
     let steps = store.list_steps(id).await.unwrap();
     assert_eq!(status(&steps, "architect"), StepStatus::Completed);
@@ -173,7 +173,7 @@ async fn a_step_that_keeps_failing_validation_goes_to_recovery_which_reruns_it_t
     assert_eq!(seen[3]["temperature"], 0.0);
     assert_eq!(seen[3]["recovery"]["failed_step"], "write");
     let steps = store.list_steps(id).await.unwrap();
-    let step = |key: &str| steps.iter().find(|step| step.key == key).unwrap().clone();
+    let step = |key: &str| steps.iter().find(|step| &*step.key == key).unwrap().clone();
     assert_eq!(step("write").status, StepStatus::Failed);
     assert_eq!(step("write").attempt, 6);
     assert_eq!(step("after").status, StepStatus::Skipped);
@@ -208,7 +208,7 @@ async fn recovery_skips_a_failed_optional_step_and_the_execution_completes() {
     let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
     assert_eq!(record.status, ExecutionStatus::Completed, "{:?}", record.error);
     let steps = store.list_steps(id).await.unwrap();
-    let extra = steps.iter().find(|step| step.key == "extra").unwrap();
+    let extra = steps.iter().find(|step| &*step.key == "extra").unwrap();
     assert_eq!(extra.status, StepStatus::Skipped);
     assert_eq!(extra.error.as_ref().unwrap().code, "skipped_by_recovery");
     runtime.shutdown().await;
@@ -239,7 +239,7 @@ async fn the_software_pipeline_runs_through_an_openai_compatible_model() {
     let record = tokio::time::timeout(DEADLINE, runtime.wait(id)).await.unwrap().unwrap();
     let steps = store.list_steps(id).await.unwrap();
     assert_eq!(record.status, ExecutionStatus::Completed, "{:#?}", record.error);
-    let output = |key: &str| steps.iter().find(|step| step.key == key).unwrap().output.clone().unwrap();
+    let output = |key: &str| steps.iter().find(|step| &*step.key == key).unwrap().output.clone().unwrap();
     assert_eq!(output("backend")["generated_by"], json!({"provider": "openai", "offline": false}));
     assert_eq!(output("requirements")["title"], "Book Club Planner");
     assert_eq!(output("qa")["failed"], 0);

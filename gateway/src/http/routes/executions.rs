@@ -302,7 +302,7 @@ pub async fn list_steps(
     let (steps, attempts) = tokio::try_join!(store.list_steps(record.id), store.list_attempts(record.id))?;
     let views = steps
         .iter()
-        .map(|step| StepView::new(step, attempts.iter().filter(|attempt| attempt.step_key == step.key).collect()))
+        .map(|step| StepView::new(step, attempts.iter().filter(|attempt| *attempt.step_key == *step.key).collect()))
         .collect();
     Ok(Json(views))
 }

@@ -218,7 +218,7 @@ impl ExecState {
         error: Option<ErrorInfo>,
     ) {
         let kind = EventKind::StepStatus {
-            step: self.pipeline.steps()[index].key.clone(),
+            step: String::from(&*self.pipeline.steps()[index].key),
             status,
             attempt: self.steps[index].attempt,
             error,
@@ -233,7 +233,7 @@ impl ExecState {
             .zip(self.pipeline.steps())
             .filter_map(|(step, plan)| {
                 let output = step.output.as_ref()?;
-                Some((plan.key.clone(), json!({ "output": output.as_ref(), "status": step.status })))
+                Some((String::from(&*plan.key), json!({ "output": output.as_ref(), "status": step.status })))
             })
             .collect();
         json!({ "input": self.input.as_ref(), "steps": steps })
@@ -254,7 +254,7 @@ impl ExecState {
             .map(|&dep| {
                 let output = self.steps[dep].output.clone().unwrap_or_else(|| Arc::new(Value::Null));
                 let dep_plan = &self.pipeline.steps()[dep];
-                Dependency { key: dep_plan.key.clone(), agent: dep_plan.agent.clone(), output }
+                Dependency { key: String::from(&*dep_plan.key), agent: String::from(&*dep_plan.agent), output }
             })
             .collect();
         let step = &mut self.steps[index];
@@ -278,7 +278,8 @@ impl ExecState {
         };
         let attempt = step.attempt;
         let failure = step.failure.clone();
-        let telemetry = Arc::new(StepTelemetry::streaming(Arc::clone(&self.bus), self.id, plan.key.clone(), attempt));
+        let telemetry =
+            Arc::new(StepTelemetry::streaming(Arc::clone(&self.bus), self.id, String::from(&*plan.key), attempt));
         step.current = Some(AttemptState {
             kind,
             started_at: now,
@@ -294,7 +295,7 @@ impl ExecState {
         let ctx = StepContext {
             execution_id: self.id,
             owner: self.owner,
-            step_key: plan.key.clone(),
+            step_key: String::from(&*plan.key),
             input: Arc::clone(&self.input),
             dependencies,
             params: Arc::clone(&plan.params),
@@ -337,7 +338,7 @@ impl ExecState {
         self.step_event(pending, index, StepStatus::Waiting, None);
         pending.batch.approvals.push(ApprovalRecord {
             execution_id: self.id,
-            step_key: plan.key.clone(),
+            step_key: String::from(&*plan.key),
             attempt,
             prompt: prompt.clone(),
             approvers: approval.approvers.clone(),
@@ -348,7 +349,7 @@ impl ExecState {
             decided_at: None,
             comment: None,
         });
-        self.event(pending, EventKind::ApprovalRequested { step: plan.key.clone(), attempt, prompt, deadline });
+        self.event(pending, EventKind::ApprovalRequested { step: String::from(&*plan.key), attempt, prompt, deadline });
         deadline
     }
 
@@ -362,7 +363,7 @@ impl ExecState {
         shared: &Shared,
     ) {
         let Some(decision) = approval.decision else { return };
-        let key = self.pipeline.steps()[index].key.clone();
+        let key = String::from(&*self.pipeline.steps()[index].key);
         let at = approval.decided_at.unwrap_or(pending.now);
         self.event(
             pending,
@@ -417,7 +418,7 @@ impl ExecState {
         let attempt = step.attempt;
         let calls = current.telemetry.take();
         // Only an attempt that called a model writes rows naming its step here.
-        let key = if calls.is_empty() { String::new() } else { self.pipeline.steps()[index].key.clone() };
+        let key = if calls.is_empty() { String::new() } else { String::from(&*self.pipeline.steps()[index].key) };
         for call in calls {
             self.usage += call.usage;
             if let Some(transcript) = &call.transcript {
@@ -458,7 +459,7 @@ impl ExecState {
         let step = &mut self.steps[index];
         pending.batch.attempts.push(AttemptRecord {
             execution_id: self.id,
-            step_key: self.pipeline.steps()[index].key.clone(),
+            step_key: String::from(&*self.pipeline.steps()[index].key),
             attempt: step.attempt,
             kind: current.kind,
             status,
@@ -501,7 +502,7 @@ impl ExecState {
             && self.steps[handler].current.is_none()
         {
             self.steps[handler].failure = Some(FailureReport {
-                step_key: plan.key.clone(),
+                step_key: String::from(&*plan.key),
                 error,
                 optional: plan.optional,
                 recoveries: self.recoveries,
@@ -519,7 +520,7 @@ impl ExecState {
         shared: &Shared,
     ) {
         let StepOutput { output, artifacts, logs, append_steps, directive, correction_note: _ } = output;
-        let key = self.pipeline.steps()[index].key.clone();
+        let key = String::from(&*self.pipeline.steps()[index].key);
         let output = Arc::new(output);
         self.finish_attempt(pending, index, AttemptStatus::Succeeded, Some(Arc::clone(&output)), None, finished_at);
         self.steps[index].output = Some(output);
@@ -589,14 +590,14 @@ impl ExecState {
         directive: RecoveryDirective,
         shared: &Shared,
     ) {
-        let handler_key = self.pipeline.steps()[handler].key.clone();
+        let handler_key = String::from(&*self.pipeline.steps()[handler].key);
         let refuse = |exec: &mut Self, pending: &mut Pending, why: String| {
             let message = format!("recovery decision refused: {why}");
             exec.event(pending, EventKind::Log { step: Some(handler_key.clone()), level: LogLevel::Warn, message });
         };
         match directive {
             RecoveryDirective::Skip { step } => {
-                let Some(index) = self.pipeline.steps().iter().position(|plan| plan.key == step) else {
+                let Some(index) = self.pipeline.steps().iter().position(|plan| *plan.key == *step) else {
                     return refuse(self, pending, format!("no step `{step}`"));
                 };
                 if !self.pipeline.steps()[index].optional || self.steps[index].status != StepStatus::Failed {
@@ -613,7 +614,7 @@ impl ExecState {
                 if self.recoveries >= max {
                     return refuse(self, pending, format!("the execution already re-ran steps {max} time(s)"));
                 }
-                let Some(start) = self.pipeline.steps().iter().position(|plan| plan.key == from && !plan.is_handler)
+                let Some(start) = self.pipeline.steps().iter().position(|plan| *plan.key == *from && !plan.is_handler)
                 else {
                     return refuse(self, pending, format!("no step `{from}` to re-run"));
                 };
@@ -746,8 +747,8 @@ impl ExecState {
         }
         let record = CorrectionRecord {
             execution_id: self.id,
-            step_key: plan.key.clone(),
-            agent: plan.agent.clone(),
+            step_key: String::from(&*plan.key),
+            agent: String::from(&*plan.agent),
             attempt: self.steps[index].attempt,
             signature: crate::validator::signature(&correcting),
             issues: correcting,
@@ -775,7 +776,7 @@ impl ExecState {
     pub(super) fn failure_handled_by(&self, handler: usize) -> Option<FailureReport> {
         self.pipeline.steps().iter().zip(&self.steps).find_map(|(plan, step)| {
             (plan.on_failure == Some(handler) && step.status == StepStatus::Failed).then(|| FailureReport {
-                step_key: plan.key.clone(),
+                step_key: String::from(&*plan.key),
                 error: step
                     .error
                     .clone()

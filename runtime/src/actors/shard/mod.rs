@@ -460,7 +460,7 @@ impl ShardState {
                 .iter()
                 .enumerate()
                 .filter(|(_, step)| step.status == StepStatus::Waiting)
-                .map(|(index, step)| (index, exec.pipeline.steps()[index].key.clone(), step.attempt))
+                .map(|(index, step)| (index, String::from(&*exec.pipeline.steps()[index].key), step.attempt))
                 .collect()
         };
         let Some(steps) = self.executions.get(&id).map(waiting).filter(|steps| !steps.is_empty()) else {
@@ -588,7 +588,7 @@ impl ShardState {
                     exec.event(
                         pending,
                         EventKind::StepRetrying {
-                            step: plan.key.clone(),
+                            step: String::from(&*plan.key),
                             attempt,
                             delay_ms: delay.as_millis() as u64,
                             error,
@@ -649,7 +649,7 @@ impl ShardState {
     fn redispatch(&mut self, agent: &str) {
         for exec in self.executions.values_mut() {
             for index in 0..exec.steps.len() {
-                if exec.steps[index].current.is_some() && exec.pipeline.steps()[index].agent == agent {
+                if exec.steps[index].current.is_some() && *exec.pipeline.steps()[index].agent == *agent {
                     exec.interrupt_attempt(&mut self.pending, index);
                     exec.start_attempt(&mut self.pending, index, AttemptKind::Retry, None);
                 }

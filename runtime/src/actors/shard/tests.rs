@@ -105,7 +105,7 @@ fn submission_of(shared: &Shared, def: serde_json::Value) -> Submission {
 
 fn dispatched(state: &mut ShardState) -> Vec<(String, u32)> {
     let jobs = std::mem::take(&mut state.pending.jobs);
-    jobs.iter().map(|job| (job.plan.key.clone(), job.attempt)).collect()
+    jobs.iter().map(|job| (String::from(&*job.plan.key), job.attempt)).collect()
 }
 
 fn done(id: ExecutionId, step_index: usize, attempt: u32, outcome: StepOutcome) -> StepDone {
@@ -124,8 +124,7 @@ fn a_submission_is_written_then_its_first_step_dispatched() {
     let id = submission.record.id;
     state.submit(submission);
     assert_eq!(state.pending.batch.new_executions.len(), 1);
-    let rows: Vec<(&str, StepStatus)> =
-        state.pending.batch.steps.iter().map(|row| (row.key.as_str(), row.status)).collect();
+    let rows: Vec<(&str, StepStatus)> = state.pending.batch.steps.iter().map(|row| (&*row.key, row.status)).collect();
     assert_eq!(
         rows,
         [("one", StepStatus::Pending), ("two", StepStatus::Pending), ("one", StepStatus::Running)],
@@ -272,7 +271,7 @@ fn an_execution_left_with_only_a_decision_to_wait_for_is_parked_and_holds_nothin
     assert_eq!(batch.approvals.len(), 1);
     assert_eq!(batch.approvals[0].prompt, "Ship true?");
     assert_eq!(batch.approvals[0].deadline, Some(deadline));
-    assert!(batch.steps.iter().any(|row| row.key == "ok" && row.status == StepStatus::Waiting));
+    assert!(batch.steps.iter().any(|row| &*row.key == "ok" && row.status == StepStatus::Waiting));
     assert_eq!(state.pending.parked, [id]);
     assert_eq!(shared.deadlines.next(), Some(deadline), "one timer for every deadline");
 }
