@@ -232,10 +232,12 @@ impl Shared {
     /// once why a step cannot run.
     pub fn dispatch_all(&self, jobs: &mut Vec<StepJob>) {
         let Some(first) = jobs.first() else { return };
-        // Mostly one kind (one busy agent): the jobs go as they are.
+        // Mostly one kind (one busy agent): the jobs go as they are, and `jobs` is given the
+        // same room afresh (one allocation; a taken, empty vector would regrow row by row).
         if jobs.iter().all(|job| job.plan.agent == first.plan.agent) {
             let kind = Arc::clone(&first.plan.agent);
-            self.dispatch_group(&kind, std::mem::take(jobs));
+            let room = jobs.capacity();
+            self.dispatch_group(&kind, std::mem::replace(jobs, Vec::with_capacity(room)));
             return;
         }
         // Else each job's kind is found once, and each kind's group is allocated at its size
