@@ -1009,11 +1009,13 @@ async fn commit(shared: Arc<Shared>, index: usize, mut pending: Pending, shard: 
     for (reply, cancelled) in pending.cancelled {
         let _ = reply.send(cancelled);
     }
+    drop(guard);
+    let _ = shard.send_message(ShardMsg::Flushed);
+    // Emptied off the shard's path (dropping the rows takes a while): the shard's next flush
+    // takes it if it is back by then, else allocates.
     pending.batch.clear_for_reuse();
     let jobs = crate::store::keep_room(pending.jobs);
     *shared.shards[index].spare.lock().expect("spare batch lock") = Some((pending.batch, jobs));
-    drop(guard);
-    let _ = shard.send_message(ShardMsg::Flushed);
 }
 
 #[cfg(test)]
