@@ -246,7 +246,7 @@ impl Shared {
         let mut kinds: Vec<(&Arc<str>, usize)> = Vec::new();
         let slots: Vec<usize> = jobs
             .iter()
-            .map(|job| match kinds.iter().position(|(kind, _)| ***kind == *job.plan.agent) {
+            .map(|job| match kinds.iter().position(|(kind, _)| **kind == job.plan.agent) {
                 Some(slot) => {
                     kinds[slot].1 += 1;
                     slot

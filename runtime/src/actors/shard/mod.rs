@@ -384,8 +384,10 @@ impl ShardState {
             return;
         }
         let pending = &mut self.pending;
+        // Another pass only when a step ended here (skipped or failed: its dependents may be
+        // ready now); a step that starts or waits for a decision unblocks nobody.
         loop {
-            let mut changed = false;
+            let mut ended = false;
             for index in 0..exec.steps.len() {
                 if exec.steps[index].status != StepStatus::Pending {
                     continue;
@@ -399,7 +401,6 @@ impl ShardState {
                 }
                 // Shared by every execution of the pipeline: clone it only for a step that moves.
                 let plan = Arc::clone(&exec.pipeline.steps()[index]);
-                changed = true;
                 if let Some(&blocked) = plan.depends_on.iter().find(|&&dep| !exec.dependency_met(dep)) {
                     let dependency = &exec.pipeline.steps()[blocked].key;
                     let reason = ErrorInfo::new(
@@ -407,6 +408,7 @@ impl ShardState {
                         format!("dependency `{dependency}` was {}", exec.steps[blocked].status),
                     );
                     exec.end_step(pending, index, StepStatus::Skipped, Some(reason));
+                    ended = true;
                     continue;
                 }
                 if let Some(condition) = &plan.when {
@@ -418,6 +420,7 @@ impl ShardState {
                                 format!("condition `{}` is false", condition.source()),
                             );
                             exec.end_step(pending, index, StepStatus::Skipped, Some(reason));
+                            ended = true;
                             continue;
                         }
                         Err(error) => {
@@ -426,6 +429,7 @@ impl ShardState {
                                 format!("condition `{}` could not be evaluated: {error}", condition.source()),
                             );
                             exec.fail_step(pending, index, error);
+                            ended = true;
                             continue;
                         }
                     }
@@ -438,7 +442,7 @@ impl ShardState {
                     exec.start_attempt(pending, index, AttemptKind::Initial, None);
                 }
             }
-            if !changed {
+            if !ended {
                 break;
             }
         }
