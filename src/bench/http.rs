@@ -216,16 +216,17 @@ async fn fan_out_executions(
     stagger: Duration,
 ) -> anyhow::Result<Vec<String>> {
     let hold = Duration::from_millis(10_000 + 4 * clients as u64);
+    let measured: Vec<Value> = (0..5)
+        .map(|step| {
+            let after = if step == 0 { "hold".to_owned() } else { format!("s{}", step - 1) };
+            json!({"key": format!("s{step}"), "agent": "sleep", "depends_on": [after], "params": {"ms": 50}})
+        })
+        .collect();
     let mut ids = Vec::with_capacity(executions);
     for index in 0..executions {
         let hold_ms = (hold + stagger.mul_f64(index as f64)).as_millis() as u64;
         let mut steps = vec![json!({"key": "hold", "agent": "sleep", "params": {"ms": hold_ms}})];
-        for index in 0..5 {
-            let after = if index == 0 { "hold".to_owned() } else { format!("s{}", index - 1) };
-            steps.push(
-                json!({"key": format!("s{index}"), "agent": "sleep", "depends_on": [after], "params": {"ms": 50}}),
-            );
-        }
+        steps.extend(measured.iter().cloned());
         let body = json!({"pipeline": {"name": "bench-fan-out", "steps": steps}, "input": {}});
         let (status, created) = call(addr, "POST", "/api/v1/executions", token, Some(&body)).await?;
         if status != 201 {

@@ -184,18 +184,20 @@ impl Sample {
     fn merge(&mut self, other: Sample) {
         self.latencies.extend(other.latencies);
         self.errors += other.errors;
-        self.span = match (self.span, other.span) {
-            (Some((first, last)), Some((other_first, other_last))) => {
-                Some((first.min(other_first), last.max(other_last)))
-            }
-            (span, None) | (None, span) => span,
-        };
+        if let Some((first, last)) = other.span {
+            self.widen(first, last);
+        }
     }
 
     /// Records a WebSocket event created `at` and received at `received`.
     fn delivered(&mut self, at: chrono::DateTime<chrono::Utc>, received: chrono::DateTime<chrono::Utc>) {
         self.latencies.push((received - at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
-        self.span = Some(self.span.map_or((at, received), |(first, last)| (first.min(at), last.max(received))));
+        self.widen(at, received);
+    }
+
+    /// Widens the span of the deliveries to cover `first` to `last`.
+    fn widen(&mut self, first: chrono::DateTime<chrono::Utc>, last: chrono::DateTime<chrono::Utc>) {
+        self.span = Some(self.span.map_or((first, last), |(from, to)| (from.min(first), to.max(last))));
     }
 
     /// Events per second over the span of the deliveries.

@@ -466,7 +466,17 @@ pub trait ExecutionStore: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::{KEPT_ROWS, WriteBatch, keep_room, room_after};
+    use crate::ids::ExecutionId;
+    use crate::model::{Event, EventKind};
+    use crate::status::ExecutionStatus;
+
+    fn running(execution_id: ExecutionId, seq: u64) -> Arc<Event> {
+        let kind = EventKind::ExecutionStatus { status: ExecutionStatus::Running, error: None };
+        Arc::new(Event { execution_id, seq, at: chrono::Utc::now(), kind })
+    }
 
     #[test]
     fn the_next_batch_has_room_for_the_last_and_forgets_a_burst_slowly() {
@@ -485,17 +495,10 @@ mod tests {
 
     #[test]
     fn a_batch_names_each_execution_it_writes_once_in_order() {
-        use std::sync::Arc;
-
-        use crate::ids::ExecutionId;
-        use crate::model::{Event, EventKind};
-        use crate::status::ExecutionStatus;
-
         let [a, b, c] = [ExecutionId::new(), ExecutionId::new(), ExecutionId::new()];
         let mut batch = WriteBatch::default();
         for (seq, id) in [b, b, a, b, c, a, a].into_iter().enumerate() {
-            let kind = EventKind::ExecutionStatus { status: ExecutionStatus::Running, error: None };
-            batch.events.push(Arc::new(Event { execution_id: id, seq: seq as u64, at: chrono::Utc::now(), kind }));
+            batch.events.push(running(id, seq as u64));
         }
         let mut expected = vec![a, b, c];
         expected.sort();
@@ -513,17 +516,10 @@ mod tests {
 
     #[test]
     fn a_reused_batch_is_empty_and_unfenced_and_keeps_its_room_up_to_a_bound() {
-        use std::sync::Arc;
-
-        use crate::ids::ExecutionId;
-        use crate::model::{Event, EventKind};
-        use crate::status::ExecutionStatus;
-
         let id = ExecutionId::new();
         let mut batch = WriteBatch::default();
         for seq in 0..100 {
-            let kind = EventKind::ExecutionStatus { status: ExecutionStatus::Running, error: None };
-            batch.events.push(Arc::new(Event { execution_id: id, seq, at: chrono::Utc::now(), kind }));
+            batch.events.push(running(id, seq));
         }
         batch.fence = Some(super::Fence { node: "n".into(), epochs: vec![(id, 1)] });
         let room = batch.events.capacity();
