@@ -30,7 +30,7 @@ fn echo(ctx: &StepContext) -> StepOutput {
     let dependencies: serde_json::Map<String, Value> = ctx
         .dependencies
         .iter()
-        .map(|dependency| (dependency.key.clone(), dependency.output.as_ref().clone()))
+        .map(|dependency| (String::from(&*dependency.key), dependency.output.as_ref().clone()))
         .collect();
     let mut output = json!({
         "step": ctx.step_key,

@@ -495,7 +495,7 @@ impl Agent for PluginAgent {
         let dependencies: serde_json::Map<String, Value> = ctx
             .dependencies
             .iter()
-            .map(|dependency| (dependency.key.clone(), dependency.output.as_ref().clone()))
+            .map(|dependency| (String::from(&*dependency.key), dependency.output.as_ref().clone()))
             .collect();
         let input = json!({
             "step": ctx.step_key,

@@ -23,7 +23,7 @@ pub struct StepContext {
     /// The owner of the execution.
     pub owner: UserId,
     /// The step key.
-    pub step_key: String,
+    pub step_key: Arc<str>,
     /// The execution's input.
     pub input: Arc<Value>,
     /// The step's dependencies (key, agent kind, output), in `depends_on` order.
@@ -51,10 +51,10 @@ pub struct StepContext {
 #[derive(Clone, Debug)]
 pub struct Dependency {
     /// The dependency's step key.
-    pub key: String,
+    pub key: Arc<str>,
     /// The agent kind that produced the output (a key can be anything; the kind says who wrote
     /// the output, e.g. whether a model did).
-    pub agent: String,
+    pub agent: Arc<str>,
     /// Its output.
     pub output: Arc<Value>,
 }
@@ -78,7 +78,7 @@ pub struct LlmCall {
 #[derive(Default)]
 pub struct StepTelemetry {
     calls: std::sync::Mutex<Vec<LlmCall>>,
-    stream: Option<(Arc<crate::events::EventBus>, ExecutionId, String, u32)>,
+    stream: Option<(Arc<crate::events::EventBus>, ExecutionId, Arc<str>, u32)>,
 }
 
 impl std::fmt::Debug for StepTelemetry {
@@ -89,7 +89,12 @@ impl std::fmt::Debug for StepTelemetry {
 
 impl StepTelemetry {
     /// Telemetry whose tokens go to `bus` as the given attempt's.
-    pub fn streaming(bus: Arc<crate::events::EventBus>, execution_id: ExecutionId, step: String, attempt: u32) -> Self {
+    pub fn streaming(
+        bus: Arc<crate::events::EventBus>,
+        execution_id: ExecutionId,
+        step: Arc<str>,
+        attempt: u32,
+    ) -> Self {
         Self { calls: Default::default(), stream: Some((bus, execution_id, step, attempt)) }
     }
 
@@ -103,7 +108,7 @@ impl StepTelemetry {
         if let Some((bus, execution_id, step, attempt)) = &self.stream {
             bus.publish_token(crate::events::TokenChunk {
                 execution_id: *execution_id,
-                step: step.clone(),
+                step: String::from(&**step),
                 attempt: *attempt,
                 text: text.to_owned(),
             });
@@ -136,7 +141,7 @@ impl StepTelemetry {
 impl StepContext {
     /// Returns the output of dependency `key`, if the step depends on it.
     pub fn dependency(&self, key: &str) -> Option<&Value> {
-        self.dependencies.iter().find(|dependency| dependency.key == key).map(|dependency| dependency.output.as_ref())
+        self.dependencies.iter().find(|dependency| &*dependency.key == key).map(|dependency| dependency.output.as_ref())
     }
 
     /// Resolves when the step is cancelled; agents doing long work should select on it.

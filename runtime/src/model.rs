@@ -16,8 +16,12 @@ use crate::status::{AttemptStatus, ExecutionStatus, StepStatus};
 /// The current time at the precision the stores keep (microseconds), so an event or record
 /// seen live is identical to the same one read back from SQLite or PostgreSQL.
 pub fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound;
-    Utc::now().trunc_subsecs(6)
+    // Built from the system clock's whole microseconds: `Utc::now().trunc_subsecs(6)` reads
+    // the same clock and then subtracts the nanoseconds as a calendar operation, which cost
+    // more than the reading (it runs several times per step).
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let seconds = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    DateTime::from_timestamp(seconds, since_epoch.subsec_micros() * 1_000).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// A machine-readable error with a stable code, a message for people and details.
@@ -308,8 +312,8 @@ pub enum EventKind {
     },
     /// A step changed status.
     StepStatus {
-        /// The step key.
-        step: String,
+        /// The step key (shared with the pipeline's plan: an event per status change).
+        step: Arc<str>,
         /// The new status.
         status: StepStatus,
         /// The attempt it concerns.
@@ -504,4 +508,20 @@ pub struct CorrectionRecord {
     pub passed: bool,
     /// When it was validated.
     pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Timelike;
+
+    use super::*;
+
+    #[test]
+    fn now_is_the_clock_at_microsecond_precision() {
+        let before = Utc::now() - chrono::Duration::microseconds(1);
+        let now = now();
+        let after = Utc::now();
+        assert_eq!(now.nanosecond() % 1_000, 0, "{now} keeps nanoseconds the stores drop");
+        assert!(before <= now && now <= after, "{before} <= {now} <= {after}");
+    }
 }

@@ -16,7 +16,11 @@ pub struct Echo;
 impl Agent for Echo {
     async fn run(&self, ctx: StepContext) -> Result<StepOutput, AgentError> {
         let output = json!({ "step": ctx.step_key, "input": ctx.input.as_ref(), "attempt": ctx.attempt });
-        Ok(StepOutput::new(output).artifact(format!("{}.txt", ctx.step_key), "text/plain", ctx.step_key.clone()))
+        Ok(StepOutput::new(output).artifact(
+            format!("{}.txt", ctx.step_key),
+            "text/plain",
+            String::from(&*ctx.step_key),
+        ))
     }
 }
 

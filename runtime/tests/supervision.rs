@@ -210,7 +210,7 @@ async fn events_until(runtime: &Runtime, id: ExecutionId, stop: impl Fn(&Event) 
 }
 
 fn step_status_is(event: &Event, key: &str, wanted: StepStatus) -> bool {
-    matches!(&event.kind, EventKind::StepStatus { step, status, .. } if step == key && *status == wanted)
+    matches!(&event.kind, EventKind::StepStatus { step, status, .. } if **step == *key && *status == wanted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,7 +182,10 @@ impl ResearchAgent {
                 .map(|document| (document["step"].as_str().unwrap_or_default().to_owned(), document.clone()))
                 .collect();
         }
-        ctx.dependencies.iter().map(|dependency| (dependency.key.clone(), dependency.output.as_ref().clone())).collect()
+        ctx.dependencies
+            .iter()
+            .map(|dependency| (String::from(&*dependency.key), dependency.output.as_ref().clone()))
+            .collect()
     }
 
     async fn analyse(&self, ctx: &StepContext) -> Result<StepOutput, AgentError> {

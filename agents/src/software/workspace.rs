@@ -67,7 +67,7 @@ fn materialize(dir: &std::path::Path, ctx: &StepContext) -> Result<usize, AgentE
     let outputs: Vec<&Value> = ctx
         .dependencies
         .iter()
-        .filter(|dependency| FILE_WRITERS.contains(&dependency.agent.as_str()))
+        .filter(|dependency| FILE_WRITERS.contains(&&*dependency.agent))
         .map(|dependency| dependency.output.as_ref())
         .collect();
     let files: Vec<_> = outputs.iter().flat_map(|output| crate::validators::files(output)).collect();
@@ -79,7 +79,7 @@ fn commands(ctx: &StepContext, phase: Phase) -> Result<Vec<Vec<String>>, AgentEr
     let list = ctx
         .dependencies
         .iter()
-        .filter(|dependency| dependency.agent == COMMAND_WRITER)
+        .filter(|dependency| &*dependency.agent == COMMAND_WRITER)
         .find_map(|dependency| dependency.output["commands"].get(phase.key()).and_then(Value::as_array).cloned())
         .ok_or_else(|| {
             AgentError::fatal(format!(

@@ -177,10 +177,10 @@ impl Metrics {
                 self.running_steps.remove(&execution);
             }
             EventKind::StepStatus { step, status: StepStatus::Running, .. } => {
-                self.running_steps.entry(execution).or_default().insert(step.clone(), Instant::now());
+                self.running_steps.entry(execution).or_default().insert(String::from(&**step), Instant::now());
             }
             EventKind::StepStatus { step, status, .. } if status.is_terminal() => {
-                let started = self.running_steps.get_mut(&execution).and_then(|mut steps| steps.remove(step));
+                let started = self.running_steps.get_mut(&execution).and_then(|mut steps| steps.remove(&**step));
                 if let Some(started) = started {
                     self.step_durations
                         .get_or_create(&StatusLabel { status: status.to_string() })

@@ -119,7 +119,8 @@ impl WriteBatch {
         self.usage.iter().for_each(|usage| add(usage.execution_id));
         self.corrections.iter().for_each(|correction| add(correction.execution_id));
         self.approvals.iter().for_each(|approval| add(approval.execution_id));
-        ids.sort_unstable();
+        // By the id as one number: the same order as the bytes', without a `memcmp` per comparison.
+        ids.sort_unstable_by_key(|id| id.0.as_u128());
         ids.dedup();
         ids
     }

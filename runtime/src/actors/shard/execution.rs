@@ -218,7 +218,7 @@ impl ExecState {
         error: Option<ErrorInfo>,
     ) {
         let kind = EventKind::StepStatus {
-            step: String::from(&*self.pipeline.steps()[index].key),
+            step: Arc::clone(&self.pipeline.steps()[index].key),
             status,
             attempt: self.steps[index].attempt,
             error,
@@ -254,7 +254,7 @@ impl ExecState {
             .map(|&dep| {
                 let output = self.steps[dep].output.clone().unwrap_or_else(|| Arc::new(Value::Null));
                 let dep_plan = &self.pipeline.steps()[dep];
-                Dependency { key: String::from(&*dep_plan.key), agent: String::from(&*dep_plan.agent), output }
+                Dependency { key: Arc::clone(&dep_plan.key), agent: Arc::clone(&dep_plan.agent), output }
             })
             .collect();
         let step = &mut self.steps[index];
@@ -279,7 +279,7 @@ impl ExecState {
         let attempt = step.attempt;
         let failure = step.failure.clone();
         let telemetry =
-            Arc::new(StepTelemetry::streaming(Arc::clone(&self.bus), self.id, String::from(&*plan.key), attempt));
+            Arc::new(StepTelemetry::streaming(Arc::clone(&self.bus), self.id, Arc::clone(&plan.key), attempt));
         step.current = Some(AttemptState {
             kind,
             started_at: now,
@@ -295,7 +295,7 @@ impl ExecState {
         let ctx = StepContext {
             execution_id: self.id,
             owner: self.owner,
-            step_key: String::from(&*plan.key),
+            step_key: Arc::clone(&plan.key),
             input: Arc::clone(&self.input),
             dependencies,
             params: Arc::clone(&plan.params),

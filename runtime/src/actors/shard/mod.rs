@@ -155,8 +155,10 @@ impl Actor for OrchestratorShard {
             ShardMsg::ResultsReady => {
                 let results =
                     std::mem::take(&mut *state.shared.shards[state.index].results.lock().expect("results lock"));
+                // One clock reading for the lot: they are handled in one go.
+                let now = crate::model::now();
                 for done in results {
-                    state.pending.now = crate::model::now().max(done.finished_at);
+                    state.pending.now = now.max(done.finished_at);
                     state.step_done(done);
                 }
             }
