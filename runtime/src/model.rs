@@ -312,7 +312,7 @@ pub enum EventKind {
     },
     /// A step changed status.
     StepStatus {
-        /// The step key (shared with the pipeline's plan: an event per status change).
+        /// The step key.
         step: Arc<str>,
         /// The new status.
         status: StepStatus,
