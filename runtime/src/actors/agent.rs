@@ -312,7 +312,7 @@ async fn run_step(child: Arc<AgentActorArgs>, job: StepJob) {
     ctx.memories = recall(shared, &ctx).await;
     ctx.deadline = Instant::now() + plan.timeout;
     let cancel = ctx.cancel.clone();
-    let run = AssertUnwindSafe(instance.run(ctx)).catch_unwind();
+    let run = AssertUnwindSafe(instance.run(*ctx)).catch_unwind();
     tokio::pin!(run);
     let result = tokio::select! {
         biased;

@@ -21,7 +21,9 @@ pub(crate) struct StepJob {
     pub execution_id: ExecutionId,
     pub attempt: u32,
     pub plan: Arc<StepPlan>,
-    pub ctx: StepContext,
+    /// Boxed: a job moves from the shard's list to its kind's, to a child's share and into the
+    /// attempt's task, and the context is most of its size (≈ 300 bytes).
+    pub ctx: Box<StepContext>,
 }
 
 pub(crate) enum AgentSupervisorMsg {

@@ -292,7 +292,7 @@ impl ExecState {
         pending.batch.steps.push(row);
         let status = self.steps[index].status;
         self.step_event(pending, index, status, None);
-        let ctx = StepContext {
+        let ctx = Box::new(StepContext {
             execution_id: self.id,
             owner: self.owner,
             step_key: Arc::clone(&plan.key),
@@ -306,7 +306,7 @@ impl ExecState {
             cancel,
             telemetry,
             memories: Vec::new(),
-        };
+        });
         pending.jobs.push(StepJob { shard: self.shard, execution_id: self.id, attempt, plan, ctx });
     }
 
