@@ -81,7 +81,7 @@ pub struct Metrics {
     llm_tokens: Family<TokenLabels, Counter>,
     llm_cost: Family<ModelLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// When each running step of each execution started.
-    running_steps: DashMap<ExecutionId, HashMap<String, Instant>>,
+    running_steps: DashMap<ExecutionId, HashMap<Arc<str>, Instant>>,
 }
 
 impl Default for Metrics {
@@ -177,7 +177,7 @@ impl Metrics {
                 self.running_steps.remove(&execution);
             }
             EventKind::StepStatus { step, status: StepStatus::Running, .. } => {
-                self.running_steps.entry(execution).or_default().insert(String::from(&**step), Instant::now());
+                self.running_steps.entry(execution).or_default().insert(Arc::clone(step), Instant::now());
             }
             EventKind::StepStatus { step, status, .. } if status.is_terminal() => {
                 let started = self.running_steps.get_mut(&execution).and_then(|mut steps| steps.remove(&**step));
